@@ -1,0 +1,8 @@
+"""The smallest app warp serves: `warp start --src examples/hello`."""
+
+
+def application(environ, start_response):
+    body = b"Hello from warp!\n"
+    start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8"),
+                              ("Content-Length", str(len(body)))])
+    return [body]

@@ -1,0 +1,1 @@
+//! Named virtualenv workspaces under $WARP_HOME (default ~/.warp/projects).

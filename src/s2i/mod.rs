@@ -1,0 +1,1 @@
+//! Source-to-Image: the logic behind builders/s2i/{assemble,run,save-artifacts,usage}.

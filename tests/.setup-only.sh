@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian 12 machine with Rust and python3:
+# installs what the tests need when it is missing (Debian packages, Python
+# tools, a Debian+python3 base image), then runs fmt, clippy and `cargo test`.
+#
+#   ./tests/run.sh                 everything
+#   ./tests/run.sh --test build    arguments go to `cargo test`
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+export DEBIAN_FRONTEND=noninteractive
+
+say() { printf '\n### %s\n' "$*"; }
+
+# --- Debian packages -------------------------------------------------------
+# command-that-proves-it:package
+wanted=(podman:podman runc:runc skopeo:skopeo docker-registry:docker-registry
+        htpasswd:apache2-utils debootstrap:debootstrap wrk:wrk hyperfine:hyperfine
+        newuidmap:uidmap slirp4netns:slirp4netns curl:curl)
+missing=()
+for pair in "${wanted[@]}"; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+done
+# Debian's own python3 must be able to make virtualenvs (the cross-version test).
+/usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- podman set-up that works on this kind of machine (see ENVIRONMENT.md) ---
+mkdir -p "$root/target/test-env"
+export CONTAINERS_CONF="$root/target/test-env/containers.conf"
+cat > "$CONTAINERS_CONF" <<'CONF'
+[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
+[engine]
+runtime = "runc"
+CONF
+
+# --- Python tools the tests drive (uv, django-admin, validators) ----------
+tools="$root/target/test-env/tools"
+if [ ! -x "$tools/bin/uv" ] || [ ! -x "$tools/bin/django-admin" ]; then
+  say "installing Python test tools into $tools"
+  python3 -m venv "$tools"
+  "$tools/bin/pip" install -q --upgrade pip
+  "$tools/bin/pip" install -q uv django flask kubernetes-validate
+fi
+export WARP_TEST_TOOLS="$tools/bin"
+
+# --- a Debian bookworm base with python3, built once per checkout ----------
+export WARP_TEST_BASE_ROOTFS_TAR="$root/target/test-env/debian-python-rootfs.tar"
+export WARP_TEST_BASE_IMAGE="localhost/warp-test/debian-python:bookworm"
+"$root/tests/fixtures/base-image.sh" "$WARP_TEST_BASE_ROOTFS_TAR" "$WARP_TEST_BASE_IMAGE"
+
+# Every fixture above is now present: a test that finds one missing must fail,
+echo SETUP-DONE
