@@ -25,6 +25,44 @@ fn main() {
         panic!("warp: the server extension {} does not exist", so.display());
     }
     println!("cargo:rustc-env=WARPSERVER_SO={}", so.display());
+    write_python_manifest(&server.join("python"));
+}
+
+/// Generate `$OUT_DIR/python_files.rs`: every file of the pure-Python package
+/// `server/python/`, as `(relative path, bytes)`, for `serve::extension`.
+fn write_python_manifest(python_dir: &Path) {
+    let mut files = Vec::new();
+    collect(python_dir, python_dir, &mut files);
+    files.sort();
+    let mut out = String::from("&[\n");
+    for (rel, abs) in files {
+        out.push_str(&format!(
+            "    ({rel:?}, include_bytes!({abs:?}) as &[u8]),\n"
+        ));
+    }
+    out.push_str("]\n");
+    let dest = PathBuf::from(env::var("OUT_DIR").unwrap()).join("python_files.rs");
+    std::fs::write(dest, out).unwrap();
+}
+
+fn collect(root: &Path, dir: &Path, files: &mut Vec<(String, String)>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == "__pycache__" || name.ends_with(".pyc") {
+            continue;
+        }
+        if path.is_dir() {
+            collect(root, &path, files);
+        } else {
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            files.push((rel, path.to_string_lossy().into_owned()));
+        }
+    }
 }
 
 fn build_extension(manifest_dir: &Path, server: &Path) -> PathBuf {

@@ -33,7 +33,11 @@ pub fn fail(message: impl Into<String>, hint: impl Into<String>) -> anyhow::Erro
 }
 
 /// An error with a hint and a chosen exit code.
-pub fn fail_with_code(message: impl Into<String>, hint: impl Into<String>, code: i32) -> anyhow::Error {
+pub fn fail_with_code(
+    message: impl Into<String>,
+    hint: impl Into<String>,
+    code: i32,
+) -> anyhow::Error {
     UserError {
         message: message.into(),
         hint: Some(hint.into()),

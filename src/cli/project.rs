@@ -2,7 +2,9 @@
 use clap::Args;
 
 #[derive(Args, Debug)]
-#[command(after_help = "Examples:\n  warp project --create --python python3.12 shop\n  warp project shop\n  warp project --list\n  warp project --destroy shop")]
+#[command(
+    after_help = "Examples:\n  warp project --create --python python3.12 shop\n  warp project shop\n  warp project --list\n  warp project --destroy shop"
+)]
 pub struct ProjectArgs {
     /// The workspace's name.
     pub name: Option<String>,

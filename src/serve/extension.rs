@@ -1,0 +1,47 @@
+//! The server extension that warp carries inside itself, and how it gets into
+//! an app's virtualenv: `warpserver/_core.abi3.so` (built by build.rs from
+//! `server/`) plus the pure-Python files of `server/python/warpserver/`.
+//!
+//! One abi3 build serves every CPython ≥ 3.9, so installing is a file copy.
+use anyhow::{Context, Result};
+use std::fs;
+use std::path::Path;
+
+/// The compiled extension module.
+pub const CORE_SO: &[u8] = include_bytes!(env!("WARPSERVER_SO"));
+
+/// The pure-Python files of the `warpserver` package, by path relative to site-packages.
+pub const PYTHON_FILES: &[(&str, &[u8])] = include!(concat!(env!("OUT_DIR"), "/python_files.rs"));
+
+/// The file name of the extension inside the package directory.
+pub const CORE_FILE: &str = "_core.abi3.so";
+
+/// Put the `warpserver` package into `site_packages` (a venv's platlib).
+/// Files already identical are left alone; changed ones are replaced by rename,
+/// so a worker that has the old copy mapped keeps running.
+pub fn install(site_packages: &Path) -> Result<()> {
+    let package = site_packages.join("warpserver");
+    fs::create_dir_all(&package).with_context(|| format!("creating {}", package.display()))?;
+    write_if_changed(&package.join(CORE_FILE), CORE_SO)?;
+    for (rel, bytes) in PYTHON_FILES {
+        write_if_changed(&site_packages.join(rel), bytes)?;
+    }
+    Ok(())
+}
+
+fn write_if_changed(dest: &Path, bytes: &[u8]) -> Result<()> {
+    if fs::read(dest).map(|old| old == bytes).unwrap_or(false) {
+        return Ok(());
+    }
+    let dir = dest.parent().expect("a file inside a package");
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("writing into {}", dir.display()))?;
+    std::io::Write::write_all(&mut tmp, bytes)?;
+    let mut perms = fs::metadata(tmp.path())?.permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o644);
+    fs::set_permissions(tmp.path(), perms)?;
+    tmp.persist(dest)
+        .with_context(|| format!("installing {}", dest.display()))?;
+    Ok(())
+}
