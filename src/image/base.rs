@@ -1,0 +1,268 @@
+//! Reading a base image into the blob store from any transport: an OCI layout
+//! directory, an OCI archive, a docker archive, or a registry (see
+//! `registry`). Every blob is verified against its digest on the way in.
+use super::reference::ImageRef;
+use super::registry::{RegistryClient, RegistryOptions};
+use super::store::BlobStore;
+use super::{media, Layer, LoadedImage};
+use crate::error::fail;
+use anyhow::{Context, Result};
+use oci_spec::image::ImageConfiguration;
+use serde_json::Value;
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+/// Load the image `reference` names; its blobs end up in `store`.
+pub fn load(
+    reference: &ImageRef,
+    store: &BlobStore,
+    options: &RegistryOptions,
+) -> Result<LoadedImage> {
+    match reference {
+        ImageRef::Oci { dir, tag } => {
+            load_oci_dir(dir, tag.as_deref(), store, &reference.to_string())
+        }
+        ImageRef::OciArchive(file) => {
+            let unpacked = tempfile::Builder::new()
+                .prefix("oci-archive-")
+                .tempdir_in(store.tmp_dir())?;
+            let archive = open_input(file, reference)?;
+            tar::Archive::new(archive)
+                .unpack(unpacked.path())
+                .with_context(|| format!("{} is not a readable tar file", file.display()))?;
+            load_oci_dir(unpacked.path(), None, store, &reference.to_string())
+        }
+        ImageRef::DockerArchive(file) => load_docker_archive(file, store, reference),
+        ImageRef::Docker(docker) => RegistryClient::new(docker, options)?.pull(docker, store),
+    }
+}
+
+fn open_input(file: &Path, reference: &ImageRef) -> Result<File> {
+    File::open(file).map_err(|e| {
+        fail(
+            format!("cannot read {reference}: {e}"),
+            "check the path; `podman save --format oci-archive -o FILE IMAGE` makes one",
+        )
+    })
+}
+
+/// The architecture name of this machine, as OCI platforms spell it.
+pub fn host_architecture() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "powerpc64" => "ppc64le",
+        other => other,
+    }
+}
+
+/// From an image index, the manifest for linux on this machine's architecture.
+pub fn pick_platform(index: &Value, what: &str) -> Result<(String, String)> {
+    let manifests = index["manifests"].as_array().cloned().unwrap_or_default();
+    let arch = host_architecture();
+    let found = manifests.iter().find(|m| {
+        m["platform"]["os"].as_str().unwrap_or("linux") == "linux"
+            && m["platform"]["architecture"].as_str().unwrap_or(arch) == arch
+    });
+    match found {
+        Some(m) => Ok((
+            m["digest"].as_str().unwrap_or_default().to_string(),
+            m["mediaType"]
+                .as_str()
+                .unwrap_or(media::OCI_MANIFEST)
+                .to_string(),
+        )),
+        None => Err(fail(
+            format!("{what} has no image for linux/{arch}"),
+            "use a base image built for this machine's architecture",
+        )),
+    }
+}
+
+/// Read an OCI image layout directory.
+fn load_oci_dir(
+    dir: &Path,
+    tag: Option<&str>,
+    store: &BlobStore,
+    what: &str,
+) -> Result<LoadedImage> {
+    let index_path = dir.join("index.json");
+    let index: Value = serde_json::from_slice(&std::fs::read(&index_path).map_err(|e| {
+        fail(
+            format!("{what}: cannot read {}: {e}", index_path.display()),
+            "an OCI layout has index.json, oci-layout and blobs/ at its root",
+        )
+    })?)
+    .with_context(|| format!("{what}: index.json is not JSON"))?;
+    let manifests = index["manifests"].as_array().cloned().unwrap_or_default();
+    let chosen = match tag {
+        Some(tag) => manifests.iter().find(|m| {
+            let name = m["annotations"]["org.opencontainers.image.ref.name"].as_str();
+            name == Some(tag) || name.is_some_and(|n| n.ends_with(&format!(":{tag}")))
+        }),
+        None if manifests.len() == 1 => manifests.first(),
+        None => None,
+    };
+    let Some(chosen) = chosen else {
+        return Err(fail(
+            match tag {
+                Some(tag) => format!("{what} has no image tagged {tag:?}"),
+                None => format!("{what} holds {} images; name one", manifests.len()),
+            },
+            "name the image as oci:DIR:TAG (the org.opencontainers.image.ref.name annotation)",
+        ));
+    };
+    let blob = |digest: &str| -> Result<File> {
+        let hex = super::store::digest_hex(digest)?;
+        File::open(dir.join("blobs/sha256").join(hex))
+            .with_context(|| format!("{what}: blob {digest} is missing"))
+    };
+    let mut digest = chosen["digest"].as_str().unwrap_or_default().to_string();
+    let mut media_type = chosen["mediaType"]
+        .as_str()
+        .unwrap_or(media::OCI_MANIFEST)
+        .to_string();
+    if media::is_index(&media_type) {
+        let (index_digest, _) =
+            store.put_reader(blob(&digest)?, Some(&digest), "the image index")?;
+        let nested: Value = serde_json::from_slice(&store.read(&index_digest)?)?;
+        (digest, media_type) = pick_platform(&nested, what)?;
+    }
+    let _ = media_type;
+    let (manifest_digest, _) = store.put_reader(blob(&digest)?, Some(&digest), "the manifest")?;
+    let manifest: Value = serde_json::from_slice(&store.read(&manifest_digest)?)
+        .with_context(|| format!("{what}: the manifest is not JSON"))?;
+    let config_digest = manifest["config"]["digest"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    store.put_reader(
+        blob(&config_digest)?,
+        Some(&config_digest),
+        "the image config",
+    )?;
+    let config = parse_config(&store.read(&config_digest)?, what)?;
+    let mut layers = Vec::new();
+    let diff_ids = config.rootfs().diff_ids().clone();
+    let descriptors = manifest["layers"].as_array().cloned().unwrap_or_default();
+    if descriptors.len() != diff_ids.len() {
+        return Err(fail(
+            format!(
+                "{what}: the manifest lists {} layers but the config {}",
+                descriptors.len(),
+                diff_ids.len()
+            ),
+            "the image is damaged; save it again",
+        ));
+    }
+    for (layer, diff_id) in descriptors.iter().zip(diff_ids) {
+        let digest = layer["digest"].as_str().unwrap_or_default().to_string();
+        if !store.has(&digest) {
+            store.put_reader(blob(&digest)?, Some(&digest), &format!("layer {digest}"))?;
+        }
+        layers.push(Layer {
+            media_type: media::to_oci_layer(
+                layer["mediaType"].as_str().unwrap_or(media::OCI_LAYER_GZIP),
+            ),
+            size: layer["size"].as_u64().unwrap_or(0),
+            digest,
+            diff_id,
+        });
+    }
+    Ok(LoadedImage {
+        config,
+        layers,
+        identity: manifest_digest,
+    })
+}
+
+pub fn parse_config(bytes: &[u8], what: &str) -> Result<ImageConfiguration> {
+    ImageConfiguration::from_reader(bytes).map_err(|e| {
+        fail(
+            format!("{what}: the image config is not valid: {e}"),
+            "the image is damaged; save it again",
+        )
+    })
+}
+
+/// Read a `docker save` / `podman save --format docker-archive` tar.
+fn load_docker_archive(
+    file: &Path,
+    store: &BlobStore,
+    reference: &ImageRef,
+) -> Result<LoadedImage> {
+    let what = reference.to_string();
+    let unpacked = tempfile::Builder::new()
+        .prefix("docker-archive-")
+        .tempdir_in(store.tmp_dir())?;
+    tar::Archive::new(open_input(file, reference)?)
+        .unpack(unpacked.path())
+        .with_context(|| format!("{} is not a readable tar file", file.display()))?;
+    let dir = unpacked.path();
+    let manifest: Value = std::fs::read(dir.join("manifest.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| {
+            fail(
+                format!("{what} has no manifest.json"),
+                "a docker archive is what `docker save` or `podman save --format docker-archive` writes",
+            )
+        })?;
+    let entry = &manifest[0];
+    let inside = |name: &str| -> Result<File> {
+        if name.split('/').any(|c| c == "..") || name.starts_with('/') {
+            return Err(fail(
+                format!("{what}: bad path {name:?} in manifest.json"),
+                "the archive is damaged or crafted",
+            ));
+        }
+        File::open(dir.join(name)).with_context(|| format!("{what}: {name} is missing"))
+    };
+    let config_name = entry["Config"].as_str().unwrap_or_default();
+    let (config_digest, _) = store.put_reader(inside(config_name)?, None, "the image config")?;
+    let config = parse_config(&store.read(&config_digest)?, &what)?;
+    let diff_ids = config.rootfs().diff_ids().clone();
+    let names = entry["Layers"].as_array().cloned().unwrap_or_default();
+    if names.len() != diff_ids.len() {
+        return Err(fail(
+            format!(
+                "{what}: manifest.json lists {} layers but the config {}",
+                names.len(),
+                diff_ids.len()
+            ),
+            "the archive is damaged; save it again",
+        ));
+    }
+    let mut layers = Vec::new();
+    for (name, diff_id) in names.iter().zip(diff_ids) {
+        let name = name.as_str().unwrap_or_default();
+        let mut head = [0u8; 2];
+        let gzipped = inside(name)?.read(&mut head)? == 2 && head == [0x1f, 0x8b];
+        let (digest, size) = store.put_reader(
+            inside(name)?,
+            if gzipped {
+                None
+            } else {
+                Some(diff_id.as_str())
+            },
+            &format!("layer {name}"),
+        )?;
+        layers.push(Layer {
+            media_type: if gzipped {
+                media::OCI_LAYER_GZIP
+            } else {
+                media::OCI_LAYER_TAR
+            }
+            .to_string(),
+            digest,
+            size,
+            diff_id,
+        });
+    }
+    Ok(LoadedImage {
+        config,
+        layers,
+        identity: config_digest,
+    })
+}
