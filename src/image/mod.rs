@@ -6,6 +6,8 @@
 //!   ─▶ layers (runtime, dependencies, app) ─▶ config + manifest ─▶ outputs
 
 pub mod base;
+pub mod config;
+pub mod layer;
 pub mod reference;
 pub mod registry;
 pub mod store;

@@ -1,0 +1,314 @@
+//! Writing reproducible layers: entries sorted by path, every mtime set to
+//! SOURCE_DATE_EPOCH, owners normalised (1001:0 for the app's files, 0:0 for
+//! system files), group permissions equal to the user's on app files (g=u, for
+//! arbitrary UIDs in group 0 — set here, at write time, so no second copy of
+//! the files is needed as a Dockerfile's `chmod -R` layer would make),
+//! no user/group names, no extended attributes, and gzip with a fixed header.
+//! The same inputs always give the same bytes, hence the same digest.
+use super::media;
+use super::store::{BlobStore, HashingWriter};
+use super::Layer;
+use anyhow::{Context, Result};
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// The image user for the app's files (OpenShift's convention).
+pub const APP_UID: u64 = 1001;
+
+/// Who owns an entry in the image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// 1001:0 and g=u: writable by whatever UID runs the container in group 0.
+    App,
+    /// 0:0, modes as given.
+    System,
+}
+
+#[derive(Debug, Clone)]
+enum Content {
+    Dir,
+    HostFile(PathBuf),
+    Bytes(Vec<u8>),
+    Symlink(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    content: Content,
+    mode: u32,
+    owner: Owner,
+}
+
+/// The entries of a layer to be written.
+#[derive(Debug, Default)]
+pub struct LayerWriter {
+    entries: BTreeMap<String, Entry>,
+}
+
+/// `opt/app-root` from `/opt/app-root/` (tar paths are relative).
+fn tar_path(image_path: &Path) -> String {
+    image_path
+        .to_string_lossy()
+        .trim_start_matches('/')
+        .trim_end_matches('/')
+        .to_string()
+}
+
+impl LayerWriter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn insert(&mut self, image_path: &Path, entry: Entry) {
+        let path = tar_path(image_path);
+        if !path.is_empty() {
+            self.entries.insert(path, entry);
+        }
+    }
+
+    /// A directory (its parents must be added separately, with their owners).
+    pub fn add_dir(&mut self, image_path: &Path, mode: u32, owner: Owner) {
+        self.insert(
+            image_path,
+            Entry {
+                content: Content::Dir,
+                mode,
+                owner,
+            },
+        );
+    }
+
+    pub fn add_bytes(&mut self, image_path: &Path, bytes: Vec<u8>, mode: u32, owner: Owner) {
+        self.insert(
+            image_path,
+            Entry {
+                content: Content::Bytes(bytes),
+                mode,
+                owner,
+            },
+        );
+    }
+
+    pub fn add_host_file(&mut self, image_path: &Path, host: &Path, mode: u32, owner: Owner) {
+        self.insert(
+            image_path,
+            Entry {
+                content: Content::HostFile(host.to_path_buf()),
+                mode,
+                owner,
+            },
+        );
+    }
+
+    /// Everything under `host_dir` (not following symlinks), at `image_dir`,
+    /// with the host modes; `skip(relative path)` leaves entries (and their
+    /// subtrees) out. Sockets, FIFOs and devices are left out.
+    pub fn add_tree(
+        &mut self,
+        host_dir: &Path,
+        image_dir: &Path,
+        owner: Owner,
+        skip: &dyn Fn(&Path) -> bool,
+    ) -> Result<()> {
+        let meta = fs::symlink_metadata(host_dir)
+            .with_context(|| format!("reading {}", host_dir.display()))?;
+        self.add_dir(image_dir, meta.permissions().mode() & 0o7777, owner);
+        self.walk(host_dir, Path::new(""), image_dir, owner, skip)
+    }
+
+    fn walk(
+        &mut self,
+        host_dir: &Path,
+        rel: &Path,
+        image_dir: &Path,
+        owner: Owner,
+        skip: &dyn Fn(&Path) -> bool,
+    ) -> Result<()> {
+        let dir = host_dir.join(rel);
+        let mut children: Vec<_> = fs::read_dir(&dir)
+            .with_context(|| format!("reading {}", dir.display()))?
+            .collect::<std::io::Result<_>>()?;
+        children.sort_by_key(|c| c.file_name());
+        for child in children {
+            let child_rel = rel.join(child.file_name());
+            if skip(&child_rel) {
+                continue;
+            }
+            let meta = fs::symlink_metadata(child.path())?;
+            let mode = meta.permissions().mode() & 0o7777;
+            let image_path = image_dir.join(&child_rel);
+            let kind = meta.file_type();
+            if kind.is_symlink() {
+                let target = fs::read_link(child.path())?;
+                self.insert(
+                    &image_path,
+                    Entry {
+                        content: Content::Symlink(target),
+                        mode: 0o777,
+                        owner,
+                    },
+                );
+            } else if kind.is_dir() {
+                self.add_dir(&image_path, mode, owner);
+                self.walk(host_dir, &child_rel, image_dir, owner, skip)?;
+            } else if kind.is_file() {
+                self.add_host_file(&image_path, &child.path(), mode, owner);
+            }
+        }
+        Ok(())
+    }
+
+    /// Write the layer (tar+gzip) into the store, stamped with `epoch`.
+    pub fn write(self, store: &BlobStore, epoch: u64) -> Result<Layer> {
+        let tmp = tempfile::NamedTempFile::new_in(store.tmp_dir())?;
+        let compressed = HashingWriter::new(BufWriter::new(tmp));
+        let gzip = flate2::GzBuilder::new()
+            .mtime(0)
+            .operating_system(255)
+            .write(compressed, flate2::Compression::new(6));
+        let mut builder = tar::Builder::new(HashingWriter::new(gzip));
+        builder.mode(tar::HeaderMode::Deterministic);
+        for (path, entry) in &self.entries {
+            let mut header = tar::Header::new_gnu();
+            let (uid, mode) = match entry.owner {
+                Owner::App => (APP_UID, entry.mode | ((entry.mode & 0o700) >> 3)),
+                Owner::System => (0, entry.mode),
+            };
+            header.set_uid(uid);
+            header.set_gid(0);
+            header.set_mtime(epoch);
+            header.set_mode(mode);
+            match &entry.content {
+                Content::Dir => {
+                    header.set_entry_type(tar::EntryType::Directory);
+                    header.set_size(0);
+                    builder.append_data(&mut header, format!("{path}/"), std::io::empty())?;
+                }
+                Content::Bytes(bytes) => {
+                    header.set_entry_type(tar::EntryType::Regular);
+                    header.set_size(bytes.len() as u64);
+                    builder.append_data(&mut header, path, bytes.as_slice())?;
+                }
+                Content::HostFile(host) => {
+                    let file = fs::File::open(host)
+                        .with_context(|| format!("reading {}", host.display()))?;
+                    header.set_entry_type(tar::EntryType::Regular);
+                    header.set_size(file.metadata()?.len());
+                    builder.append_data(&mut header, path, file)?;
+                }
+                Content::Symlink(target) => {
+                    header.set_entry_type(tar::EntryType::Symlink);
+                    header.set_size(0);
+                    header.set_mode(0o777);
+                    builder.append_link(&mut header, path, target)?;
+                }
+            }
+        }
+        let tar_hashing = builder.into_inner()?;
+        let (gzip, diff_id, _) = tar_hashing.finish();
+        let compressed = gzip.finish()?;
+        let (buffered, digest, size) = compressed.finish();
+        let mut tmp = buffered.into_inner().map_err(|e| e.into_error())?;
+        tmp.flush()?;
+        let target = store.path(&digest)?;
+        if !target.exists() {
+            tmp.persist(&target)?;
+        }
+        Ok(Layer {
+            media_type: media::OCI_LAYER_GZIP.to_string(),
+            digest,
+            size,
+            diff_id,
+        })
+    }
+}
+
+/// A layer written earlier under `key` (of `kind`), if its blob is still there.
+pub fn cached(store: &BlobStore, kind: &str, key: &str) -> Option<Layer> {
+    let text = fs::read(store.index_path(kind, key)).ok()?;
+    let layer: Layer = serde_json::from_slice(&text).ok()?;
+    store.has(&layer.digest).then_some(layer)
+}
+
+/// Remember `layer` under `key` (of `kind`).
+pub fn remember(store: &BlobStore, kind: &str, key: &str, layer: &Layer) -> Result<()> {
+    let path = store.index_path(kind, key);
+    fs::create_dir_all(path.parent().unwrap())?;
+    let mut tmp = tempfile::NamedTempFile::new_in(path.parent().unwrap())?;
+    serde_json::to_writer(&mut tmp, layer)?;
+    tmp.persist(&path)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn sample_tree() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("pkg/sub")).unwrap();
+        fs::write(dir.path().join("pkg/sub/z.py"), "z").unwrap();
+        fs::write(dir.path().join("a.py"), "a").unwrap();
+        fs::set_permissions(dir.path().join("a.py"), fs::Permissions::from_mode(0o640)).unwrap();
+        std::os::unix::fs::symlink("a.py", dir.path().join("link")).unwrap();
+        fs::create_dir_all(dir.path().join(".git")).unwrap();
+        dir
+    }
+
+    fn write(tree: &Path, store: &BlobStore) -> Layer {
+        let mut w = LayerWriter::new();
+        w.add_dir(Path::new("/opt"), 0o755, Owner::System);
+        w.add_tree(tree, Path::new("/opt/app-root/src"), Owner::App, &|p| {
+            p == Path::new(".git")
+        })
+        .unwrap();
+        w.write(store, 1_700_000_000).unwrap()
+    }
+
+    #[test]
+    fn layers_are_reproducible_and_normalised() {
+        let cache = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(cache.path()).unwrap();
+        let first = write(sample_tree().path(), &store);
+        // Another tree with the same content, made later: same bytes.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let second = write(sample_tree().path(), &store);
+        assert_eq!(first, second);
+        assert_ne!(first.digest, first.diff_id);
+
+        let mut bytes = Vec::new();
+        flate2::read::GzDecoder::new(fs::File::open(store.path(&first.digest).unwrap()).unwrap())
+            .read_to_end(&mut bytes)
+            .unwrap();
+        assert_eq!(super::super::store::sha256_digest(&bytes), first.diff_id);
+        let mut archive = tar::Archive::new(bytes.as_slice());
+        let mut seen = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let entry = entry.unwrap();
+            let h = entry.header();
+            let path = entry.path().unwrap().to_string_lossy().into_owned();
+            assert_eq!(h.mtime().unwrap(), 1_700_000_000, "{path}");
+            assert_eq!(h.gid().unwrap(), 0);
+            if path.starts_with("opt/app-root") {
+                assert_eq!(h.uid().unwrap(), 1001, "{path}");
+            }
+            if path == "opt/app-root/src/a.py" {
+                assert_eq!(h.mode().unwrap(), 0o660, "g=u on app files");
+            }
+            seen.push(path);
+        }
+        let mut sorted = seen.clone();
+        sorted.sort();
+        assert_eq!(seen, sorted);
+        assert!(seen.contains(&"opt/app-root/src/link".to_string()));
+        assert!(!seen.iter().any(|p| p.contains(".git")));
+    }
+}
