@@ -1,13 +1,55 @@
 //! `warp image`: build an OCI image of the app without a daemon or a Dockerfile.
-use clap::Args;
+use crate::image::pipeline::{build_image, ImageOptions};
+use crate::image::registry::RegistryOptions;
+use clap::{ArgAction, Args};
+use std::path::PathBuf;
+
+const EXAMPLES: &str = "\
+Examples:
+  warp image myapp                                  load into podman/docker (else write myapp.tar)
+  warp image myapp --base oci-archive:base.tar --output docker-archive:myapp.tar
+  warp image 127.0.0.1:5000/team/app:1 --base docker://127.0.0.1:5000/python:3.12 --push
+  warp image myapp --output oci:out:v1 --output oci-archive:app.tar --sbom app.spdx.json";
 
 #[derive(Args, Debug)]
-#[command(after_help = "Examples:\n  warp image myapp --output docker-archive:myapp.tar")]
+#[command(after_help = EXAMPLES)]
 pub struct ImageArgs {
+    /// The image's name: [REGISTRY/]REPO[:TAG].
+    pub name: String,
     #[command(flatten)]
     pub app: super::AppArgs,
+    /// The base image: docker://HOST/REPO:TAG (or a bare reference),
+    /// oci:DIR[:TAG], oci-archive:FILE or docker-archive:FILE.
+    /// Default: `image.base` of .warp/config.yaml, else python:3.12-slim-bookworm.
+    #[arg(long, value_name = "REF")]
+    pub base: Option<String>,
+    /// Where to write the image (repeatable): oci:DIR[:TAG], oci-archive:FILE,
+    /// docker-archive:FILE or docker://REGISTRY/REPO:TAG.
+    /// None: load into podman or docker when on PATH, else write NAME.tar.
+    #[arg(long = "output", short = 'o', value_name = "DEST")]
+    pub outputs: Vec<String>,
+    /// Push the image to the registry its NAME names.
+    #[arg(long)]
+    pub push: bool,
+    /// Verify registries' TLS certificates (localhost registries use plain HTTP).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set)]
+    pub tls_verify: bool,
+    /// Write the venv's packages as SPDX JSON (CycloneDX when FILE ends in .cdx.json).
+    #[arg(long, value_name = "FILE")]
+    pub sbom: Option<PathBuf>,
 }
 
-pub fn run(_args: ImageArgs) -> anyhow::Result<i32> {
-    super::not_built("image", 5)
+pub fn run(args: ImageArgs) -> anyhow::Result<i32> {
+    build_image(&ImageOptions {
+        name: args.name,
+        src: args.app.src,
+        base: args.base,
+        outputs: args.outputs,
+        push: args.push,
+        registry: RegistryOptions {
+            tls_verify: args.tls_verify,
+        },
+        sbom: args.sbom,
+    })?;
+    Ok(0)
 }

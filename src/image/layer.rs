@@ -62,10 +62,6 @@ impl LayerWriter {
         Self::default()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
     fn insert(&mut self, image_path: &Path, entry: Entry) {
         let path = tar_path(image_path);
         if !path.is_empty() {

@@ -8,8 +8,12 @@
 pub mod base;
 pub mod config;
 pub mod layer;
+pub mod output;
+pub mod pipeline;
 pub mod reference;
 pub mod registry;
+pub mod sandbox;
+pub mod sbom;
 pub mod store;
 pub mod unpack;
 
@@ -44,7 +48,6 @@ pub mod media {
     pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
     pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
     pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
-    pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
     pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 
     pub fn is_index(media_type: &str) -> bool {

@@ -341,7 +341,8 @@ mod tests {
     #[test]
     fn escapes_are_refused() {
         let outside = tempfile::tempdir().unwrap();
-        let cases: Vec<(&str, Box<dyn Fn(&mut tar::Builder<Vec<u8>>)>)> = vec![
+        type Craft = Box<dyn Fn(&mut tar::Builder<Vec<u8>>)>;
+        let cases: Vec<(&str, Craft)> = vec![
             ("contains `..`", Box::new(|b| file(b, "a/../../evil", "x"))),
             ("absolute path", Box::new(|b| file(b, "/etc/evil", "x"))),
             (

@@ -1,0 +1,593 @@
+//! `warp image NAME`, step by step: read the base, unpack it into a private
+//! root, add the runtime layer (the warp binary, a group-writable
+//! /etc/passwd, /opt/app-root), run `warp build` inside the root in the
+//! sandbox, capture the dependencies layer (the venv; cached by a hash of the
+//! dependency inputs, the base and its Python) and the app layer (source,
+//! collected static, build record), assemble config and manifest, write the
+//! outputs.
+//!
+//! Timestamps: the app layer and the config's `created` use
+//! SOURCE_DATE_EPOCH (default: the source's last git commit time, else 0);
+//! the runtime and dependencies layers are stamped 0 so that they are shared
+//! between apps and commits unchanged.
+use super::base;
+use super::config::{self, AddedLayer, ImageFacts, APP_ROOT, APP_SRC};
+use super::layer::{self, LayerWriter, Owner};
+use super::output::{self, Finished};
+use super::reference::{DockerRef, ImageRef};
+use super::registry::RegistryOptions;
+use super::sandbox::{self, Bind, Sandbox};
+use super::store::BlobStore;
+use super::{sbom, unpack, Layer, LoadedImage};
+use crate::error::fail;
+use crate::ui;
+use anyhow::{Context, Result};
+use sha2::{Digest as _, Sha256};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// The base when neither --base nor `.warp/config.yaml` names one: the
+/// official CPython image, Debian based (warp is linked against glibc).
+pub const DEFAULT_BASE: &str = "docker.io/library/python:3.12-slim-bookworm";
+
+/// What the user asked for.
+#[derive(Debug, Clone)]
+pub struct ImageOptions {
+    pub name: String,
+    pub src: PathBuf,
+    pub base: Option<String>,
+    pub outputs: Vec<String>,
+    pub push: bool,
+    pub registry: RegistryOptions,
+    pub sbom: Option<PathBuf>,
+}
+
+/// Source entries never copied into the image.
+fn skip_source(rel: &Path) -> bool {
+    let first = rel
+        .components()
+        .next()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned());
+    let name = rel
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    matches!(first.as_deref(), Some(".git") | Some(".venv")) || name == "__pycache__"
+}
+
+/// Parts of /opt/app-root that belong to the app layer; the rest is the venv.
+const APP_PARTS: &[&str] = &["src", "tmp", "data", ".warp"];
+
+pub fn build_image(options: &ImageOptions) -> Result<()> {
+    let name = DockerRef::parse(&options.name)?;
+    let mut outputs = options
+        .outputs
+        .iter()
+        .map(|o| ImageRef::parse(o))
+        .collect::<Result<Vec<_>>>()?;
+    if options.push {
+        outputs.push(ImageRef::Docker(name.clone()));
+    }
+    if !options.src.is_dir() {
+        return Err(fail(
+            format!(
+                "the source directory {} does not exist",
+                options.src.display()
+            ),
+            "pass --src DIR with the directory that holds your app",
+        ));
+    }
+    let src = fs::canonicalize(&options.src)?;
+    let base_text = match &options.base {
+        Some(b) => b.clone(),
+        None => configured_base(&src)?.unwrap_or_else(|| DEFAULT_BASE.to_string()),
+    };
+    let base_ref = ImageRef::parse(&base_text)?;
+    let epoch = source_date_epoch(&src)?;
+    let store = BlobStore::open_default()?;
+
+    let base = ui::step(&format!("Base image {base_ref}"), || {
+        base::load(&base_ref, &store, &options.registry)
+    })?;
+    let work = tempfile::Builder::new()
+        .prefix("root-")
+        .tempdir_in(store.tmp_dir())?;
+    let root = work.path().join("rootfs");
+    fs::create_dir_all(&root)?;
+    ui::step(&format!("Unpack {} base layers", base.layers.len()), || {
+        for (i, l) in base.layers.iter().enumerate() {
+            unpack::unpack_layer(
+                &store.path(&l.digest)?,
+                &root,
+                &format!("base layer {} ({})", i + 1, l.digest),
+            )?;
+        }
+        Ok(())
+    })?;
+    let python = sandbox::find_python(&root, &base_text)?;
+    let exe = std::env::current_exe().context("locating the warp binary")?;
+    let exe_hash = file_hash(&exe)?;
+
+    let runtime = ui::step("Runtime layer", || {
+        runtime_layer(&store, &root, &base, &exe, &exe_hash)
+    })?;
+    copy_source(&src, &root)?;
+
+    let deps_key = dependency_key(&src, &root, &base, &python, &exe_hash)?;
+    let cached_deps = layer::cached(&store, "deps", &deps_key);
+    if let Some(deps) = &cached_deps {
+        ui::step("Dependencies layer (cached: install skipped)", || {
+            unpack::unpack_layer(
+                &store.path(&deps.digest)?,
+                &root,
+                "the cached dependencies layer",
+            )
+        })?;
+    }
+    let build_cache = store.root().join("build-cache");
+    fs::create_dir_all(&build_cache)?;
+    let code = ui::step("warp build (inside the image, uid 1001)", || {
+        build_sandbox(&root, &python, &build_cache, epoch).run()
+    })?;
+    if code != 0 {
+        return Err(fail(
+            format!("the build inside the image failed (exit {code})"),
+            "its output is above; `warp build --src DIR` reproduces it outside the image",
+        ));
+    }
+    let deps = match cached_deps {
+        Some(deps) => deps,
+        None => ui::step("Dependencies layer", || {
+            let mut w = LayerWriter::new();
+            w.add_dir(Path::new(APP_ROOT), 0o775, Owner::App);
+            w.add_tree(
+                &root.join("opt/app-root"),
+                Path::new(APP_ROOT),
+                Owner::App,
+                &|rel| {
+                    rel.components().count() == 1
+                        && APP_PARTS.iter().any(|p| rel == Path::new(p))
+                        && rel != Path::new(".warp")
+                },
+            )?;
+            let layer = w.write(&store, 0)?;
+            layer::remember(&store, "deps", &deps_key, &layer)?;
+            Ok(layer)
+        })?,
+    };
+    let app = ui::step("App layer", || {
+        let mut w = LayerWriter::new();
+        for part in APP_PARTS {
+            let host = root.join("opt/app-root").join(part);
+            if host.exists() {
+                w.add_tree(&host, &Path::new(APP_ROOT).join(part), Owner::App, &|_| {
+                    false
+                })?;
+            }
+        }
+        w.write(&store, epoch)
+    })?;
+    if let Some(path) = &options.sbom {
+        sbom::write(
+            path,
+            &root.join("opt/app-root"),
+            &options.name,
+            &config::rfc3339(epoch),
+        )?;
+    }
+
+    let facts = ImageFacts {
+        name: options.name.clone(),
+        epoch,
+        source_url: git(&src, &["config", "--get", "remote.origin.url"])
+            .map(|u| strip_credentials(&u)),
+        revision: git(&src, &["rev-parse", "HEAD"]),
+        version: name.tag.clone(),
+    };
+    let added = [
+        AddedLayer {
+            layer: runtime,
+            created_by: "warp image: runtime (warp, /etc/passwd, /opt/app-root)".into(),
+        },
+        AddedLayer {
+            layer: deps,
+            created_by: "warp image: dependencies (virtualenv)".into(),
+        },
+        AddedLayer {
+            layer: app,
+            created_by: "warp image: app (source, static files, build record)".into(),
+        },
+    ];
+    let assembled = config::assemble(&base.config, &base.layers, &added, &facts)?;
+    store.put_bytes(&assembled.config)?;
+    store.put_bytes(&assembled.manifest)?;
+    let finished = Finished {
+        assembled: &assembled,
+        store: &store,
+        name: &name,
+        local_name: output::local_name(&options.name, &name),
+        base_origin: match &base_ref {
+            ImageRef::Docker(d) => Some(d.clone()),
+            _ => None,
+        },
+    };
+    if outputs.is_empty() {
+        let done = ui::step("Output", || {
+            output::load_or_save(&finished, &std::env::current_dir()?)
+        })?;
+        eprintln!("    {done}");
+    }
+    for dest in &outputs {
+        let done = ui::step(&format!("Output {dest}"), || {
+            output::write(dest, &finished, &options.registry)
+        })?;
+        eprintln!("    {done}");
+    }
+    println!("{}", assembled.manifest_digest);
+    Ok(())
+}
+
+/// `image.base` from the app's `.warp/config.yaml`, if set.
+fn configured_base(src: &Path) -> Result<Option<String>> {
+    let path = src.join(".warp/config.yaml");
+    let Ok(text) = fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).map_err(|e| {
+        fail(
+            format!("{} is not valid YAML: {e}", path.display()),
+            "fix the file; `image: {base: REF}` names the base image",
+        )
+    })?;
+    Ok(value
+        .get("image")
+        .and_then(|i| i.get("base"))
+        .and_then(|b| b.as_str())
+        .map(str::to_string))
+}
+
+/// SOURCE_DATE_EPOCH, else the last commit time of the source, else 0.
+pub fn source_date_epoch(src: &Path) -> Result<u64> {
+    if let Some(text) = std::env::var_os("SOURCE_DATE_EPOCH").filter(|v| !v.is_empty()) {
+        let text = text.to_string_lossy();
+        return text.trim().parse().map_err(|_| {
+            fail(
+                format!("SOURCE_DATE_EPOCH={text:?} is not a number of seconds"),
+                "set it to a Unix time, e.g. $(git log -1 --format=%ct)",
+            )
+        });
+    }
+    Ok(git(src, &["log", "-1", "--format=%ct"])
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0))
+}
+
+/// The output of `git -C src ARGS`, if git is there and succeeds.
+fn git(src: &Path, args: &[&str]) -> Option<String> {
+    let mut full = vec!["-C".to_string(), src.display().to_string()];
+    full.extend(args.iter().map(|a| a.to_string()));
+    let out = duct::cmd("git", full)
+        .stdout_capture()
+        .stderr_null()
+        .unchecked()
+        .run()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (out.status.success() && !text.is_empty()).then_some(text)
+}
+
+/// `https://user:token@host/x` → `https://host/x`: a label must not carry a secret.
+fn strip_credentials(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((_, host))
+                if !rest.split('/').next().unwrap_or("").is_empty()
+                    && rest.find('@') < rest.find('/') =>
+            {
+                format!("{scheme}://{host}")
+            }
+            _ => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+fn file_hash(path: &Path) -> Result<String> {
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut fs::File::open(path)?, &mut hasher)?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// The passwd entry `warp start` expects for the image user.
+const APP_USER_ENTRY: &str =
+    "default:x:1001:0:Default Application User:/opt/app-root/src:/sbin/nologin\n";
+
+/// The warp binary, /etc/passwd (with user 1001, group-writable so that
+/// `warp start` can add an arbitrary UID) and /opt/app-root. The same for
+/// every app on a base: cached by the warp binary and the base.
+fn runtime_layer(
+    store: &BlobStore,
+    root: &Path,
+    base: &LoadedImage,
+    exe: &Path,
+    exe_hash: &str,
+) -> Result<Layer> {
+    let passwd_path =
+        unpack::resolve_in_root(root, Path::new("etc/passwd"), true, "the base image")?;
+    let mut passwd = fs::read_to_string(&passwd_path).unwrap_or_default();
+    if !passwd.lines().any(|l| l.split(':').nth(2) == Some("1001")) {
+        if !passwd.is_empty() && !passwd.ends_with('\n') {
+            passwd.push('\n');
+        }
+        passwd.push_str(APP_USER_ENTRY);
+    }
+    // The sandbox needs the same files.
+    fs::create_dir_all(passwd_path.parent().unwrap())?;
+    fs::write(&passwd_path, &passwd)?;
+    let bin = unpack::resolve_in_root(root, Path::new("usr/local/bin"), true, "the base image")?;
+    fs::create_dir_all(&bin)?;
+    fs::copy(exe, bin.join("warp"))?;
+    fs::create_dir_all(root.join("opt/app-root/src"))?;
+
+    let key = hex::encode(Sha256::digest(format!(
+        "runtime-v1\n{exe_hash}\n{}",
+        base.identity
+    )));
+    if let Some(layer) = layer::cached(store, "runtime", &key) {
+        return Ok(layer);
+    }
+    let mut w = LayerWriter::new();
+    w.add_host_file(Path::new("/usr/local/bin/warp"), exe, 0o755, Owner::System);
+    w.add_bytes(
+        Path::new("/etc/passwd"),
+        passwd.into_bytes(),
+        0o664,
+        Owner::System,
+    );
+    w.add_dir(Path::new(APP_ROOT), 0o775, Owner::App);
+    w.add_dir(Path::new(APP_SRC), 0o775, Owner::App);
+    let layer = w.write(store, 0)?;
+    layer::remember(store, "runtime", &key, &layer)?;
+    Ok(layer)
+}
+
+/// Copy the source into the root's /opt/app-root/src.
+fn copy_source(src: &Path, root: &Path) -> Result<()> {
+    let target = root.join("opt/app-root/src");
+    copy_tree(src, &target, Path::new(""))
+}
+
+fn copy_tree(from: &Path, to: &Path, rel: &Path) -> Result<()> {
+    fs::create_dir_all(to.join(rel))?;
+    for entry in fs::read_dir(from.join(rel))? {
+        let entry = entry?;
+        let child = rel.join(entry.file_name());
+        if skip_source(&child) {
+            continue;
+        }
+        let kind = entry.file_type()?;
+        let dest = to.join(&child);
+        if kind.is_dir() {
+            copy_tree(from, to, &child)?;
+        } else if kind.is_symlink() {
+            std::os::unix::fs::symlink(fs::read_link(entry.path())?, &dest)?;
+        } else if kind.is_file() {
+            fs::copy(entry.path(), &dest)
+                .with_context(|| format!("copying {}", child.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Files whose content decides what gets installed into the venv.
+const DEPENDENCY_INPUTS: &[&str] = &[
+    "requirements.txt",
+    "Pipfile",
+    "Pipfile.lock",
+    "pyproject.toml",
+    "setup.py",
+    "setup.cfg",
+    "poetry.lock",
+    "uv.lock",
+    ".warp/config.yaml",
+    ".warpdrive/environment",
+    ".s2i/environment",
+    "action_hooks/build-env",
+    ".warpdrive/action_hooks/build-env",
+];
+
+/// Environment variables that change what the build installs.
+const DEPENDENCY_ENV: &[&str] = &[
+    "WARPDRIVE_PIP_PACKAGES",
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "UV_INDEX_URL",
+    "UV_EXTRA_INDEX_URL",
+    "UPGRADE_PIP_TO_LATEST",
+    "ENABLE_PIPENV",
+    "ENABLE_MICROPIPENV",
+];
+
+/// The key of the dependencies layer: dependency inputs + base + its Python
+/// + the warp binary (which installs the server extension).
+fn dependency_key(
+    src: &Path,
+    root: &Path,
+    base: &LoadedImage,
+    python: &str,
+    exe_hash: &str,
+) -> Result<String> {
+    let mut h = Sha256::new();
+    h.update(format!(
+        "deps-v1\nbase {}\npython {python}\nwarp {exe_hash}\n",
+        base.identity
+    ));
+    for lib in ["usr/lib", "usr/local/lib"] {
+        if let Ok(entries) = fs::read_dir(root.join(lib)) {
+            let mut versions: Vec<String> = entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("python3"))
+                .collect();
+            versions.sort();
+            h.update(format!("{lib}: {}\n", versions.join(" ")));
+        }
+    }
+    let mut inputs: Vec<String> = DEPENDENCY_INPUTS.iter().map(|s| s.to_string()).collect();
+    // requirements files by other names (requirements/*.txt, requirements-*.txt).
+    for dir in [src.to_path_buf(), src.join("requirements")] {
+        if let Ok(entries) = fs::read_dir(&dir) {
+            for e in entries.flatten() {
+                let n = e.file_name().to_string_lossy().into_owned();
+                if n.starts_with("requirements") && n.ends_with(".txt") {
+                    let rel = e
+                        .path()
+                        .strip_prefix(src)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned();
+                    inputs.push(rel);
+                }
+            }
+        }
+    }
+    let wheelhouse = src.join(".warpdrive/wheelhouse");
+    if let Ok(entries) = fs::read_dir(&wheelhouse) {
+        for e in entries.flatten() {
+            inputs.push(format!(
+                ".warpdrive/wheelhouse/{}",
+                e.file_name().to_string_lossy()
+            ));
+        }
+    }
+    inputs.sort();
+    inputs.dedup();
+    for rel in inputs {
+        if let Ok(bytes) = fs::read(src.join(&rel)) {
+            h.update(format!("file {rel} {}\n", bytes.len()));
+            h.update(&bytes);
+        }
+    }
+    for var in DEPENDENCY_ENV {
+        if let Some(v) = std::env::var_os(var) {
+            h.update(format!("env {var}={}\n", v.to_string_lossy()));
+        }
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// The `warp build` run inside the root.
+fn build_sandbox(root: &Path, python: &str, build_cache: &Path, epoch: u64) -> Sandbox {
+    let cache_inside = "/tmp/warp-build-cache";
+    let mut env: Vec<(String, String)> = vec![
+        ("PATH".into(), config::IMAGE_PATH.into()),
+        ("HOME".into(), "/tmp/warp-home".into()),
+        ("APP_ROOT".into(), APP_ROOT.into()),
+        ("WARP_APP_ROOT".into(), APP_ROOT.into()),
+        ("WARP_PYTHON".into(), python.into()),
+        ("LANG".into(), "C.UTF-8".into()),
+        ("LC_ALL".into(), "C.UTF-8".into()),
+        ("SOURCE_DATE_EPOCH".into(), epoch.to_string()),
+        ("XDG_CACHE_HOME".into(), cache_inside.into()),
+        ("PIP_CACHE_DIR".into(), format!("{cache_inside}/pip")),
+        ("UV_CACHE_DIR".into(), format!("{cache_inside}/uv")),
+        // The cache is another mount: uv cannot hard-link across it.
+        ("UV_LINK_MODE".into(), "copy".into()),
+        ("PIP_DISABLE_PIP_VERSION_CHECK".into(), "1".into()),
+    ];
+    // The user's index and build settings pass through (never into a layer).
+    for (k, v) in std::env::vars() {
+        let prefixed = ["PIP_", "UV_", "WARPDRIVE_", "WARP_"]
+            .iter()
+            .any(|p| k.starts_with(p))
+            && !matches!(k.as_str(), "PIP_CERT" | "WARP_CACHE_DIR" | "WARP_PROJECT");
+        let app_setting = DEPENDENCY_ENV.contains(&k.as_str())
+            || matches!(
+                k.as_str(),
+                "DISABLE_COLLECTSTATIC" | "APP_HOME" | "APP_MODULE" | "APP_FILE" | "APP_SCRIPT"
+            );
+        if (prefixed || app_setting) && !env.iter().any(|(e, _)| *e == k) {
+            env.push((k, v));
+        }
+    }
+    let mut binds = vec![Bind {
+        host: build_cache.to_path_buf(),
+        inside: cache_inside.into(),
+        read_only: false,
+    }];
+    for file in ["/etc/resolv.conf", "/etc/hosts"] {
+        if Path::new(file).is_file() {
+            binds.push(Bind {
+                host: file.into(),
+                inside: file.into(),
+                read_only: true,
+            });
+        }
+    }
+    if let Some(bundle) = sandbox::host_ca_bundle() {
+        let inside = "/etc/ssl/certs/ca-certificates.crt";
+        binds.push(Bind {
+            host: bundle,
+            inside: inside.into(),
+            read_only: true,
+        });
+        for k in ["SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE"] {
+            env.push((k.into(), inside.into()));
+        }
+    }
+    let home = dirs_home();
+    for (host, inside) in [
+        (PathBuf::from("/etc/pip.conf"), "/etc/pip.conf"),
+        (home.join(".config/pip/pip.conf"), "/etc/pip.conf"),
+        (home.join(".pip/pip.conf"), "/etc/pip.conf"),
+        (home.join(".config/uv/uv.toml"), "/etc/uv/uv.toml"),
+    ] {
+        if host.is_file() && !binds.iter().any(|b| b.inside == Path::new(inside)) {
+            binds.push(Bind {
+                host,
+                inside: inside.into(),
+                read_only: true,
+            });
+        }
+    }
+    fs::create_dir_all(root.join("tmp/warp-home")).ok();
+    Sandbox {
+        root: root.to_path_buf(),
+        workdir: APP_SRC.into(),
+        env,
+        binds,
+        argv: vec![
+            "/usr/local/bin/warp".into(),
+            "build".into(),
+            "--src".into(),
+            APP_SRC.into(),
+        ],
+    }
+}
+
+fn dirs_home() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/nonexistent"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_stripped_from_source_urls() {
+        assert_eq!(
+            strip_credentials("https://u:tok@github.com/a/b.git"),
+            "https://github.com/a/b.git"
+        );
+        assert_eq!(
+            strip_credentials("https://github.com/a/b@c.git"),
+            "https://github.com/a/b@c.git"
+        );
+        assert_eq!(
+            strip_credentials("git@github.com:a/b.git"),
+            "git@github.com:a/b.git"
+        );
+    }
+}
