@@ -161,6 +161,35 @@ impl LayerWriter {
         Ok(())
     }
 
+    /// Add an entry for every missing parent directory, with its mode in
+    /// `root` (0755 when absent there): a layer without them would make the
+    /// runtime create them as root 0755, hiding the lower layers' owners and
+    /// modes (overlayfs shows the topmost directory).
+    pub fn fill_parents(&mut self, root: &Path) {
+        let mut missing = Vec::new();
+        for path in self.entries.keys() {
+            let mut ancestor = Path::new(path).parent();
+            while let Some(dir) = ancestor.filter(|d| !d.as_os_str().is_empty()) {
+                let key = dir.to_string_lossy().into_owned();
+                if !self.entries.contains_key(&key) {
+                    missing.push(key);
+                }
+                ancestor = dir.parent();
+            }
+        }
+        for dir in missing {
+            let mode = fs::metadata(root.join(&dir))
+                .map(|m| m.permissions().mode() & 0o7777)
+                .unwrap_or(0o755);
+            let owner = if Path::new(&dir).starts_with("opt/app-root") {
+                Owner::App
+            } else {
+                Owner::System
+            };
+            self.add_dir(Path::new(&dir), mode, owner);
+        }
+    }
+
     /// Write the layer (tar+gzip) into the store, stamped with `epoch`.
     pub fn write(self, store: &BlobStore, epoch: u64) -> Result<Layer> {
         let tmp = tempfile::NamedTempFile::new_in(store.tmp_dir())?;

@@ -150,6 +150,7 @@ pub fn build_image(options: &ImageOptions) -> Result<()> {
                         && rel != Path::new(".warp")
                 },
             )?;
+            w.fill_parents(&root);
             let layer = w.write(&store, 0)?;
             layer::remember(&store, "deps", &deps_key, &layer)?;
             Ok(layer)
@@ -165,6 +166,7 @@ pub fn build_image(options: &ImageOptions) -> Result<()> {
                 })?;
             }
         }
+        w.fill_parents(&root);
         w.write(&store, epoch)
     })?;
     if let Some(path) = &options.sbom {
@@ -330,7 +332,7 @@ fn runtime_layer(
     fs::create_dir_all(root.join("opt/app-root/src"))?;
 
     let key = hex::encode(Sha256::digest(format!(
-        "runtime-v1\n{exe_hash}\n{}",
+        "runtime-v2\n{exe_hash}\n{}",
         base.identity
     )));
     if let Some(layer) = layer::cached(store, "runtime", &key) {
@@ -346,6 +348,7 @@ fn runtime_layer(
     );
     w.add_dir(Path::new(APP_ROOT), 0o775, Owner::App);
     w.add_dir(Path::new(APP_SRC), 0o775, Owner::App);
+    w.fill_parents(root);
     let layer = w.write(store, 0)?;
     layer::remember(store, "runtime", &key, &layer)?;
     Ok(layer)
@@ -419,7 +422,7 @@ fn dependency_key(
 ) -> Result<String> {
     let mut h = Sha256::new();
     h.update(format!(
-        "deps-v1\nbase {}\npython {python}\nwarp {exe_hash}\n",
+        "deps-v2\nbase {}\npython {python}\nwarp {exe_hash}\n",
         base.identity
     ));
     for lib in ["usr/lib", "usr/local/lib"] {
