@@ -140,9 +140,18 @@ impl Launcher {
         }
         let listen = self.listen_fd;
         let status = write_end.as_raw_fd();
-        // SAFETY: only async-signal-safe calls (fcntl, dup2) between fork and exec.
+        // SAFETY: only async-signal-safe calls (sigprocmask, prctl, fcntl, dup2)
+        // between fork and exec.
         unsafe {
-            cmd.pre_exec(move || place_fds(&[(listen, LISTEN_FD), (status, STATUS_FD)]));
+            cmd.pre_exec(move || {
+                unblock_all_signals()?;
+                // A supervisor killed outright leaves no worker behind holding
+                // the port: the kernel sends the worker SIGTERM (graceful stop).
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                place_fds(&[(listen, LISTEN_FD), (status, STATUS_FD)])
+            });
         }
         let child = cmd
             .spawn()
@@ -153,6 +162,20 @@ impl Launcher {
             status: File::from(read_end),
         })
     }
+}
+
+/// In the child: the supervisor blocks the signals it reads from a signalfd,
+/// and a blocked mask survives exec; the worker must start with none blocked.
+fn unblock_all_signals() -> std::io::Result<()> {
+    // SAFETY: plain libc calls on a local, initialised set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        if libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 /// In the child: put each `from` fd on `to` without close-on-exec. Copies go
