@@ -132,3 +132,41 @@ fn sigterm_lets_requests_in_flight_complete_then_exits_zero() {
     assert_eq!(server.wait_exit(Duration::from_secs(20)), Some(Some(0)));
     assert!(server.output().contains("all workers stopped"));
 }
+
+#[test]
+fn a_worker_over_the_memory_limit_is_replaced_without_a_failed_request() {
+    let app = hello_app();
+    let server = Server::start(&app, &["--processes", "1", "--memory-limit", "150MiB"]);
+    server.wait_ready(1);
+    let first = server.workers()[0];
+    let load = Load::start(server.port, "/", 2, Duration::from_secs(20), 5000);
+    assert_eq!(server.get("/grow?200").unwrap().0, 200);
+    server.wait_for_output(") stopped (", 1, Duration::from_secs(15));
+    let report = load.finish();
+    let out = server.output();
+    assert!(
+        out.contains(&format!(
+            "(pid {first}) will be replaced: memory-limit: resident memory"
+        )),
+        "{out}"
+    );
+    assert_eq!(report.failed, 0, "{:?}", report.errors);
+    assert!(!server.workers().contains(&first));
+}
+
+#[test]
+fn restart_interval_replaces_workers_without_a_failed_request() {
+    let app = hello_app();
+    let server = Server::start(&app, &["--processes", "2", "--restart-interval", "1"]);
+    server.wait_ready(2);
+    let load = Load::start(server.port, PATH, 4, Duration::from_secs(20), 5000);
+    server.wait_for_output(
+        "will be replaced: restart-interval",
+        2,
+        Duration::from_secs(10),
+    );
+    server.wait_for_output(") stopped (", 2, Duration::from_secs(15));
+    let report = load.finish();
+    assert_eq!(report.failed, 0, "{:?}", report.errors);
+    assert!(report.ok > 0);
+}

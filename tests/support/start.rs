@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A WSGI script for the tests: `/` says hello with the worker's pid,
-/// `/sleep?SECS` sleeps first. With the file `fail-import` in the source
+/// `/sleep?SECS` sleeps first, `/grow?MIB` keeps MIB more memory. With the file `fail-import` in the source
 /// directory the import raises; with `sleep-import` it sleeps that many seconds.
 pub const TEST_APP: &str = r#"
 import os, time
@@ -24,7 +24,11 @@ if os.path.exists(os.path.join(_here, "fail-import")):
 if os.path.exists(os.path.join(_here, "sleep-import")):
     time.sleep(float(open(os.path.join(_here, "sleep-import")).read()))
 
+_hog = []
+
 def application(environ, start_response):
+    if environ.get("PATH_INFO") == "/grow":
+        _hog.append(b"x" * (int(environ.get("QUERY_STRING") or "1") << 20))
     if environ.get("PATH_INFO") == "/sleep":
         time.sleep(float(environ.get("QUERY_STRING") or "1"))
     body = b"hello from %d\n" % os.getpid()
@@ -106,11 +110,26 @@ pub struct Server {
 impl Server {
     /// `warp start --src APP --host 127.0.0.1 --port FREE ARGS…`, output to a log file.
     pub fn start(app: &TempApp, args: &[&str]) -> Server {
+        Self::start_wrapped(app, &[], args)
+    }
+
+    /// The same, run through `wrapper` (e.g. `unshare --pid --fork`): the
+    /// child is the wrapper, and `warp` one of its descendants.
+    pub fn start_wrapped(app: &TempApp, wrapper: &[&str], args: &[&str]) -> Server {
         let port = free_port();
         let log_dir = tempfile::tempdir().unwrap();
         let log = log_dir.path().join("warp.log");
         let file = std::fs::File::create(&log).unwrap();
-        let child = warp(app.path())
+        let mut cmd = warp(app.path());
+        if let Some((program, rest)) = wrapper.split_first() {
+            let inner = std::mem::replace(&mut cmd, std::process::Command::new(program));
+            cmd.current_dir(app.path())
+                .args(rest)
+                .arg(inner.get_program())
+                .env_remove("WARP_APP_ROOT")
+                .env_remove("VIRTUAL_ENV");
+        }
+        let child = cmd
             .args(["start", "--src"])
             .arg(app.path())
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
@@ -196,13 +215,13 @@ impl Drop for Server {
         if self.child.try_wait().ok().flatten().is_some() {
             return;
         }
-        let workers = self.workers();
+        let descendants = descendants(self.pid());
         let _ = kill(self.pid(), libc::SIGTERM);
         if self.wait_exit(Duration::from_secs(5)).is_none() {
             let _ = kill(self.pid(), libc::SIGKILL);
             let _ = self.child.wait();
         }
-        for pid in workers {
+        for pid in descendants {
             let _ = kill(pid, libc::SIGKILL);
         }
     }
@@ -220,6 +239,25 @@ pub fn children(pid: i32) -> Vec<i32> {
         .split_whitespace()
         .filter_map(|p| p.parse().ok())
         .collect()
+}
+
+/// Every process below `pid`.
+pub fn descendants(pid: i32) -> Vec<i32> {
+    let mut all = Vec::new();
+    let mut next = vec![pid];
+    while let Some(p) = next.pop() {
+        for c in children(p) {
+            all.push(c);
+            next.push(c);
+        }
+    }
+    all
+}
+
+/// The state letter of a process (R, S, Z …), from /proc/PID/stat.
+pub fn process_state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")?.1.chars().next()
 }
 
 /// One GET on its own connection: (status, body).
