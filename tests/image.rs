@@ -329,7 +329,6 @@ fn flask_image_in_every_format_loads_in_podman_and_runs_as_an_arbitrary_uid() {
     for user in ["100001:0", "1001"] {
         let port = support::free_port();
         let container = Container::run(&[
-            "--rm",
             "-u",
             user,
             "--network",
