@@ -68,13 +68,20 @@ struct Worker {
     retiring: Option<String>,
     /// SIGKILL already sent.
     killed: bool,
-    /// The traceback of a failed start, or why it was killed while starting.
-    failure: Option<String>,
+    /// Why its start failed, when known before it exited.
+    failure: Option<Failure>,
     requests: u64,
     active: u64,
     last_activity: Instant,
     heartbeats: bool,
     max_requests: Option<u64>,
+}
+
+enum Failure {
+    /// From the worker's "failed" event.
+    Traceback(String),
+    /// Killed by the supervisor: not ready within the startup timeout.
+    Timeout(String),
 }
 
 #[derive(Default)]
@@ -259,7 +266,7 @@ impl Supervisor {
                 );
                 self.warn(&format!("worker {} (pid {}) {why}", w.slot + 1, w.pid));
                 let w = &mut self.workers[i];
-                w.failure.get_or_insert(why);
+                w.failure.get_or_insert(Failure::Timeout(why));
                 w.killed = true;
                 let _ = kill(Pid::from_raw(w.pid), Signal::SIGKILL);
             }
@@ -642,7 +649,7 @@ impl Supervisor {
                 }
             }
             Event::Failed { error } => {
-                self.workers[i].failure = Some(error);
+                self.workers[i].failure = Some(Failure::Traceback(error));
             }
             Event::Heartbeat { requests, active } => {
                 let w = &mut self.workers[i];
@@ -695,10 +702,17 @@ impl Supervisor {
                 ));
             }
             State::Starting => {
-                let error = w
-                    .failure
-                    .unwrap_or_else(|| format!("it {cause} before it was ready"));
-                self.report_error(&name, &error);
+                // The error that explains the failure: the worker's traceback
+                // (printed once per distinct text), the startup timeout, or
+                // the exit itself (the worker's own output is above it).
+                let error = match w.failure {
+                    Some(Failure::Traceback(traceback)) => {
+                        self.report_traceback(&name, &traceback);
+                        traceback
+                    }
+                    Some(Failure::Timeout(why)) => why,
+                    None => format!("a worker {cause} before it was ready"),
+                };
                 if !self.ever_ready {
                     self.slots[w.slot].failed_first_start = true;
                     self.first_error.get_or_insert(error);
@@ -751,7 +765,7 @@ impl Supervisor {
     }
 
     /// A failed start's traceback, printed once per distinct error.
-    fn report_error(&mut self, name: &str, error: &str) {
+    fn report_traceback(&mut self, name: &str, error: &str) {
         if self.errors_seen.insert(error.to_string()) {
             eprintln!("[warp] ERROR: {name} could not load the app:");
             for line in error.trim_end().lines() {

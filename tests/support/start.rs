@@ -161,11 +161,17 @@ impl Server {
 
     /// Wait until `needle` appears in the output `count` times; panics with
     /// the output after `limit`.
-    pub fn wait_for_output(&self, needle: &str, count: usize, limit: Duration) {
+    pub fn wait_for_output(&mut self, needle: &str, count: usize, limit: Duration) {
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
             if self.output().matches(needle).count() >= count {
                 return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "warp start ended ({status}) before {needle:?} appeared {count} time(s); output:\n{}",
+                    self.output()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -176,7 +182,7 @@ impl Server {
     }
 
     /// Wait until every worker is ready (the supervisor says so once per worker).
-    pub fn wait_ready(&self, workers: usize) {
+    pub fn wait_ready(&mut self, workers: usize) {
         self.wait_for_output(") ready in", workers, Duration::from_secs(30));
     }
 
