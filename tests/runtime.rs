@@ -270,7 +270,7 @@ fn fixup_sets_group_0_and_group_permissions_without_following_links() {
         return require_all("setpriv");
     }
     std::os::unix::fs::chown(tree.join("run.sh"), None, Some(1000)).unwrap();
-    mode(&top.path().to_path_buf(), 0o755);
+    mode(top.path(), 0o755);
     let as_other = |strict: bool| {
         let mut cmd = Command::new("setpriv");
         cmd.args(["--reuid", "12345", "--regid", "12345", "--clear-groups"])
