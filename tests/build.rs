@@ -117,6 +117,14 @@ fn flask_app_with_uv_and_a_failed_update_keeps_the_previous_venv() {
     let Some(mut cmd) = warp_uv(app.path()) else {
         return;
     };
+    // Behind a TLS-intercepting proxy uv trusts its CA only through
+    // SSL_CERT_FILE: warp passes PIP_CERT on when SSL_CERT_FILE is unset.
+    // No cache, so that uv really talks to the index.
+    if std::env::var_os("PIP_CERT").is_some() {
+        cmd.env_remove("SSL_CERT_FILE")
+            .env_remove("SSL_CERT_DIR")
+            .env("UV_NO_CACHE", "1");
+    }
     let out = run(cmd.arg("build"));
     assert_ok(&out);
     assert!(stderr(&out).contains("==> Installing dependencies from requirements.txt ("));
@@ -356,19 +364,29 @@ fn pipfile_lock_is_installed_with_micropipenv_or_pipenv() {
     app.write("Pipfile", "[packages]\nsix = \"*\"\n");
     app.write("Pipfile.lock", PIPFILE_LOCK);
     app.write("wsgi.py", WSGI_APP);
-    let Some(mut cmd) = warp_uv(app.path()) else { return };
+    let Some(mut cmd) = warp_uv(app.path()) else {
+        return;
+    };
     let out = run(cmd.arg("build").env("ENABLE_MICROPIPENV", "1"));
     assert_ok(&out);
     assert!(stderr(&out).contains("==> Installing dependencies from Pipfile ("));
     assert_eq!(record(app.path())["layout"], "Pipfile");
-    assert_ok(&venv_python(app.path(), "import six; assert six.__version__ == '1.17.0', six.__version__"));
+    assert_ok(&venv_python(
+        app.path(),
+        "import six; assert six.__version__ == '1.17.0', six.__version__",
+    ));
     assert!(app.path().join(".venv/bin/micropipenv").exists());
 
     // ENABLE_PIPENV: the same lock through pipenv (a changed input: a fresh venv).
-    let Some(mut cmd) = warp_uv(app.path()) else { return };
+    let Some(mut cmd) = warp_uv(app.path()) else {
+        return;
+    };
     let out = run(cmd.arg("build").env("ENABLE_PIPENV", "1"));
     assert_ok(&out);
     assert!(app.path().join(".venv/bin/pipenv").exists());
     assert!(!app.path().join(".venv/bin/micropipenv").exists());
-    assert_ok(&venv_python(app.path(), "import six; assert six.__version__ == '1.17.0'"));
+    assert_ok(&venv_python(
+        app.path(),
+        "import six; assert six.__version__ == '1.17.0'",
+    ));
 }
