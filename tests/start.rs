@@ -202,3 +202,29 @@ fn the_debugger_forces_one_process_and_one_thread() {
     );
     assert!(server.workers().len() <= 1, "{out}");
 }
+
+#[test]
+fn start_builds_the_app_first_when_it_was_never_built() {
+    let app = TempApp::new();
+    app.write("wsgi.py", TEST_APP);
+    // uv from the test tools makes the venv fast when it is there.
+    let mut server = match support::tool("uv") {
+        Some(uv) => {
+            let path = format!(
+                "{}:{}",
+                uv.parent().unwrap().display(),
+                std::env::var("PATH").unwrap_or_default()
+            );
+            Server::start_with_env(&app, &[("PATH", &path)], &["--processes", "1"])
+        }
+        None => Server::start(&app, &["--processes", "1"]),
+    };
+    server.wait_for_output(
+        "is not built yet, building it first",
+        1,
+        Duration::from_secs(10),
+    );
+    server.wait_for_output(") ready in", 1, Duration::from_secs(120));
+    assert_eq!(server.get("/").unwrap().0, 200);
+    assert!(app.path().join(".venv/.warp/build.json").is_file());
+}

@@ -110,12 +110,21 @@ pub struct Server {
 impl Server {
     /// `warp start --src APP --host 127.0.0.1 --port FREE ARGS…`, output to a log file.
     pub fn start(app: &TempApp, args: &[&str]) -> Server {
-        Self::start_wrapped(app, &[], args)
+        Self::launch(app, &[], &[], args)
+    }
+
+    /// The same with extra environment variables.
+    pub fn start_with_env(app: &TempApp, env: &[(&str, &str)], args: &[&str]) -> Server {
+        Self::launch(app, &[], env, args)
     }
 
     /// The same, run through `wrapper` (e.g. `unshare --pid --fork`): the
     /// child is the wrapper, and `warp` one of its descendants.
     pub fn start_wrapped(app: &TempApp, wrapper: &[&str], args: &[&str]) -> Server {
+        Self::launch(app, wrapper, &[], args)
+    }
+
+    fn launch(app: &TempApp, wrapper: &[&str], env: &[(&str, &str)], args: &[&str]) -> Server {
         let port = free_port();
         let log_dir = tempfile::tempdir().unwrap();
         let log = log_dir.path().join("warp.log");
@@ -137,6 +146,7 @@ impl Server {
             .env_remove("WEB_CONCURRENCY")
             .env_remove("WARP_HTTP_PORT")
             .env_remove("PORT")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(file.try_clone().unwrap())
             .stderr(file)
