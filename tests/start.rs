@@ -207,18 +207,7 @@ fn the_debugger_forces_one_process_and_one_thread() {
 fn start_builds_the_app_first_when_it_was_never_built() {
     let app = TempApp::new();
     app.write("wsgi.py", TEST_APP);
-    // uv from the test tools makes the venv fast when it is there.
-    let mut server = match support::tool("uv") {
-        Some(uv) => {
-            let path = format!(
-                "{}:{}",
-                uv.parent().unwrap().display(),
-                std::env::var("PATH").unwrap_or_default()
-            );
-            Server::start_with_env(&app, &[("PATH", &path)], &["--processes", "1"])
-        }
-        None => Server::start(&app, &["--processes", "1"]),
-    };
+    let mut server = start_unbuilt(&app, &["--processes", "1"]);
     server.wait_for_output(
         "is not built yet, building it first",
         1,
@@ -227,4 +216,55 @@ fn start_builds_the_app_first_when_it_was_never_built() {
     server.wait_for_output(") ready in", 1, Duration::from_secs(120));
     assert_eq!(server.get("/").unwrap().0, 200);
     assert!(app.path().join(".venv/.warp/build.json").is_file());
+}
+
+#[test]
+fn a_source_with_nothing_to_run_gets_the_splash_page() {
+    let app = TempApp::new();
+    app.write("requirements.txt", "");
+    let mut server = start_unbuilt(&app, &["--processes", "1", "--callable-object", "app"]);
+    server.wait_for_output(") ready in", 1, Duration::from_secs(120));
+    let (status, body) = server.get("/").unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("warp is running"), "{body}");
+    assert!(server.output().contains("warp's splash page"));
+}
+
+/// `warp start` on a source never built (it builds first), with uv from the
+/// test tools on PATH when it is there, which makes the venv fast.
+fn start_unbuilt(app: &TempApp, args: &[&str]) -> Server {
+    match support::tool("uv") {
+        Some(uv) => {
+            let path = format!(
+                "{}:{}",
+                uv.parent().unwrap().display(),
+                std::env::var("PATH").unwrap_or_default()
+            );
+            Server::start_with_env(app, &[("PATH", &path)], args)
+        }
+        None => Server::start(app, args),
+    }
+}
+
+#[test]
+fn an_app_sh_entry_replaces_warp_with_the_script() {
+    let app = TempApp::new();
+    app.write("requirements.txt", "");
+    app.write_exec(
+        "app.sh",
+        "#!/bin/sh\nexec python3 -m http.server --bind 127.0.0.1 \"$PORT\"\n",
+    );
+    let server = start_unbuilt(&app, &[]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Ok((status, _)) = server.get("/") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "{}", server.output());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status, 200);
+    // exec: the process warp started is now the app's server itself.
+    let cmdline = std::fs::read_to_string(format!("/proc/{}/cmdline", server.pid())).unwrap();
+    assert!(cmdline.contains("http.server"), "{cmdline:?}");
 }

@@ -13,6 +13,7 @@ pub mod listener;
 pub mod python;
 pub mod reload;
 pub mod resources;
+pub mod splash;
 pub mod supervisor;
 pub mod target;
 pub mod worker;
@@ -107,8 +108,9 @@ pub fn start(src: &Path, target_arg: Option<&str>, options: &ServeOptions) -> Re
     use std::io::Write;
     std::io::stdout().flush()?;
 
-    let worker_target = target.worker_target().expect("a WSGI target");
-    let config = worker::WorkerConfig::new(&settings, worker_target, addr.port());
+    let (worker_target, callable) = target.worker_target().expect("a WSGI target");
+    let mut config = worker::WorkerConfig::new(&settings, worker_target, addr.port());
+    config.callable_object = callable;
     let launcher = worker::Launcher {
         python,
         env,
