@@ -170,3 +170,38 @@ fn restart_interval_replaces_workers_without_a_failed_request() {
     assert_eq!(report.failed, 0, "{:?}", report.errors);
     assert!(report.ok > 0);
 }
+
+#[test]
+fn a_hanging_request_gets_504_and_its_worker_is_replaced() {
+    let app = hello_app();
+    let mut server = Server::start(
+        &app,
+        &[
+            "--processes",
+            "1",
+            "--threads",
+            "2",
+            "--request-timeout",
+            "1",
+        ],
+    );
+    server.wait_ready(1);
+    let first = server.workers()[0];
+    let started = Instant::now();
+    let (status, _) = server.get("/sleep?30").unwrap();
+    assert_eq!(status, 504);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    server.wait_for_output(
+        "will be replaced: request-timeout",
+        1,
+        Duration::from_secs(5),
+    );
+    server.wait_ready(2);
+    // Capacity is back without an operator: the new worker answers.
+    assert_eq!(server.get("/").unwrap().0, 200);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.workers().contains(&first) {
+        assert!(Instant::now() < deadline, "{}", server.output());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

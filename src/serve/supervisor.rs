@@ -249,7 +249,9 @@ impl Supervisor {
             let waiting = s.not_before.is_some_and(|t| now < t);
             let held = s.failed_first_start && !self.ever_ready;
             if !starting_or_serving && !waiting && !held {
-                self.spawn(slot)?;
+                if let Err(e) = self.spawn(slot) {
+                    self.spawn_failed(slot, &format!("{e:#}"), now);
+                }
             }
         }
         Ok(())
@@ -565,6 +567,24 @@ impl Supervisor {
         Ok(())
     }
 
+    /// The worker process could not even be started (fork/exec failed).
+    fn spawn_failed(&mut self, slot: usize, error: &str, now: Instant) {
+        if !self.ever_ready {
+            self.slots[slot].failed_first_start = true;
+            self.first_error.get_or_insert_with(|| error.to_string());
+            return;
+        }
+        let s = &mut self.slots[slot];
+        s.failures += 1;
+        let delay = backoff(s.failures);
+        s.not_before = Some(now + delay);
+        self.warn(&format!(
+            "could not start worker {}: {error}; next attempt in {} s",
+            slot + 1,
+            delay.as_secs()
+        ));
+    }
+
     /// Mark a serving worker for replacement; it is stopped when its
     /// replacement is ready.
     fn retire(&mut self, i: usize, reason: String) {
@@ -730,6 +750,12 @@ impl Supervisor {
             State::Ready => {
                 if self.shutting_down {
                     self.info(&format!("{name} {cause}"));
+                    return;
+                }
+                if let Some(reason) = &w.retiring {
+                    // It asked to be replaced (e.g. request-timeout) and
+                    // stopped by itself; its replacement is on the way.
+                    self.info(&format!("{name} {cause} (being replaced: {reason})"));
                     return;
                 }
                 let ready_for = now - w.ready_at.unwrap_or(w.spawned);
