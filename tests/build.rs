@@ -117,6 +117,14 @@ fn flask_app_with_uv_and_a_failed_update_keeps_the_previous_venv() {
     let Some(mut cmd) = warp_uv(app.path()) else {
         return;
     };
+    // Behind a TLS-intercepting proxy uv trusts its CA only through
+    // SSL_CERT_FILE: warp passes PIP_CERT on when SSL_CERT_FILE is unset.
+    // No cache, so that uv really talks to the index.
+    if std::env::var_os("PIP_CERT").is_some() {
+        cmd.env_remove("SSL_CERT_FILE")
+            .env_remove("SSL_CERT_DIR")
+            .env("UV_NO_CACHE", "1");
+    }
     let out = run(cmd.arg("build"));
     assert_ok(&out);
     assert!(stderr(&out).contains("==> Installing dependencies from requirements.txt ("));
@@ -327,4 +335,58 @@ fn wheelhouse_serves_an_offline_build_from_listed_requirements() {
     let rec = record(app.path());
     assert_eq!(rec["entry"]["kind"], "python-file");
     assert_ok(&venv_python(app.path(), "import six"));
+}
+
+/// A Pipfile.lock pinning six 1.17.0 by hash (wheel and sdist).
+const PIPFILE_LOCK: &str = r#"{
+    "_meta": {
+        "hash": {"sha256": "0000000000000000000000000000000000000000000000000000000000000000"},
+        "pipfile-spec": 6,
+        "requires": {},
+        "sources": [{"name": "pypi", "url": "https://pypi.org/simple", "verify_ssl": true}]
+    },
+    "default": {
+        "six": {
+            "hashes": [
+                "sha256:4721f391ed90541fddacab5acf947aa0d3dc7d27b2e1e8eda2be8970586c3274",
+                "sha256:ff70335d468e7eb6ec65b95b99d3a2836546063f63acc5171de367e834932a81"
+            ],
+            "version": "==1.17.0"
+        }
+    },
+    "develop": {}
+}
+"#;
+
+#[test]
+fn pipfile_lock_is_installed_with_micropipenv_or_pipenv() {
+    let app = TempApp::new();
+    app.write("Pipfile", "[packages]\nsix = \"*\"\n");
+    app.write("Pipfile.lock", PIPFILE_LOCK);
+    app.write("wsgi.py", WSGI_APP);
+    let Some(mut cmd) = warp_uv(app.path()) else {
+        return;
+    };
+    let out = run(cmd.arg("build").env("ENABLE_MICROPIPENV", "1"));
+    assert_ok(&out);
+    assert!(stderr(&out).contains("==> Installing dependencies from Pipfile ("));
+    assert_eq!(record(app.path())["layout"], "Pipfile");
+    assert_ok(&venv_python(
+        app.path(),
+        "import six; assert six.__version__ == '1.17.0', six.__version__",
+    ));
+    assert!(app.path().join(".venv/bin/micropipenv").exists());
+
+    // ENABLE_PIPENV: the same lock through pipenv (a changed input: a fresh venv).
+    let Some(mut cmd) = warp_uv(app.path()) else {
+        return;
+    };
+    let out = run(cmd.arg("build").env("ENABLE_PIPENV", "1"));
+    assert_ok(&out);
+    assert!(app.path().join(".venv/bin/pipenv").exists());
+    assert!(!app.path().join(".venv/bin/micropipenv").exists());
+    assert_ok(&venv_python(
+        app.path(),
+        "import six; assert six.__version__ == '1.17.0'",
+    ));
 }

@@ -15,7 +15,7 @@ const PATH: &str = "/sleep?0.02";
 fn a_worker_killed_under_load_is_respawned_within_a_second() {
     let app = hello_app();
     let threads = 4;
-    let server = Server::start(
+    let mut server = Server::start(
         &app,
         &["--processes", "2", "--threads", &threads.to_string()],
     );
@@ -58,7 +58,7 @@ fn a_worker_killed_under_load_is_respawned_within_a_second() {
 #[test]
 fn sighup_under_load_restarts_every_worker_without_a_failed_request() {
     let app = hello_app();
-    let server = Server::start(&app, &["--processes", "2", "--threads", "4"]);
+    let mut server = Server::start(&app, &["--processes", "2", "--threads", "4"]);
     server.wait_ready(2);
     let before = server.workers();
     let load = Load::start(server.port, PATH, 6, Duration::from_secs(30), 2000);
@@ -81,7 +81,7 @@ fn sighup_under_load_restarts_every_worker_without_a_failed_request() {
 #[test]
 fn maximum_requests_under_load_recycles_without_a_failed_request() {
     let app = hello_app();
-    let server = Server::start(
+    let mut server = Server::start(
         &app,
         &[
             "--processes",
@@ -136,7 +136,7 @@ fn sigterm_lets_requests_in_flight_complete_then_exits_zero() {
 #[test]
 fn a_worker_over_the_memory_limit_is_replaced_without_a_failed_request() {
     let app = hello_app();
-    let server = Server::start(&app, &["--processes", "1", "--memory-limit", "150MiB"]);
+    let mut server = Server::start(&app, &["--processes", "1", "--memory-limit", "150MiB"]);
     server.wait_ready(1);
     let first = server.workers()[0];
     let load = Load::start(server.port, "/", 2, Duration::from_secs(20), 5000);
@@ -157,7 +157,7 @@ fn a_worker_over_the_memory_limit_is_replaced_without_a_failed_request() {
 #[test]
 fn restart_interval_replaces_workers_without_a_failed_request() {
     let app = hello_app();
-    let server = Server::start(&app, &["--processes", "2", "--restart-interval", "1"]);
+    let mut server = Server::start(&app, &["--processes", "2", "--restart-interval", "1"]);
     server.wait_ready(2);
     let load = Load::start(server.port, PATH, 4, Duration::from_secs(20), 5000);
     server.wait_for_output(
@@ -169,4 +169,39 @@ fn restart_interval_replaces_workers_without_a_failed_request() {
     let report = load.finish();
     assert_eq!(report.failed, 0, "{:?}", report.errors);
     assert!(report.ok > 0);
+}
+
+#[test]
+fn a_hanging_request_gets_504_and_its_worker_is_replaced() {
+    let app = hello_app();
+    let mut server = Server::start(
+        &app,
+        &[
+            "--processes",
+            "1",
+            "--threads",
+            "2",
+            "--request-timeout",
+            "1",
+        ],
+    );
+    server.wait_ready(1);
+    let first = server.workers()[0];
+    let started = Instant::now();
+    let (status, _) = server.get("/sleep?30").unwrap();
+    assert_eq!(status, 504);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    server.wait_for_output(
+        "will be replaced: request-timeout",
+        1,
+        Duration::from_secs(5),
+    );
+    server.wait_ready(2);
+    // Capacity is back without an operator: the new worker answers.
+    assert_eq!(server.get("/").unwrap().0, 200);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.workers().contains(&first) {
+        assert!(Instant::now() < deadline, "{}", server.output());
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

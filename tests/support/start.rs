@@ -110,12 +110,21 @@ pub struct Server {
 impl Server {
     /// `warp start --src APP --host 127.0.0.1 --port FREE ARGS…`, output to a log file.
     pub fn start(app: &TempApp, args: &[&str]) -> Server {
-        Self::start_wrapped(app, &[], args)
+        Self::launch(app, &[], &[], args)
+    }
+
+    /// The same with extra environment variables.
+    pub fn start_with_env(app: &TempApp, env: &[(&str, &str)], args: &[&str]) -> Server {
+        Self::launch(app, &[], env, args)
     }
 
     /// The same, run through `wrapper` (e.g. `unshare --pid --fork`): the
     /// child is the wrapper, and `warp` one of its descendants.
     pub fn start_wrapped(app: &TempApp, wrapper: &[&str], args: &[&str]) -> Server {
+        Self::launch(app, wrapper, &[], args)
+    }
+
+    fn launch(app: &TempApp, wrapper: &[&str], env: &[(&str, &str)], args: &[&str]) -> Server {
         let port = free_port();
         let log_dir = tempfile::tempdir().unwrap();
         let log = log_dir.path().join("warp.log");
@@ -137,6 +146,7 @@ impl Server {
             .env_remove("WEB_CONCURRENCY")
             .env_remove("WARP_HTTP_PORT")
             .env_remove("PORT")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(file.try_clone().unwrap())
             .stderr(file)
@@ -161,11 +171,17 @@ impl Server {
 
     /// Wait until `needle` appears in the output `count` times; panics with
     /// the output after `limit`.
-    pub fn wait_for_output(&self, needle: &str, count: usize, limit: Duration) {
+    pub fn wait_for_output(&mut self, needle: &str, count: usize, limit: Duration) {
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
             if self.output().matches(needle).count() >= count {
                 return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "warp start ended ({status}) before {needle:?} appeared {count} time(s); output:\n{}",
+                    self.output()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -176,7 +192,7 @@ impl Server {
     }
 
     /// Wait until every worker is ready (the supervisor says so once per worker).
-    pub fn wait_ready(&self, workers: usize) {
+    pub fn wait_ready(&mut self, workers: usize) {
         self.wait_for_output(") ready in", workers, Duration::from_secs(30));
     }
 
