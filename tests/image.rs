@@ -524,3 +524,97 @@ fn registry_with_basic_auth_needs_and_uses_credentials() {
         stderr(&out)
     );
 }
+
+#[test]
+fn django_image_serves_its_collected_static_files() {
+    let Some(base) = base_archive("oci-archive") else {
+        return;
+    };
+    let Some(django_admin) = support::tool("django-admin") else {
+        return;
+    };
+    let app = TempApp::new();
+    let out = run(std::process::Command::new(django_admin)
+        .args(["startproject", "mysite"])
+        .arg(app.path()));
+    assert_ok(&out);
+    app.write("requirements.txt", "django\n");
+    let name = format!("localhost/warp-test/django-{}:1", std::process::id());
+    let work = tempfile::tempdir().unwrap();
+    let archive = work.path().join("django.tar");
+    let out = run(warp_image(app.path(), &shared_cache()).args([
+        &name,
+        "--base",
+        &format!("oci-archive:{}", base.display()),
+        "--output",
+        &format!("docker-archive:{}", archive.display()),
+    ]));
+    assert_ok(&out);
+    assert_ok(&run(podman().arg("load").arg("-i").arg(&archive)));
+    let port = support::free_port();
+    let container = Container::run(&[
+        "-u",
+        "100001:0",
+        "--network",
+        "host",
+        "-e",
+        &format!("WARP_HTTP_PORT={port}"),
+        &name,
+    ]);
+    let answer = curl_until_up(port, "/static/admin/css/base.css", 40);
+    let logs = container.logs();
+    let (status, body) = answer.unwrap_or_else(|| panic!("no HTTP answer:\n{logs}"));
+    assert_eq!(status, 200, "{logs}");
+    assert!(body.contains("DJANGO Admin styles"), "{body}");
+    let (status, body) = curl_until_up(port, "/admin/login/", 10).unwrap();
+    assert_eq!(status, 200, "{body}");
+    drop(container);
+    let _ = run(podman().args(["rmi", "-f", &name]));
+}
+
+/// `warp image` as an unprivileged user (uid 65534, user namespaces only)
+/// gives the image a root build gives — cold caches both, same digest.
+#[test]
+fn an_unprivileged_user_builds_the_same_image_as_root() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(base) = base_archive("oci-archive") else {
+        return;
+    };
+    let Some(setpriv) = support::which("setpriv") else {
+        support::require_all("setpriv (util-linux)");
+        return;
+    };
+    let app = plain_app("unprivileged");
+    let work = tempfile::tempdir().unwrap();
+    for dir in [app.path(), work.path()] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    let base_ref = format!("oci-archive:{}", base.display());
+    let as_root = run(
+        warp_image(app.path(), &work.path().join("cache-root")).args([
+            "app",
+            "--base",
+            &base_ref,
+            "--output",
+            &format!("oci-archive:{}", work.path().join("root.tar").display()),
+        ]),
+    );
+    assert_ok(&as_root);
+    let mut cmd = std::process::Command::new(setpriv);
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(support::warp_bin())
+        .args(["image", "app", "--base", &base_ref, "--output"])
+        .arg(format!(
+            "oci-archive:{}",
+            work.path().join("user.tar").display()
+        ))
+        .current_dir(app.path())
+        .env("HOME", work.path())
+        .env("WARP_CACHE_DIR", work.path().join("cache-user"))
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .env_remove("WARP_APP_ROOT")
+        .env_remove("REGISTRY_AUTH_FILE");
+    let as_user = run(&mut cmd);
+    assert_ok(&as_user);
+    assert_eq!(digest_of(&as_root), digest_of(&as_user));
+}
