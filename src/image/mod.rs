@@ -12,6 +12,7 @@ pub mod output;
 pub mod pipeline;
 pub mod reference;
 pub mod registry;
+pub mod roots;
 pub mod sandbox;
 pub mod sbom;
 pub mod store;

@@ -18,12 +18,13 @@ use super::reference::{DockerRef, ImageRef};
 use super::registry::RegistryOptions;
 use super::sandbox::{self, Bind, Sandbox};
 use super::store::BlobStore;
-use super::{sbom, unpack, Layer, LoadedImage};
+use super::{roots, sbom, unpack, Layer, LoadedImage};
 use crate::error::fail;
 use crate::ui;
 use anyhow::{Context, Result};
 use sha2::{Digest as _, Sha256};
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// The base when neither --base nor `.warp/config.yaml` names one: the
@@ -89,45 +90,71 @@ pub fn build_image(options: &ImageOptions) -> Result<()> {
     let base = ui::step(&format!("Base image {base_ref}"), || {
         base::load(&base_ref, &store, &options.registry)
     })?;
-    let work = tempfile::Builder::new()
-        .prefix("root-")
-        .tempdir_in(store.tmp_dir())?;
-    let root = work.path().join("rootfs");
-    fs::create_dir_all(&root)?;
-    ui::step(&format!("Unpack {} base layers", base.layers.len()), || {
-        for (i, l) in base.layers.iter().enumerate() {
-            unpack::unpack_layer(
-                &store.path(&l.digest)?,
-                &root,
-                &format!("base layer {} ({})", i + 1, l.digest),
-            )?;
-        }
-        Ok(())
-    })?;
-    let python = sandbox::find_python(&root, &base_text)?;
+    let base_root = ui::step(
+        &format!("Base root filesystem ({} layers)", base.layers.len()),
+        || {
+            roots::ensure(
+                &store,
+                &format!("base-{}", roots::key(&base.identity)),
+                |dir| {
+                    for (i, l) in base.layers.iter().enumerate() {
+                        let what = format!("base layer {} ({})", i + 1, l.digest);
+                        unpack::unpack_layer(&store.path(&l.digest)?, dir, &what)?;
+                    }
+                    Ok(())
+                },
+            )
+        },
+    )?;
+    let python = sandbox::find_python(&base_root, &base_text)?;
     let exe = std::env::current_exe().context("locating the warp binary")?;
     let exe_hash = file_hash(&exe)?;
 
-    let runtime = ui::step("Runtime layer", || {
-        runtime_layer(&store, &root, &base, &exe, &exe_hash)
+    let (runtime_root, runtime) = ui::step("Runtime layer", || {
+        runtime_layer(&store, &base_root, &base, &exe, &exe_hash)
     })?;
-    copy_source(&src, &root)?;
 
-    let deps_key = dependency_key(&src, &root, &base, &python, &exe_hash)?;
+    let deps_key = dependency_key(&src, &base_root, &base, &python, &exe_hash)?;
     let cached_deps = layer::cached(&store, "deps", &deps_key);
-    if let Some(deps) = &cached_deps {
-        ui::step("Dependencies layer (cached: install skipped)", || {
-            unpack::unpack_layer(
-                &store.path(&deps.digest)?,
-                &root,
-                "the cached dependencies layer",
-            )
-        })?;
-    }
+    let deps_root = match &cached_deps {
+        Some(deps) => Some(ui::step(
+            "Dependencies layer (cached: install skipped)",
+            || {
+                roots::ensure(&store, &format!("deps-{deps_key}"), |dir| {
+                    unpack::unpack_layer(
+                        &store.path(&deps.digest)?,
+                        dir,
+                        "the cached dependencies layer",
+                    )
+                })
+            },
+        )?),
+        None => None,
+    };
+
+    // The build's writes land in `upper`, over the cached trees.
+    let work = roots::Scratch::new(&store)?;
+    let upper = work.path().join("upper");
+    copy_source(&src, &upper)?;
+    let mut lowers: Vec<PathBuf> = deps_root.iter().cloned().collect();
+    lowers.push(runtime_root);
+    lowers.push(base_root.clone());
     let build_cache = store.root().join("build-cache");
     fs::create_dir_all(&build_cache)?;
     let code = ui::step("warp build (inside the image, uid 1001)", || {
-        build_sandbox(&root, &python, &build_cache, epoch).run()
+        let overlay = sandbox::Overlay {
+            lowers,
+            upper: upper.clone(),
+            work: work.path().join("work"),
+        };
+        build_sandbox(
+            &work.path().join("merged"),
+            overlay,
+            &python,
+            &build_cache,
+            epoch,
+        )
+        .run()
     })?;
     if code != 0 {
         return Err(fail(
@@ -135,22 +162,18 @@ pub fn build_image(options: &ImageOptions) -> Result<()> {
             "its output is above; `warp build --src DIR` reproduces it outside the image",
         ));
     }
+    let built_app_root = upper.join("opt/app-root");
     let deps = match cached_deps {
         Some(deps) => deps,
         None => ui::step("Dependencies layer", || {
             let mut w = LayerWriter::new();
             w.add_dir(Path::new(APP_ROOT), 0o775, Owner::App);
-            w.add_tree(
-                &root.join("opt/app-root"),
-                Path::new(APP_ROOT),
-                Owner::App,
-                &|rel| {
-                    rel.components().count() == 1
-                        && APP_PARTS.iter().any(|p| rel == Path::new(p))
-                        && rel != Path::new(".warp")
-                },
-            )?;
-            w.fill_parents(&root);
+            w.add_tree(&built_app_root, Path::new(APP_ROOT), Owner::App, &|rel| {
+                rel.components().count() == 1
+                    && APP_PARTS.iter().any(|p| rel == Path::new(p))
+                    && rel != Path::new(".warp")
+            })?;
+            w.fill_parents(&base_root);
             let layer = w.write(&store, 0)?;
             layer::remember(&store, "deps", &deps_key, &layer)?;
             Ok(layer)
@@ -159,23 +182,22 @@ pub fn build_image(options: &ImageOptions) -> Result<()> {
     let app = ui::step("App layer", || {
         let mut w = LayerWriter::new();
         for part in APP_PARTS {
-            let host = root.join("opt/app-root").join(part);
+            let host = built_app_root.join(part);
             if host.exists() {
                 w.add_tree(&host, &Path::new(APP_ROOT).join(part), Owner::App, &|_| {
                     false
                 })?;
             }
         }
-        w.fill_parents(&root);
+        w.fill_parents(&base_root);
         w.write(&store, epoch)
     })?;
+    let venv = match &deps_root {
+        Some(dir) => dir.join("opt/app-root"),
+        None => built_app_root.clone(),
+    };
     if let Some(path) = &options.sbom {
-        sbom::write(
-            path,
-            &root.join("opt/app-root"),
-            &options.name,
-            &config::rfc3339(epoch),
-        )?;
+        sbom::write(path, &venv, &options.name, &config::rfc3339(epoch))?;
     }
 
     let facts = ImageFacts {
@@ -306,52 +328,59 @@ const APP_USER_ENTRY: &str =
 
 /// The warp binary, /etc/passwd (with user 1001, group-writable so that
 /// `warp start` can add an arbitrary UID) and /opt/app-root. The same for
-/// every app on a base: cached by the warp binary and the base.
+/// every app on a base: cached (tree and layer) by the warp binary and the base.
 fn runtime_layer(
     store: &BlobStore,
-    root: &Path,
+    base_root: &Path,
     base: &LoadedImage,
     exe: &Path,
     exe_hash: &str,
-) -> Result<Layer> {
-    let passwd_path =
-        unpack::resolve_in_root(root, Path::new("etc/passwd"), true, "the base image")?;
-    let mut passwd = fs::read_to_string(&passwd_path).unwrap_or_default();
+) -> Result<(PathBuf, Layer)> {
+    // Paths as the base has them (through its symlinks, e.g. a merged /usr).
+    let inside = |rel: &str| -> Result<PathBuf> {
+        let resolved = unpack::resolve_in_root(base_root, Path::new(rel), true, "the base image")?;
+        Ok(resolved.strip_prefix(base_root)?.to_path_buf())
+    };
+    let passwd_rel = inside("etc/passwd")?;
+    let bin_rel = inside("usr/local/bin")?.join("warp");
+    let mut passwd = fs::read_to_string(base_root.join(&passwd_rel)).unwrap_or_default();
     if !passwd.lines().any(|l| l.split(':').nth(2) == Some("1001")) {
         if !passwd.is_empty() && !passwd.ends_with('\n') {
             passwd.push('\n');
         }
         passwd.push_str(APP_USER_ENTRY);
     }
-    // The sandbox needs the same files.
-    fs::create_dir_all(passwd_path.parent().unwrap())?;
-    fs::write(&passwd_path, &passwd)?;
-    let bin = unpack::resolve_in_root(root, Path::new("usr/local/bin"), true, "the base image")?;
-    fs::create_dir_all(&bin)?;
-    fs::copy(exe, bin.join("warp"))?;
-    fs::create_dir_all(root.join("opt/app-root/src"))?;
-
-    let key = hex::encode(Sha256::digest(format!(
-        "runtime-v2\n{exe_hash}\n{}",
-        base.identity
-    )));
+    let key = roots::key(&format!("runtime-v3\n{exe_hash}\n{}", base.identity));
+    let tree = roots::ensure(store, &format!("runtime-{key}"), |dir| {
+        for (rel, mode) in [(&passwd_rel, 0o664), (&bin_rel, 0o755)] {
+            fs::create_dir_all(dir.join(rel).parent().unwrap())?;
+            if rel == &bin_rel {
+                fs::copy(exe, dir.join(rel))?;
+            } else {
+                fs::write(dir.join(rel), &passwd)?;
+            }
+            fs::set_permissions(dir.join(rel), fs::Permissions::from_mode(mode))?;
+        }
+        fs::create_dir_all(dir.join("opt/app-root/src"))?;
+        Ok(())
+    })?;
     if let Some(layer) = layer::cached(store, "runtime", &key) {
-        return Ok(layer);
+        return Ok((tree, layer));
     }
     let mut w = LayerWriter::new();
-    w.add_host_file(Path::new("/usr/local/bin/warp"), exe, 0o755, Owner::System);
+    w.add_host_file(&Path::new("/").join(&bin_rel), exe, 0o755, Owner::System);
     w.add_bytes(
-        Path::new("/etc/passwd"),
+        &Path::new("/").join(&passwd_rel),
         passwd.into_bytes(),
         0o664,
         Owner::System,
     );
     w.add_dir(Path::new(APP_ROOT), 0o775, Owner::App);
     w.add_dir(Path::new(APP_SRC), 0o775, Owner::App);
-    w.fill_parents(root);
+    w.fill_parents(base_root);
     let layer = w.write(store, 0)?;
     layer::remember(store, "runtime", &key, &layer)?;
-    Ok(layer)
+    Ok((tree, layer))
 }
 
 /// Copy the source into the root's /opt/app-root/src.
@@ -422,7 +451,7 @@ fn dependency_key(
 ) -> Result<String> {
     let mut h = Sha256::new();
     h.update(format!(
-        "deps-v2\nbase {}\npython {python}\nwarp {exe_hash}\n",
+        "deps-v3\nbase {}\npython {python}\nwarp {exe_hash}\n",
         base.identity
     ));
     for lib in ["usr/lib", "usr/local/lib"] {
@@ -480,7 +509,13 @@ fn dependency_key(
 }
 
 /// The `warp build` run inside the root.
-fn build_sandbox(root: &Path, python: &str, build_cache: &Path, epoch: u64) -> Sandbox {
+fn build_sandbox(
+    root: &Path,
+    overlay: sandbox::Overlay,
+    python: &str,
+    build_cache: &Path,
+    epoch: u64,
+) -> Sandbox {
     let cache_inside = "/tmp/warp-build-cache";
     let mut env: Vec<(String, String)> = vec![
         ("PATH".into(), config::IMAGE_PATH.into()),
@@ -553,9 +588,10 @@ fn build_sandbox(root: &Path, python: &str, build_cache: &Path, epoch: u64) -> S
             });
         }
     }
-    fs::create_dir_all(root.join("tmp/warp-home")).ok();
+    fs::create_dir_all(overlay.upper.join("tmp/warp-home")).ok();
     Sandbox {
         root: root.to_path_buf(),
+        overlay: Some(overlay),
         workdir: APP_SRC.into(),
         env,
         binds,

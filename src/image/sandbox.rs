@@ -28,10 +28,50 @@ pub struct Bind {
     pub read_only: bool,
 }
 
+/// An overlay mounted at the sandbox's root before anything else: the
+/// cached read-only trees below, the build's writes in `upper`.
+#[derive(Debug, Clone)]
+pub struct Overlay {
+    /// Top first.
+    pub lowers: Vec<PathBuf>,
+    pub upper: PathBuf,
+    /// overlayfs' scratch directory (same file system as `upper`).
+    pub work: PathBuf,
+}
+
+impl Overlay {
+    /// The mount options; refuses paths overlayfs cannot take.
+    fn options(&self) -> Result<String> {
+        let all = self.lowers.iter().chain([&self.upper, &self.work]);
+        for path in all {
+            let text = path.to_string_lossy();
+            if text.contains([',', ':', '\\']) {
+                return Err(fail(
+                    format!("the cache path {text} contains ',', ':' or '\\', which overlayfs cannot take"),
+                    "set WARP_CACHE_DIR to a plain path",
+                ));
+            }
+        }
+        let lowers: Vec<String> = self
+            .lowers
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        Ok(format!(
+            "lowerdir={},upperdir={},workdir={},userxattr",
+            lowers.join(":"),
+            self.upper.display(),
+            self.work.display()
+        ))
+    }
+}
+
 /// What to run, where.
 #[derive(Debug, Clone)]
 pub struct Sandbox {
+    /// The root file system (the overlay's mount point when there is one).
     pub root: PathBuf,
+    pub overlay: Option<Overlay>,
     pub workdir: PathBuf,
     pub env: Vec<(String, String)>,
     pub binds: Vec<Bind>,
@@ -57,10 +97,22 @@ impl Sandbox {
             .iter()
             .map(|(k, v)| CString::new(format!("{k}={v}")))
             .collect::<Result<_, _>>()?;
+        let overlay_options = match &self.overlay {
+            Some(o) => {
+                fs::create_dir_all(&o.upper)?;
+                fs::create_dir_all(&o.work)?;
+                fs::create_dir_all(&self.root)?;
+                Some(CString::new(o.options()?)?)
+            }
+            None => None,
+        };
+        // Mount points are made where the root's writes go.
+        let writable = match &self.overlay {
+            Some(o) => o.upper.clone(),
+            None => self.root.clone(),
+        };
         for bind in &self.binds {
-            let target = self
-                .root
-                .join(bind.inside.strip_prefix("/").unwrap_or(&bind.inside));
+            let target = writable.join(bind.inside.strip_prefix("/").unwrap_or(&bind.inside));
             if bind.host.is_dir() {
                 fs::create_dir_all(&target)?;
             } else {
@@ -74,7 +126,7 @@ impl Sandbox {
             }
         }
         for dir in ["proc", "dev", "tmp"] {
-            fs::create_dir_all(self.root.join(dir))?;
+            fs::create_dir_all(writable.join(dir))?;
         }
         let (ready_read, ready_write) = nix::unistd::pipe()?;
         let (mapped_read, mapped_write) = nix::unistd::pipe()?;
@@ -86,7 +138,13 @@ impl Sandbox {
             ForkResult::Child => {
                 drop(ready_read);
                 drop(mapped_write);
-                let code = match self.child(ready_write, mapped_read, &argv, &envp) {
+                let code = match self.child(
+                    ready_write,
+                    mapped_read,
+                    &argv,
+                    &envp,
+                    overlay_options.as_deref(),
+                ) {
                     Ok(code) => code,
                     Err(e) => {
                         eprintln!("warp: error: {e:#}");
@@ -148,6 +206,7 @@ impl Sandbox {
         mapped: std::os::fd::OwnedFd,
         argv: &[CString],
         envp: &[CString],
+        overlay: Option<&std::ffi::CStr>,
     ) -> Result<i32> {
         let mut ready = fs::File::from(ready);
         if let Err(e) =
@@ -166,7 +225,7 @@ impl Sandbox {
         }
         match unsafe { fork() }? {
             ForkResult::Child => {
-                let code = match self.enter_and_exec(argv, envp) {
+                let code = match self.enter_and_exec(argv, envp, overlay) {
                     Ok(()) => 0,
                     Err(e) => {
                         eprintln!("warp: error: sandbox: {e:#}");
@@ -184,17 +243,32 @@ impl Sandbox {
     }
 
     /// PID 1 of the new namespace: mounts, chroot, exec.
-    fn enter_and_exec(&self, argv: &[CString], envp: &[CString]) -> Result<()> {
+    fn enter_and_exec(
+        &self,
+        argv: &[CString],
+        envp: &[CString],
+        overlay: Option<&std::ffi::CStr>,
+    ) -> Result<()> {
         let none: Option<&str> = None;
         mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none)?;
         let root = &self.root;
-        mount(
-            Some(root.as_path()),
-            root.as_path(),
-            none,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            none,
-        )?;
+        match overlay {
+            Some(options) => mount(
+                Some("overlay"),
+                root.as_path(),
+                Some("overlay"),
+                MsFlags::empty(),
+                Some(options),
+            )
+            .map_err(|e| anyhow::anyhow!("mounting the build's overlay file system: {e}"))?,
+            None => mount(
+                Some(root.as_path()),
+                root.as_path(),
+                none,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                none,
+            )?,
+        }
         mount(
             Some("proc"),
             &root.join("proc"),
