@@ -99,6 +99,33 @@ fn a_base_without_python_is_refused_naming_the_paths_searched() {
 }
 
 #[test]
+fn a_damaged_base_blob_is_a_digest_mismatch() {
+    let work = tempfile::tempdir().unwrap();
+    let mut layer = tar::Builder::new(Vec::new());
+    raw_entry(
+        &mut layer,
+        tar::EntryType::Regular,
+        "etc/passwd",
+        "",
+        b"root:x:0:0::/root:/bin/sh\n",
+    );
+    let layer = layer.into_inner().unwrap();
+    let dir = work.path().join("base");
+    crafted_layout(&dir, &layer);
+    // Flip one byte of the layer blob: its name no longer matches its content.
+    let (manifest, _) = read_layout(&dir);
+    let blob = blob_path(&dir, manifest["layers"][0]["digest"].as_str().unwrap());
+    let mut bytes = std::fs::read(&blob).unwrap();
+    bytes[600] ^= 0xff;
+    std::fs::write(&blob, bytes).unwrap();
+    let app = plain_app("x");
+    let base = format!("oci:{}", dir.display());
+    let out =
+        run(warp_image(app.path(), &work.path().join("cache")).args(["app", "--base", &base]));
+    assert_fails_with(&out, "digest mismatch for layer sha256:");
+}
+
+#[test]
 fn crafted_base_layers_are_refused_and_nothing_is_written() {
     type Craft = fn(&mut tar::Builder<Vec<u8>>);
     let cases: [(&str, Craft); 4] = [
