@@ -23,6 +23,7 @@ warp=$root/target/release/warp
 work=$(mktemp -d /tmp/warp-bench-image.XXXXXX)
 trap 'rm -rf "$work"; podman rmi -f localhost/bench/podman-app localhost/bench/warp-app >/dev/null 2>&1 || true' EXIT
 app=$work/app
+mkdir -p "$app"
 "$tools/django-admin" startproject mysite "$app"
 echo 'django' > "$app/requirements.txt"
 echo 'STATIC_ROOT = BASE_DIR / "staticfiles"' >> "$app/mysite/settings.py"

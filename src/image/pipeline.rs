@@ -199,6 +199,16 @@ pub fn build_image(options: &ImageOptions) -> Result<()> {
     if let Some(path) = &options.sbom {
         sbom::write(path, &venv, &options.name, &config::rfc3339(epoch))?;
     }
+    if deps_root.is_none() {
+        // The venv just built is the dependencies tree of the next build
+        // with these inputs: kept (renamed, not copied) instead of unpacked later.
+        roots::adopt(
+            &store,
+            &format!("deps-{deps_key}"),
+            &built_app_root,
+            APP_PARTS,
+        )?;
+    }
 
     let facts = ImageFacts {
         name: options.name.clone(),

@@ -40,6 +40,36 @@ pub fn ensure(
     Ok(target)
 }
 
+/// Keep `app_root` (a built /opt/app-root on the store's file system) as
+/// the tree `name`, at `opt/app-root`, without the parts in `leave_out`
+/// (`.warp` is kept: the build record tells the next build nothing changed).
+pub fn adopt(store: &BlobStore, name: &str, app_root: &Path, leave_out: &[&str]) -> Result<()> {
+    let roots = store.root().join("roots");
+    let target = roots.join(name);
+    if target.is_dir() {
+        return Ok(());
+    }
+    fs::create_dir_all(&roots)?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempdir_in(&roots)?;
+    fs::create_dir_all(tmp.path().join("opt"))?;
+    let moved = tmp.path().join("opt/app-root");
+    fs::rename(app_root, &moved)?;
+    for part in leave_out.iter().filter(|p| **p != ".warp") {
+        let path = moved.join(part);
+        if path.exists() {
+            remove_tree(&path);
+        }
+    }
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755))?;
+    let staged = tmp.keep();
+    if fs::rename(&staged, &target).is_err() {
+        remove_tree(&staged);
+    }
+    Ok(())
+}
+
 /// A scratch directory for one build, removed (whatever overlayfs left in
 /// it, e.g. its mode-000 work directory) when dropped.
 pub struct Scratch {
