@@ -23,16 +23,7 @@ pub fn load(
         ImageRef::Oci { dir, tag } => {
             load_oci_dir(dir, tag.as_deref(), store, &reference.to_string())
         }
-        ImageRef::OciArchive(file) => {
-            let unpacked = tempfile::Builder::new()
-                .prefix("oci-archive-")
-                .tempdir_in(store.tmp_dir())?;
-            let archive = open_input(file, reference)?;
-            tar::Archive::new(archive)
-                .unpack(unpacked.path())
-                .with_context(|| format!("{} is not a readable tar file", file.display()))?;
-            load_oci_dir(unpacked.path(), None, store, &reference.to_string())
-        }
+        ImageRef::OciArchive(file) => load_oci_archive(file, store, reference),
         ImageRef::DockerArchive(file) => load_docker_archive(file, store, reference),
         ImageRef::Docker(docker) => RegistryClient::new(docker, options)?.pull(docker, store),
     }
@@ -95,6 +86,69 @@ fn load_oci_dir(
         )
     })?)
     .with_context(|| format!("{what}: index.json is not JSON"))?;
+    let blob = |digest: &str| -> Result<File> {
+        let hex = super::store::digest_hex(digest)?;
+        File::open(dir.join("blobs/sha256").join(hex))
+            .with_context(|| format!("{what}: blob {digest} is missing"))
+    };
+    load_layout(&index, &blob, tag, store, what)
+}
+
+/// Read an OCI layout in a tar, streaming: blobs the store has are skipped,
+/// the others copied in (verified); nothing is extracted to disk.
+fn load_oci_archive(file: &Path, store: &BlobStore, reference: &ImageRef) -> Result<LoadedImage> {
+    let what = reference.to_string();
+    let unreadable = |e: std::io::Error| {
+        fail(
+            format!("{what} is not a readable tar file: {e}"),
+            "an OCI archive is what `podman save --format oci-archive` or `skopeo copy ... oci-archive:FILE` writes",
+        )
+    };
+    let mut archive = tar::Archive::new(std::io::BufReader::new(open_input(file, reference)?));
+    let mut index = None;
+    for entry in archive.entries().map_err(unreadable)? {
+        let mut entry = entry.map_err(unreadable)?;
+        let path = entry
+            .path()
+            .map_err(unreadable)?
+            .to_string_lossy()
+            .into_owned();
+        let path = path.trim_start_matches("./");
+        if path == "index.json" {
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes)?;
+            index = Some(
+                serde_json::from_slice::<Value>(&bytes)
+                    .with_context(|| format!("{what}: index.json is not JSON"))?,
+            );
+        } else if let Some(hex) = path.strip_prefix("blobs/sha256/").filter(|h| !h.is_empty()) {
+            let digest = format!("sha256:{hex}");
+            if !store.has(&digest) {
+                store.put_reader(&mut entry, Some(&digest), &format!("blob {digest}"))?;
+            }
+        }
+    }
+    let index = index.ok_or_else(|| {
+        fail(
+            format!("{what} has no index.json"),
+            "an OCI archive has index.json, oci-layout and blobs/ at its root",
+        )
+    })?;
+    let blob = |digest: &str| -> Result<File> {
+        File::open(store.path(digest)?).with_context(|| format!("{what}: blob {digest} is missing"))
+    };
+    load_layout(&index, &blob, None, store, &what)
+}
+
+/// The image an OCI index names (by tag, or the only one), its blobs
+/// copied into the store through `blob`.
+fn load_layout(
+    index: &Value,
+    blob: &dyn Fn(&str) -> Result<File>,
+    tag: Option<&str>,
+    store: &BlobStore,
+    what: &str,
+) -> Result<LoadedImage> {
     let manifests = index["manifests"].as_array().cloned().unwrap_or_default();
     let chosen = match tag {
         Some(tag) => manifests.iter().find(|m| {
@@ -112,11 +166,6 @@ fn load_oci_dir(
             },
             "name the image as oci:DIR:TAG (the org.opencontainers.image.ref.name annotation)",
         ));
-    };
-    let blob = |digest: &str| -> Result<File> {
-        let hex = super::store::digest_hex(digest)?;
-        File::open(dir.join("blobs/sha256").join(hex))
-            .with_context(|| format!("{what}: blob {digest} is missing"))
     };
     let mut digest = chosen["digest"].as_str().unwrap_or_default().to_string();
     let mut media_type = chosen["mediaType"]
