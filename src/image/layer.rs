@@ -3,7 +3,9 @@
 //! system files), group permissions equal to the user's on app files (g=u, for
 //! arbitrary UIDs in group 0 — set here, at write time, so no second copy of
 //! the files is needed as a Dockerfile's `chmod -R` layer would make),
-//! no user/group names, no extended attributes, and gzip with a fixed header.
+//! no user/group names, no extended attributes, and gzip with a fixed header
+//! (level 1: four times faster than the default level for ~15 % more bytes —
+//! a build's time matters more than a registry's disk).
 //! The same inputs always give the same bytes, hence the same digest.
 use super::media;
 use super::store::{BlobStore, HashingWriter};
@@ -197,7 +199,7 @@ impl LayerWriter {
         let gzip = flate2::GzBuilder::new()
             .mtime(0)
             .operating_system(255)
-            .write(compressed, flate2::Compression::new(6));
+            .write(compressed, flate2::Compression::fast());
         let mut builder = tar::Builder::new(HashingWriter::new(gzip));
         builder.mode(tar::HeaderMode::Deterministic);
         for (path, entry) in &self.entries {

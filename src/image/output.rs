@@ -79,7 +79,13 @@ pub fn load_or_save(image: &Finished, cwd: &Path) -> Result<String> {
             .prefix("load-")
             .suffix(".tar")
             .tempfile_in(image.store.tmp_dir())?;
-        write_docker_archive(tmp.as_file(), image)?;
+        // podman takes an OCI archive (gzip blobs copied as they are, no
+        // decompression); docker before 25 only reads docker archives.
+        if engine == "podman" {
+            write_oci_archive(tmp.as_file(), image)?;
+        } else {
+            write_docker_archive(tmp.as_file(), image)?;
+        }
         let out = duct::cmd!(engine, "load", "-i", tmp.path())
             .stderr_to_stdout()
             .stdout_capture()

@@ -114,7 +114,12 @@ pub fn build_image(options: &ImageOptions) -> Result<()> {
         runtime_layer(&store, &base_root, &base, &exe, &exe_hash)
     })?;
 
-    let deps_key = dependency_key(&src, &base_root, &base, &python, &exe_hash)?;
+    let uv = host_uv(&base_root);
+    let installer = match &uv {
+        Some((_, version)) => format!("uv {version}"),
+        None => "pip".to_string(),
+    };
+    let deps_key = dependency_key(&src, &base_root, &base, &python, &exe_hash, &installer)?;
     let cached_deps = layer::cached(&store, "deps", &deps_key);
     let deps_root = match &cached_deps {
         Some(deps) => Some(ui::step(
@@ -147,14 +152,21 @@ pub fn build_image(options: &ImageOptions) -> Result<()> {
             upper: upper.clone(),
             work: work.path().join("work"),
         };
-        build_sandbox(
+        let mut sandbox = build_sandbox(
             &work.path().join("merged"),
             overlay,
             &python,
             &build_cache,
             epoch,
-        )
-        .run()
+        );
+        if let Some((uv, _)) = &uv {
+            sandbox.binds.push(Bind {
+                host: uv.clone(),
+                inside: "/usr/local/bin/uv".into(),
+                read_only: true,
+            });
+        }
+        sandbox.run()
     })?;
     if code != 0 {
         return Err(fail(
@@ -421,6 +433,28 @@ fn copy_tree(from: &Path, to: &Path, rel: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The host's uv (on PATH, as `warp build` finds it) with its version, when
+/// the base has none: bind-mounted into the build, where `warp build` then
+/// prefers it to pip — a build-time tool only, never in a layer.
+fn host_uv(base_root: &Path) -> Option<(PathBuf, String)> {
+    let in_base = ["usr/local/bin/uv", "usr/bin/uv"].iter().any(|p| {
+        unpack::resolve_in_root(base_root, Path::new(p), true, "the base image")
+            .is_ok_and(|r| r.is_file())
+    });
+    if in_base {
+        return None;
+    }
+    let uv = which::which("uv").ok()?;
+    let out = duct::cmd!(&uv, "--version")
+        .stdout_capture()
+        .stderr_null()
+        .unchecked()
+        .run()
+        .ok()?;
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (out.status.success() && !version.is_empty()).then_some((uv, version))
+}
+
 /// Files whose content decides what gets installed into the venv.
 const DEPENDENCY_INPUTS: &[&str] = &[
     "requirements.txt",
@@ -440,6 +474,7 @@ const DEPENDENCY_INPUTS: &[&str] = &[
 
 /// Environment variables that change what the build installs.
 const DEPENDENCY_ENV: &[&str] = &[
+    "WARP_INSTALLER",
     "WARPDRIVE_PIP_PACKAGES",
     "PIP_INDEX_URL",
     "PIP_EXTRA_INDEX_URL",
@@ -458,10 +493,11 @@ fn dependency_key(
     base: &LoadedImage,
     python: &str,
     exe_hash: &str,
+    installer: &str,
 ) -> Result<String> {
     let mut h = Sha256::new();
     h.update(format!(
-        "deps-v3\nbase {}\npython {python}\nwarp {exe_hash}\n",
+        "deps-v3\nbase {}\npython {python}\nwarp {exe_hash}\ninstaller {installer}\n",
         base.identity
     ));
     for lib in ["usr/lib", "usr/local/lib"] {
