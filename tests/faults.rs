@@ -140,7 +140,7 @@ fn a_worker_over_the_memory_limit_is_replaced_without_a_failed_request() {
     server.wait_ready(1);
     let first = server.workers()[0];
     let load = Load::start(server.port, "/", 2, Duration::from_secs(20), 5000);
-    assert_eq!(server.get("/grow?200").unwrap().0, 200);
+    assert_eq!(server.must_get("/grow?200").0, 200);
     server.wait_for_output(") stopped (", 1, Duration::from_secs(15));
     let report = load.finish();
     let out = server.output();
@@ -188,7 +188,7 @@ fn a_hanging_request_gets_504_and_its_worker_is_replaced() {
     server.wait_ready(1);
     let first = server.workers()[0];
     let started = Instant::now();
-    let (status, _) = server.get("/sleep?30").unwrap();
+    let (status, _) = server.must_get("/sleep?30");
     assert_eq!(status, 504);
     assert!(started.elapsed() < Duration::from_secs(5));
     server.wait_for_output(
@@ -198,7 +198,7 @@ fn a_hanging_request_gets_504_and_its_worker_is_replaced() {
     );
     server.wait_ready(2);
     // Capacity is back without an operator: the new worker answers.
-    assert_eq!(server.get("/").unwrap().0, 200);
+    assert_eq!(server.must_get("/").0, 200);
     let deadline = Instant::now() + Duration::from_secs(30);
     while server.workers().contains(&first) {
         assert!(Instant::now() < deadline, "{}", server.output());

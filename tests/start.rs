@@ -13,7 +13,7 @@ fn start_serves_hello_and_prints_the_banner() {
     let app = hello_app();
     let mut server = Server::start(&app, &["--processes", "2", "--threads", "3"]);
     server.wait_ready(2);
-    let (status, body) = server.get("/").unwrap();
+    let (status, body) = server.must_get("/");
     assert_eq!(status, 200);
     assert!(body.starts_with("hello from "), "{body}");
     let out = server.output();
@@ -42,7 +42,7 @@ fn start_serves_a_module_callable_target() {
     app.write("pkg/site.py", TEST_APP);
     let mut server = Server::start(&app, &["pkg.site:application", "--processes", "1"]);
     server.wait_ready(1);
-    assert_eq!(server.get("/").unwrap().0, 200);
+    assert_eq!(server.must_get("/").0, 200);
 }
 
 #[test]
@@ -157,7 +157,7 @@ fn later_start_failures_back_off_then_recover() {
     assert!(out.contains("(same error as before)"), "{out}");
     std::fs::remove_file(app.path().join("fail-import")).unwrap();
     server.wait_ready(2);
-    assert_eq!(server.get("/").unwrap().0, 200);
+    assert_eq!(server.must_get("/").0, 200);
 }
 
 #[test]
@@ -181,7 +181,7 @@ fn reload_on_changes_serves_the_new_code() {
     server.wait_ready(2);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let (_, body) = server.get("/").unwrap();
+        let (_, body) = server.must_get("/");
         if body.starts_with("reloaded by") {
             break;
         }
@@ -214,7 +214,7 @@ fn start_builds_the_app_first_when_it_was_never_built() {
         Duration::from_secs(10),
     );
     server.wait_for_output(") ready in", 1, Duration::from_secs(120));
-    assert_eq!(server.get("/").unwrap().0, 200);
+    assert_eq!(server.must_get("/").0, 200);
     assert!(app.path().join(".venv/.warp/build.json").is_file());
 }
 
@@ -224,7 +224,7 @@ fn a_source_with_nothing_to_run_gets_the_splash_page() {
     app.write("requirements.txt", "");
     let mut server = start_unbuilt(&app, &["--processes", "1", "--callable-object", "app"]);
     server.wait_for_output(") ready in", 1, Duration::from_secs(120));
-    let (status, body) = server.get("/").unwrap();
+    let (status, body) = server.must_get("/");
     assert_eq!(status, 200);
     assert!(body.contains("warp is running"), "{body}");
     assert!(server.output().contains("warp's splash page"));

@@ -224,6 +224,12 @@ impl Server {
     pub fn get(&self, path: &str) -> Result<(u16, String), String> {
         http_get(self.port, path, Duration::from_secs(10))
     }
+
+    /// GET that must get an answer: panics with the server's output otherwise.
+    pub fn must_get(&self, path: &str) -> (u16, String) {
+        self.get(path)
+            .unwrap_or_else(|e| panic!("GET {path}: {e}; output:\n{}", self.output()))
+    }
 }
 
 impl Drop for Server {
