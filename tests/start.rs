@@ -268,3 +268,18 @@ fn an_app_sh_entry_replaces_warp_with_the_script() {
     let cmdline = std::fs::read_to_string(format!("/proc/{}/cmdline", server.pid())).unwrap();
     assert!(cmdline.contains("http.server"), "{cmdline:?}");
 }
+
+#[test]
+fn url_alias_reaches_the_workers() {
+    let app = hello_app();
+    app.write("assets/site.css", "body { color: black }\n");
+    let mut server = Server::start(
+        &app,
+        &["--processes", "1", "--url-alias", "/static", "assets"],
+    );
+    server.wait_ready(1);
+    assert!(server.output().contains("URL Alias          : /static -> "));
+    let (status, body) = server.must_get("/static/site.css");
+    assert_eq!(status, 200);
+    assert_eq!(body, "body { color: black }\n");
+}
