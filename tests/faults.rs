@@ -208,3 +208,33 @@ fn a_hanging_request_gets_504_and_its_worker_is_replaced() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn a_crashing_worker_is_logged_and_a_crash_loop_backs_off() {
+    let app = hello_app();
+    let mut server = Server::start(&app, &["--processes", "1"]);
+    server.wait_ready(1);
+    for n in 1..=4 {
+        let victim = server.workers()[0];
+        assert!(
+            server.get("/crash").is_err(),
+            "a crashed request has no answer"
+        );
+        server.wait_for_output(
+            &format!("(pid {victim}) was killed by signal SIGSEGV"),
+            1,
+            Duration::from_secs(10),
+        );
+        if n < 4 {
+            server.wait_ready(n + 1);
+        }
+    }
+    // The fourth death within seconds of starting: no longer at once.
+    server.wait_for_output(
+        "it keeps dying, next start in 1 s",
+        1,
+        Duration::from_secs(5),
+    );
+    server.wait_ready(5);
+    assert_eq!(server.must_get("/").0, 200);
+}

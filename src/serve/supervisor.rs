@@ -15,7 +15,8 @@
 //! alive). Afterwards a slot whose worker fails to start is retried with
 //! capped exponential backoff (1 s, 2 s, 4 s … 30 s), and a worker that dies
 //! while serving is respawned at once (with backoff only when it keeps dying
-//! within 10 s of becoming ready). Each distinct traceback is printed once.
+//! within 10 s of becoming ready, from the fourth time in a row). Each
+//! distinct traceback is printed once.
 use crate::error::fail;
 use crate::serve::config::{human_size, LogLevel, Settings};
 use crate::serve::events::{self, Event, LineReader};
@@ -35,6 +36,8 @@ use std::time::{Duration, Instant};
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// A worker that dies sooner than this after becoming ready counts as crash-looping.
 const CRASH_LOOP_WINDOW: Duration = Duration::from_secs(10);
+/// Quick deaths in a row that are still respawned at once; later ones back off.
+const QUICK_CRASHES_ALLOWED: u32 = 3;
 /// How often resident memory is checked (with --memory-limit) and the source polled (--reload-on-changes).
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -775,8 +778,8 @@ impl Supervisor {
                 } else {
                     slot.quick_crashes = 0;
                 }
-                if slot.quick_crashes > 1 {
-                    let delay = backoff(slot.quick_crashes - 1);
+                if slot.quick_crashes > QUICK_CRASHES_ALLOWED {
+                    let delay = backoff(slot.quick_crashes - QUICK_CRASHES_ALLOWED);
                     slot.not_before = Some(now + delay);
                     text.push_str(&format!(
                         "; it keeps dying, next start in {} s",
