@@ -283,3 +283,40 @@ fn url_alias_reaches_the_workers() {
     assert_eq!(status, 200);
     assert_eq!(body, "body { color: black }\n");
 }
+
+#[test]
+fn as_pid_1_it_reaps_orphans_and_stops_on_sigterm() {
+    let Some(unshare) = support::which("unshare") else {
+        support::require_all("unshare (util-linux)");
+        return;
+    };
+    let app = hello_app();
+    // Each worker leaves an orphan behind at import: it is re-parented to
+    // PID 1 (warp, in the new PID namespace) and exits 0.3 s later.
+    let orphaning = format!(
+        "import os, time\nif os.fork() == 0:\n    if os.fork() == 0:\n        time.sleep(0.3)\n        os._exit(0)\n    os._exit(0)\nos.wait()\n{TEST_APP}"
+    );
+    app.write("wsgi.py", &orphaning);
+    let unshare = unshare.to_string_lossy().into_owned();
+    let mut server = Server::start_wrapped(
+        &app,
+        &[&unshare, "--pid", "--fork", "--mount-proc"],
+        &["--processes", "2"],
+    );
+    server.wait_ready(2);
+    assert_eq!(server.must_get("/").0, 200);
+    let warp_pid = start_support::children(server.pid())[0];
+    std::thread::sleep(Duration::from_millis(800));
+    let children = start_support::children(warp_pid);
+    assert_eq!(
+        children.len(),
+        2,
+        "only the two workers remain: {children:?}"
+    );
+    for pid in children {
+        assert_ne!(start_support::process_state(pid), Some('Z'), "zombie {pid}");
+    }
+    assert!(start_support::kill(warp_pid, libc::SIGTERM));
+    assert_eq!(server.wait_exit(Duration::from_secs(10)), Some(Some(0)));
+    assert!(server.output().contains("all workers stopped"));
+}
