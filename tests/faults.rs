@@ -238,3 +238,28 @@ fn a_crashing_worker_is_logged_and_a_crash_loop_backs_off() {
     server.wait_ready(5);
     assert_eq!(server.must_get("/").0, 200);
 }
+
+#[test]
+fn a_replacement_that_never_gets_ready_leaves_the_old_worker_serving() {
+    let app = hello_app();
+    let mut server = Server::start(&app, &["--processes", "1", "--startup-timeout", "1"]);
+    server.wait_ready(1);
+    let old = server.workers()[0];
+    app.write("sleep-import", "60");
+    server.signal("HUP");
+    server.wait_for_output(
+        "not ready within 1 s (--startup-timeout)",
+        1,
+        Duration::from_secs(10),
+    );
+    server.wait_for_output("next attempt in 1 s", 1, Duration::from_secs(10));
+    // The old worker was never stopped and still answers.
+    let report = Load::start(server.port, "/", 2, Duration::from_secs(5), 20).join();
+    assert_eq!(report.failed, 0, "{:?}", report.errors);
+    assert!(server.workers().contains(&old));
+    // Once the app loads again, the pending restart completes.
+    std::fs::remove_file(app.path().join("sleep-import")).unwrap();
+    server.wait_for_output(") stopped (", 1, Duration::from_secs(20));
+    assert!(!server.workers().contains(&old));
+    assert_eq!(server.must_get("/").0, 200);
+}
