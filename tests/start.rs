@@ -320,3 +320,26 @@ fn as_pid_1_it_reaps_orphans_and_stops_on_sigterm() {
     assert_eq!(server.wait_exit(Duration::from_secs(10)), Some(Some(0)));
     assert!(server.output().contains("all workers stopped"));
 }
+
+#[test]
+fn server_options_from_the_source_apply_and_the_command_line_wins() {
+    let app = hello_app();
+    app.write(
+        ".warp/config.yaml",
+        "server:\n  threads: 3\n  processes: 4\n  maximum-requests-jitter: 7\n",
+    );
+    let mut server = Server::start(&app, &["--processes", "1"]);
+    server.wait_ready(1);
+    let out = server.output();
+    assert!(
+        out.contains("Request Capacity   : 3 (1 process * 3 threads)"),
+        "{out}"
+    );
+    assert_eq!(server.workers().len(), 1);
+
+    let bad = hello_app();
+    bad.write(".warp/config.yaml", "server:\n  thread: 3\n");
+    let out = run(warp(bad.path()).args(["start", "--port", "0"]));
+    assert_fails_with(&out, "the server options of the source are not valid");
+    assert!(support::stderr(&out).contains("--thread"), "{}", support::stderr(&out));
+}

@@ -13,6 +13,7 @@ pub mod listener;
 pub mod python;
 pub mod reload;
 pub mod resources;
+pub mod source_options;
 pub mod splash;
 pub mod supervisor;
 pub mod target;
