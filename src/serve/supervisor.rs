@@ -252,6 +252,8 @@ impl Supervisor {
             let waiting = s.not_before.is_some_and(|t| now < t);
             let held = s.failed_first_start && !self.ever_ready;
             if !starting_or_serving && !waiting && !held {
+                // A backoff that has passed must not keep waking the loop.
+                self.slots[slot].not_before = None;
                 if let Err(e) = self.spawn(slot) {
                     self.spawn_failed(slot, &format!("{e:#}"), now);
                 }
@@ -293,7 +295,8 @@ impl Supervisor {
             State::Ready if w.retiring.is_none() && !self.shutting_down => {
                 let ready_at = w.ready_at.unwrap_or(w.spawned);
                 if let Some(interval) = s.restart_interval.filter(|&d| now - ready_at >= d) {
-                    let reason = format!("restart-interval: serving for {} s", interval.as_secs());
+                    let reason =
+                        format!("restart-interval: serving for {} s", interval.as_secs_f64());
                     self.retire(i, reason);
                 } else if let Some(max) = w.max_requests.filter(|&m| w.requests >= m) {
                     self.retire(i, format!("maximum-requests: {max} requests served"));
@@ -323,7 +326,7 @@ impl Supervisor {
             consider(r.next_poll);
         }
         for slot in &self.slots {
-            if let Some(t) = slot.not_before {
+            if let Some(t) = slot.not_before.filter(|&t| t > now) {
                 consider(t);
             }
         }
@@ -335,7 +338,7 @@ impl Supervisor {
                         consider(t + s.graceful_timeout + s.shutdown_timeout)
                     }
                 }
-                State::Ready => {
+                State::Ready if w.retiring.is_none() => {
                     if let Some(d) = s.restart_interval {
                         consider(w.ready_at.unwrap_or(w.spawned) + d);
                     }
