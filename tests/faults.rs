@@ -263,3 +263,37 @@ fn a_replacement_that_never_gets_ready_leaves_the_old_worker_serving() {
     assert!(!server.workers().contains(&old));
     assert_eq!(server.must_get("/").0, 200);
 }
+
+#[test]
+fn a_second_sigint_stops_at_once() {
+    let app = hello_app();
+    let mut server = Server::start(&app, &["--processes", "1", "--graceful-timeout", "30"]);
+    server.wait_ready(1);
+    let port = server.port;
+    let slow = std::thread::spawn(move || {
+        start_support::http_get(port, "/sleep?20", Duration::from_secs(30))
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    server.signal("INT");
+    server.wait_for_output(
+        "SIGINT: stopping 1 worker(s) gracefully",
+        1,
+        Duration::from_secs(5),
+    );
+    assert_eq!(
+        server.wait_exit(Duration::from_millis(500)),
+        None,
+        "the first SIGINT waits"
+    );
+    let second = Instant::now();
+    server.signal("INT");
+    assert_eq!(server.wait_exit(Duration::from_secs(5)), Some(Some(0)));
+    assert!(second.elapsed() < Duration::from_secs(3));
+    assert!(server
+        .output()
+        .contains("SIGINT again: killing 1 worker(s) now"));
+    assert!(
+        slow.join().unwrap().is_err(),
+        "the killed request has no answer"
+    );
+}

@@ -341,5 +341,22 @@ fn server_options_from_the_source_apply_and_the_command_line_wins() {
     bad.write(".warp/config.yaml", "server:\n  thread: 3\n");
     let out = run(warp(bad.path()).args(["start", "--port", "0"]));
     assert_fails_with(&out, "the server options of the source are not valid");
-    assert!(support::stderr(&out).contains("--thread"), "{}", support::stderr(&out));
+    assert!(
+        support::stderr(&out).contains("--thread"),
+        "{}",
+        support::stderr(&out)
+    );
+}
+
+#[test]
+fn web_concurrency_sets_the_processes() {
+    let app = hello_app();
+    let mut server = Server::start_with_env(&app, &[("WEB_CONCURRENCY", "3")], &["--threads", "2"]);
+    server.wait_ready(3);
+    let out = server.output();
+    assert!(
+        out.contains("Request Capacity   : 6 (3 processes * 2 threads) [WEB_CONCURRENCY]"),
+        "{out}"
+    );
+    assert_eq!(server.workers().len(), 3);
 }
