@@ -360,3 +360,15 @@ fn web_concurrency_sets_the_processes() {
     );
     assert_eq!(server.workers().len(), 3);
 }
+
+#[test]
+fn an_app_in_app_home_runs_from_there() {
+    let app = TempApp::new();
+    app.write(".s2i/environment", "APP_HOME=site\n");
+    app.write("site/shop/__init__.py", "");
+    app.write("site/shop/web.py", TEST_APP);
+    prepare_app_root(&app, &start_support::test_python(), "shop.web:application");
+    let mut server = Server::start(&app, &["--processes", "1"]);
+    server.wait_ready(1);
+    assert_eq!(server.must_get("/").0, 200);
+}

@@ -33,10 +33,16 @@ use target::AppTarget;
 /// `warp start [TARGET]` for the app in `src`; the result is the exit code.
 pub fn start(src: &Path, target_arg: Option<&str>, options: &ServeOptions) -> Result<i32> {
     let paths = AppPaths::locate(src)?;
+    // The app may live in a subdirectory of the source (APP_HOME, as in
+    // s2i-python-container): the workers run there and relative paths start there.
+    let home = {
+        let config = crate::build::config::Config::load(&paths.src_root)?;
+        crate::build::vars::AppVars::load(&paths, &config)?.app_home(&paths)?
+    };
     let machine = resources::detect();
-    let mut settings = options.resolve(&paths.src_root, &ProcessEnv, &machine)?;
+    let mut settings = options.resolve(&home, &ProcessEnv, &machine)?;
     let explicit = target_arg
-        .map(|arg| target::from_argument(arg, &paths.src_root, &settings.callable_object))
+        .map(|arg| target::from_argument(arg, &home, &settings.callable_object))
         .transpose()?;
     let record = match BuildRecord::load(&paths.app_root)? {
         Some(record) => record,
