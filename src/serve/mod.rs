@@ -100,20 +100,19 @@ pub fn start(src: &Path, target_arg: Option<&str>, options: &ServeOptions) -> Re
     let addr = listener::local_addr(&socket)?;
     let describe = target.describe();
     let python_text = python.display().to_string();
-    print!(
-        "{}",
-        banner::render(
-            &settings,
-            &banner::BannerFacts {
-                addr,
-                app: &describe,
-                python_version: &python_version,
-                python: &python_text,
-            },
-        )
+    let banner = banner::render(
+        &settings,
+        &banner::BannerFacts {
+            addr,
+            app: &describe,
+            python_version: &python_version,
+            python: &python_text,
+        },
     );
-    use std::io::Write;
-    std::io::stdout().flush()?;
+    // A closed stdout (`warp start | head`) must not stop the server.
+    let mut stdout = std::io::stdout();
+    let _ = std::io::Write::write_all(&mut stdout, banner.as_bytes())
+        .and_then(|_| std::io::Write::flush(&mut stdout));
 
     let (worker_target, callable) = target.worker_target().expect("a WSGI target");
     let mut config = worker::WorkerConfig::new(&settings, worker_target, addr.port());
