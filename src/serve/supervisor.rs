@@ -799,10 +799,11 @@ impl Supervisor {
     /// A failed start's traceback, printed once per distinct error.
     fn report_traceback(&mut self, name: &str, error: &str) {
         if self.errors_seen.insert(error.to_string()) {
-            eprintln!("[warp] ERROR: {name} could not load the app:");
+            let mut text = format!("[warp] ERROR: {name} could not load the app:\n");
             for line in error.trim_end().lines() {
-                eprintln!("  {line}");
+                text.push_str(&format!("  {line}\n"));
             }
+            log_line(text.trim_end());
         } else {
             self.warn(&format!(
                 "{name} could not load the app (same error as before)"
@@ -812,13 +813,13 @@ impl Supervisor {
 
     fn debug(&self, text: &str) {
         if self.settings.log_level == LogLevel::Debug {
-            eprintln!("[warp] {text}");
+            log_line(&format!("[warp] {text}"));
         }
     }
 
     fn info(&self, text: &str) {
         if matches!(self.settings.log_level, LogLevel::Debug | LogLevel::Info) {
-            eprintln!("[warp] {text}");
+            log_line(&format!("[warp] {text}"));
         }
     }
 
@@ -827,9 +828,15 @@ impl Supervisor {
             self.settings.log_level,
             LogLevel::Error | LogLevel::Critical
         ) {
-            eprintln!("[warp] WARNING: {text}");
+            log_line(&format!("[warp] WARNING: {text}"));
         }
     }
+}
+
+/// One line (or block) to stderr; a closed stderr must not stop the supervisor.
+fn log_line(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
 }
 
 /// 1 s, 2 s, 4 s … capped at 30 s, for the n-th consecutive failure (n ≥ 1).
