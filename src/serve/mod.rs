@@ -123,6 +123,7 @@ pub fn start(src: &Path, target_arg: Option<&str>, options: &ServeOptions) -> Re
         working_directory: settings.working_directory.clone(),
         listen_fd: socket.as_raw_fd(),
         own_process_group: !settings.enable_debugger,
+        log_fd: worker::Launcher::copy_stderr()?,
     };
     let watch = settings.reload_on_changes.then(|| reload::Watch {
         src: paths.src_root.clone(),

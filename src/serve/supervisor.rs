@@ -36,6 +36,8 @@ use std::time::{Duration, Instant};
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// A worker that dies sooner than this after becoming ready counts as crash-looping.
 const CRASH_LOOP_WINDOW: Duration = Duration::from_secs(10);
+/// The most a starting worker's output is held back (its tail is kept).
+const MAX_HELD_OUTPUT: usize = 256 * 1024;
 /// Quick deaths in a row that are still respawned at once; later ones back off.
 const QUICK_CRASHES_ALLOWED: u32 = 3;
 /// How often resident memory is checked (with --memory-limit) and the source polled (--reload-on-changes).
@@ -63,6 +65,10 @@ struct Worker {
     pid: i32,
     status: File,
     reader: LineReader,
+    /// The worker's stderr; what it prints before "ready" is held back.
+    stderr: File,
+    stderr_closed: bool,
+    held_output: Vec<u8>,
     state: State,
     spawned: Instant,
     ready_at: Option<Instant>,
@@ -357,15 +363,21 @@ impl Supervisor {
             events: libc::POLLIN,
             revents: 0,
         }];
+        // (worker pid, true for its stderr / false for its status pipe)
         let mut owners = Vec::new();
-        for (i, w) in self.workers.iter().enumerate() {
-            if !w.reader.closed {
-                fds.push(libc::pollfd {
-                    fd: w.status.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                });
-                owners.push(i);
+        for w in &self.workers {
+            for (is_stderr, fd, closed) in [
+                (false, w.status.as_raw_fd(), w.reader.closed),
+                (true, w.stderr.as_raw_fd(), w.stderr_closed),
+            ] {
+                if !closed {
+                    fds.push(libc::pollfd {
+                        fd,
+                        events: libc::POLLIN,
+                        revents: 0,
+                    });
+                    owners.push((w.pid, is_stderr));
+                }
             }
         }
         let millis = timeout.as_millis().min(i32::MAX as u128) as i32;
@@ -381,18 +393,51 @@ impl Supervisor {
         if fds[0].revents != 0 {
             self.handle_signals();
         }
-        let pids: Vec<i32> = fds[1..]
+        let ready: Vec<(i32, bool)> = fds[1..]
             .iter()
-            .zip(&owners)
+            .zip(owners)
             .filter(|(fd, _)| fd.revents != 0)
-            .map(|(_, &i)| self.workers[i].pid)
+            .map(|(_, owner)| owner)
             .collect();
-        for pid in pids {
+        for (pid, is_stderr) in ready {
             if let Some(i) = self.workers.iter().position(|w| w.pid == pid) {
-                self.read_status(i);
+                if is_stderr {
+                    self.read_stderr(i);
+                } else {
+                    self.read_status(i);
+                }
             }
         }
         Ok(())
+    }
+
+    /// Pass on what a worker printed; hold it back while the worker starts.
+    fn read_stderr(&mut self, i: usize) {
+        let w = &mut self.workers[i];
+        let mut buf = [0u8; 16384];
+        loop {
+            match std::io::Read::read(&mut w.stderr, &mut buf) {
+                Ok(0) => {
+                    w.stderr_closed = true;
+                    return;
+                }
+                Ok(n) if w.state == State::Starting => {
+                    w.held_output.extend_from_slice(&buf[..n]);
+                    // Keep the tail (where a traceback ends) of a flood.
+                    if w.held_output.len() > MAX_HELD_OUTPUT {
+                        let cut = w.held_output.len() - MAX_HELD_OUTPUT;
+                        w.held_output.drain(..cut);
+                    }
+                }
+                Ok(n) => write_stderr(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(_) => {
+                    w.stderr_closed = true;
+                    return;
+                }
+            }
+        }
     }
 
     fn handle_signals(&mut self) {
@@ -557,6 +602,9 @@ impl Supervisor {
             pid: spawned.pid,
             status: spawned.status,
             reader: LineReader::default(),
+            stderr: spawned.stderr,
+            stderr_closed: false,
+            held_output: Vec::new(),
             state: State::Starting,
             spawned: now,
             ready_at: None,
@@ -642,6 +690,7 @@ impl Supervisor {
                 w.state = State::Ready;
                 w.ready_at = Some(now);
                 w.last_activity = now;
+                write_stderr(&std::mem::take(&mut w.held_output));
                 let (slot, pid, took) = (w.slot, w.pid, now - w.spawned);
                 self.slots[slot].failures = 0;
                 self.slots[slot].not_before = None;
@@ -714,14 +763,18 @@ impl Supervisor {
     }
 
     fn on_exit(&mut self, i: usize, status: WaitStatus) {
-        // The last status lines (a "failed" traceback) are read before the verdict.
+        // The last status lines (a "failed" traceback) and output are read
+        // before the verdict.
         self.read_status(i);
+        self.read_stderr(i);
         let w = self.workers.remove(i);
         let now = Instant::now();
         let cause = describe_exit(status);
         let name = format!("worker {} (pid {})", w.slot + 1, w.pid);
         match w.state {
             State::Stopping => {
+                // Stopped while it was still starting: what it printed is shown.
+                write_stderr(&w.held_output);
                 let took = w.stop_sent.map_or(0.0, |t| (now - t).as_secs_f64());
                 self.info(&format!(
                     "{name} stopped ({cause}, {took:.1} s after SIGTERM)"
@@ -731,12 +784,27 @@ impl Supervisor {
                 // The error that explains the failure: the worker's traceback
                 // (printed once per distinct text), the startup timeout, or
                 // the exit itself (the worker's own output is above it).
+                let output = String::from_utf8_lossy(&w.held_output).into_owned();
                 let error = match w.failure {
                     Some(Failure::Traceback(traceback)) => {
-                        self.report_traceback(&name, &traceback);
+                        let text = if output.contains(traceback.trim()) {
+                            output
+                        } else {
+                            format!("{output}{traceback}")
+                        };
+                        self.report_failure(&name, &text);
                         traceback
                     }
-                    Some(Failure::Timeout(why)) => why,
+                    Some(Failure::Timeout(why)) => {
+                        if !output.trim().is_empty() {
+                            self.report_failure(&name, &output);
+                        }
+                        why
+                    }
+                    None if !output.trim().is_empty() => {
+                        self.report_failure(&name, &output);
+                        output
+                    }
                     None => format!("a worker {cause} before it was ready"),
                 };
                 if !self.ever_ready {
@@ -796,18 +864,17 @@ impl Supervisor {
         }
     }
 
-    /// A failed start's traceback, printed once per distinct error.
-    fn report_traceback(&mut self, name: &str, error: &str) {
+    /// What a worker that failed to start printed (its traceback), shown
+    /// once per distinct text: N workers failing alike print it once.
+    fn report_failure(&mut self, name: &str, error: &str) {
         if self.errors_seen.insert(error.to_string()) {
-            let mut text = format!("[warp] ERROR: {name} could not load the app:\n");
+            let mut text = format!("[warp] ERROR: {name} failed to start:\n");
             for line in error.trim_end().lines() {
                 text.push_str(&format!("  {line}\n"));
             }
             log_line(text.trim_end());
         } else {
-            self.warn(&format!(
-                "{name} could not load the app (same error as before)"
-            ));
+            self.warn(&format!("{name} failed to start (same error as before)"));
         }
     }
 
@@ -831,6 +898,12 @@ impl Supervisor {
             log_line(&format!("[warp] WARNING: {text}"));
         }
     }
+}
+
+/// Bytes a worker printed, passed on to our stderr as they are.
+fn write_stderr(bytes: &[u8]) {
+    use std::io::Write;
+    let _ = std::io::stderr().lock().write_all(bytes);
 }
 
 /// One line (or block) to stderr; a closed stderr must not stop the supervisor.
