@@ -372,3 +372,31 @@ fn an_app_in_app_home_runs_from_there() {
     server.wait_ready(1);
     assert_eq!(server.must_get("/").0, 200);
 }
+
+#[test]
+fn an_app_py_entry_runs_with_the_venv_python() {
+    let app = TempApp::new();
+    app.write("requirements.txt", "");
+    app.write(
+        "app.py",
+        "import http.server, os, sys\n\
+         class H(http.server.BaseHTTPRequestHandler):\n\
+         \x20   def do_GET(self):\n\
+         \x20       body = sys.prefix.encode()\n\
+         \x20       self.send_response(200); self.send_header('Content-Length', str(len(body))); self.end_headers()\n\
+         \x20       self.wfile.write(body)\n\
+         http.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()\n",
+    );
+    let server = start_unbuilt(&app, &[]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let (status, body) = loop {
+        if let Ok(answer) = server.get("/") {
+            break answer;
+        }
+        assert!(Instant::now() < deadline, "{}", server.output());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status, 200);
+    // The app runs in the app's virtualenv.
+    assert!(body.ends_with(".venv"), "{body}");
+}
