@@ -255,14 +255,7 @@ fn an_app_sh_entry_replaces_warp_with_the_script() {
         "#!/bin/sh\nexec python3 -m http.server --bind 127.0.0.1 \"$PORT\"\n",
     );
     let server = start_unbuilt(&app, &[]);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Ok((status, _)) = server.get("/") {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "{}", server.output());
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let (status, _) = server.first_answer("/", Duration::from_secs(120));
     assert_eq!(status, 200);
     // exec: the process warp started is now the app's server itself.
     let cmdline = std::fs::read_to_string(format!("/proc/{}/cmdline", server.pid())).unwrap();
@@ -388,14 +381,7 @@ fn an_app_py_entry_runs_with_the_venv_python() {
          http.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()\n",
     );
     let server = start_unbuilt(&app, &[]);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let (status, body) = loop {
-        if let Ok(answer) = server.get("/") {
-            break answer;
-        }
-        assert!(Instant::now() < deadline, "{}", server.output());
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let (status, body) = server.first_answer("/", Duration::from_secs(120));
     assert_eq!(status, 200);
     // The app runs in the app's virtualenv.
     assert!(body.ends_with(".venv"), "{body}");
