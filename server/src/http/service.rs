@@ -342,13 +342,16 @@ impl Service {
         loop {
             let deadline = match ticket.picked_at(shared) {
                 Some(picked) => picked + request_timeout.unwrap_or(far),
-                None => ticket.enqueued + queue_timeout.unwrap_or(far),
+                // Not picked yet: look again shortly, since a thread may pick
+                // it any moment and the request-timeout then starts.
+                None => (ticket.enqueued + queue_timeout.unwrap_or(far))
+                    .min(Instant::now() + Duration::from_millis(20)),
             };
             tokio::select! {
                 reply = reply_rx.recv() => return Ok(reply),
                 _ = tokio::time::sleep_until(deadline.into()) => {
                     match ticket.picked_at(shared) {
-                        None if ticket.expire() => {
+                        None if queue_timeout.is_some_and(|t| ticket.enqueued.elapsed() >= t) && ticket.expire() => {
                             shared.metrics.queue_rejected.fetch_add(1, Ordering::Relaxed);
                             return Err(plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable: no thread became free within the queue-timeout"));
                         }
