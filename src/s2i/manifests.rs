@@ -492,7 +492,7 @@ fn deployment(options: &ManifestOptions, name: &str) -> Object<DeploymentSpec> {
             protocol: "TCP",
         }],
         env: vec![EnvVar {
-            name: "PORT",
+            name: "WARP_HTTP_PORT",
             value: options.port.to_string(),
         }],
         resources: Resources { requests, limits },
