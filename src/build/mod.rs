@@ -1,22 +1,81 @@
 //! The builder half, first part: from an app's source to a ready virtualenv
 //! (detect the layout, make the venv, install, run the hooks, collect static).
+//!
+//! [`build`] runs the steps of `warp build` in order, fail-fast, each printed
+//! as one `==> Step (1.2 s)` line:
+//! 1. the venv (made fresh when missing or when the inputs hash changed; the
+//!    previous one is set aside and restored if the build fails — see [`venv`]);
+//! 2. the `pre-build` hook, then `build-env` sourced with its exports kept;
+//! 3. dependencies by layout ([`detect`], [`install`]);
+//! 4. warp's server package (`serve::extension::install`);
+//! 5. the `build` hook;
+//! 6. Django's collectstatic ([`django`]);
+//! 7. the record (`<app root>/.warp/build.json`).
 
 pub mod app;
+pub mod config;
+pub mod detect;
+pub mod django;
+pub mod envfile;
 pub mod hooks;
+pub mod inputs;
+pub mod install;
+pub mod proc;
+pub mod python;
 pub mod record;
+pub mod vars;
+pub mod venv;
+pub mod wheels;
 
 use crate::build::app::AppPaths;
-use crate::build::record::BuildRecord;
+use crate::build::config::Config;
+use crate::build::record::{BuildRecord, PythonInfo};
+use crate::build::vars::AppVars;
+use crate::error::fail;
+use crate::ui::step;
 use anyhow::Result;
 
 /// Which tool makes the venv and installs into it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Installer {
     /// uv when it is on PATH, else pip.
     #[default]
     Auto,
     Uv,
     Pip,
+}
+
+/// The tool a build actually uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tool {
+    Uv,
+    Pip,
+}
+
+impl Tool {
+    pub fn name(self) -> &'static str {
+        match self {
+            Tool::Uv => "uv",
+            Tool::Pip => "pip",
+        }
+    }
+}
+
+impl Installer {
+    /// Choose the tool: `Auto` is uv when it is on PATH.
+    pub fn resolve(self) -> Result<Tool> {
+        let uv = which::which("uv").is_ok();
+        match self {
+            Installer::Auto if uv => Ok(Tool::Uv),
+            Installer::Auto | Installer::Pip => Ok(Tool::Pip),
+            Installer::Uv if uv => Ok(Tool::Uv),
+            Installer::Uv => Err(fail(
+                "--installer uv was asked for, but uv is not on PATH",
+                "install it (`pip install uv`) or use --installer pip",
+            )),
+        }
+    }
 }
 
 /// What the user chose on the command line for a build.
@@ -29,10 +88,231 @@ pub struct BuildOptions {
 
 /// Build the app: the steps of `warp build`, fail-fast; returns the record it saved.
 pub fn build(paths: &AppPaths, options: &BuildOptions) -> Result<BuildRecord> {
-    let _ = (paths, options);
-    Err(crate::error::fail_with_code(
-        "`warp build` is not built yet",
-        "it is planned in issue 2",
-        2,
-    ))
+    // Everything that can be checked without changing anything comes first.
+    let config = Config::load(&paths.src_root)?;
+    let mut vars = AppVars::load(paths, &config)?;
+    let home = vars.app_home(paths)?;
+    detect::require_app(&home, &vars)?;
+    let layout = detect::layout(&home, &vars, &config)?;
+    let installer = match options.installer {
+        Installer::Auto => match config.installer {
+            Some(chosen) => chosen,
+            None => match vars.get("WARP_INSTALLER").as_deref() {
+                Some("uv") => Installer::Uv,
+                Some("pip") => Installer::Pip,
+                _ => Installer::Auto,
+            },
+        },
+        chosen => chosen,
+    };
+    let tool = installer.resolve()?;
+
+    let app_root = &paths.app_root;
+    let existing = venv::is_venv(app_root)
+        .then(|| python::probe(&paths.python()).ok())
+        .flatten();
+    if app_root.exists() && existing.is_none() && !paths.src_root.starts_with(app_root) {
+        let empty = std::fs::read_dir(app_root)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false);
+        if !empty {
+            return Err(fail(
+                format!(
+                    "the app root {} exists and is not a virtualenv",
+                    app_root.display()
+                ),
+                "remove it, or set WARP_APP_ROOT to a new directory",
+            ));
+        }
+    }
+    let requested = options
+        .python
+        .clone()
+        .or(config.python.clone())
+        .or_else(|| vars.get("WARP_PYTHON"));
+    let base = match (&requested, &existing) {
+        (Some(name), _) => python::resolve(name)?,
+        (None, Some(probe)) => probe.base_executable.clone(),
+        (None, None) => python::resolve("python3")?,
+    };
+    let base = python::probe(&base)?;
+
+    let wheelhouse = install::wheelhouse(&paths.src_root);
+    let mut hash_vars = vars.clone();
+    for name in ["pre-build", "build-env"] {
+        if let Some(hook) = hooks::find(paths, name) {
+            let text = std::fs::read_to_string(&hook).unwrap_or_default();
+            hash_vars.set(&format!("WARP_HOOK_{name}"), &text);
+        }
+    }
+    let inputs_hash = inputs::Inputs {
+        tool: tool.name(),
+        python: &base.base_executable,
+        python_version: &base.version,
+        layout: &layout,
+        home: &home,
+        app_root,
+        wheelhouse: wheelhouse.as_deref(),
+        vars: &hash_vars,
+    }
+    .hash();
+    let previous = BuildRecord::load(app_root).ok().flatten();
+    let unchanged = existing
+        .as_ref()
+        .is_some_and(|e| e.base_executable == base.base_executable)
+        && previous
+            .as_ref()
+            .is_some_and(|r| r.inputs_hash == inputs_hash);
+
+    // From here on the app root changes: a failure puts the previous one back.
+    let existed = app_root.exists();
+    let aside = if unchanged {
+        None
+    } else {
+        venv::SetAside::try_new(app_root, &paths.src_root)?
+    };
+    let result = build_steps(
+        paths,
+        &home,
+        &mut vars,
+        &layout,
+        tool,
+        &base,
+        unchanged,
+        inputs_hash,
+    );
+    match (&result, aside) {
+        (Ok(_), Some(aside)) => aside.discard()?,
+        (Err(_), Some(aside)) => {
+            aside.restore()?;
+            eprintln!("==> The previous build in {} was kept", app_root.display());
+        }
+        (Err(_), None) if !existed => {
+            let _ = std::fs::remove_dir_all(app_root);
+        }
+        _ => {}
+    }
+    result
+}
+
+/// The steps that change the app root, in order.
+#[allow(clippy::too_many_arguments)]
+fn build_steps(
+    paths: &AppPaths,
+    home: &std::path::Path,
+    vars: &mut AppVars,
+    layout: &detect::Layout,
+    tool: Tool,
+    base: &python::Probe,
+    unchanged: bool,
+    inputs_hash: String,
+) -> Result<BuildRecord> {
+    let app_root = &paths.app_root;
+    if !unchanged {
+        let title = format!(
+            "Creating virtualenv {} (Python {}, {})",
+            app_root.display(),
+            base.version,
+            tool.name()
+        );
+        step(&title, || {
+            let env = if tool == Tool::Uv {
+                install::uv_env(vars)
+            } else {
+                Vec::new()
+            };
+            venv::create(tool, &base.base_executable, app_root, &env)
+        })?;
+    }
+    std::fs::create_dir_all(app_root.join("tmp"))?;
+    let venv_python = paths.python();
+    let venv_probe = python::probe(&venv_python)?;
+
+    if hooks::find(paths, "pre-build").is_some() {
+        let env = crate::runtime::build_environment(paths, vars);
+        step("Running the pre-build hook", || {
+            hooks::run_with(paths, "pre-build", &env)
+        })?;
+    }
+    if hooks::find(paths, "build-env").is_some() {
+        let env = crate::runtime::build_environment(paths, vars);
+        let exported = step("Sourcing the build-env hook", || {
+            hooks::source_env(paths, "build-env", &env)
+        })?;
+        for (k, v) in exported {
+            vars.set(&k, &v);
+        }
+    }
+
+    let env = crate::runtime::build_environment(paths, vars);
+    let installer = install::Installer {
+        tool,
+        python: &venv_python,
+        home,
+        src_root: &paths.src_root,
+        vars,
+        env: &env,
+    };
+    if unchanged {
+        eprintln!("==> Dependencies unchanged since the last build, install skipped");
+    } else {
+        if vars.flag("UPGRADE_PIP_TO_LATEST") && tool == Tool::Pip {
+            step("Upgrading pip to the latest version", || {
+                installer.upgrade_pip()
+            })?;
+        }
+        if *layout != detect::Layout::None {
+            let title = format!("Installing dependencies from {}", layout.name());
+            step(&title, || installer.install(layout))?;
+        }
+    }
+    step("Installing warp's WSGI server support", || {
+        crate::serve::extension::install(&venv_probe.platlib)
+    })?;
+    if hooks::find(paths, "build").is_some() {
+        step("Running the build hook", || {
+            hooks::run_with(paths, "build", &env)
+        })?;
+    }
+
+    let django = match detect::django_settings(home, vars) {
+        Some(module) => {
+            let collect = !vars.flag("DISABLE_COLLECTSTATIC");
+            let title = if collect {
+                "Collecting Django static files"
+            } else {
+                "Reading Django settings (DISABLE_COLLECTSTATIC is set)"
+            };
+            Some(step(title, || {
+                django::inspect(&venv_python, home, app_root, &module, collect, &env)
+            })?)
+        }
+        None => None,
+    };
+    let entry = detect::entry(home, vars, django.as_ref())?;
+    let record = BuildRecord {
+        warp_version: env!("CARGO_PKG_VERSION").to_string(),
+        src_root: paths.src_root.clone(),
+        app_root: app_root.clone(),
+        layout: layout_record_name(layout),
+        entry,
+        python: PythonInfo {
+            executable: venv_python.clone(),
+            version: venv_probe.version.clone(),
+            site_packages: venv_probe.platlib.clone(),
+        },
+        inputs_hash,
+        django: django.map(|(info, _)| info),
+    };
+    step("Recording the build", || record.save())?;
+    Ok(record)
+}
+
+/// The record's layout names: one of "requirements.txt", "Pipfile",
+/// "pyproject.toml", "setup.py" or "none".
+fn layout_record_name(layout: &detect::Layout) -> String {
+    match layout {
+        detect::Layout::Requirements(_) => "requirements.txt".into(),
+        other => other.name(),
+    }
 }

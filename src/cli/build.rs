@@ -1,13 +1,40 @@
 //! `warp build`: detect the app, make its virtualenv, install its dependencies, run the build hooks.
+use crate::build::app::AppPaths;
+use crate::build::{self, BuildOptions, Installer};
 use clap::Args;
 
 #[derive(Args, Debug)]
-#[command(after_help = "Examples:\n  warp build --src myapp")]
+#[command(after_help = "Examples:
+  warp build                              the app in the current directory, into ./.venv
+  warp build --src myapp --python 3.12    pyenv's newest 3.12 (or python3.12 on PATH)
+  WARP_APP_ROOT=/opt/app-root warp build  into another app root
+  warp build --installer pip              python -m venv + pip even when uv is on PATH")]
 pub struct BuildArgs {
     #[command(flatten)]
     pub app: super::AppArgs,
+    /// The interpreter for the venv: a path, a command (python3.12) or a version (3.12).
+    #[arg(long, value_name = "PY")]
+    pub python: Option<String>,
+    /// Which tool makes the venv and installs (auto: uv when it is on PATH).
+    #[arg(long, value_enum, default_value_t = Installer::Auto)]
+    pub installer: Installer,
 }
 
-pub fn run(_args: BuildArgs) -> anyhow::Result<i32> {
-    super::not_built("build", 2)
+pub fn run(args: BuildArgs) -> anyhow::Result<i32> {
+    let paths = AppPaths::locate(&args.app.src)?;
+    let record = build::build(
+        &paths,
+        &BuildOptions {
+            python: args.python,
+            installer: args.installer,
+        },
+    )?;
+    eprintln!(
+        "==> Built {} (Python {}, layout {}) into {}",
+        paths.src_root.display(),
+        record.python.version,
+        record.layout,
+        record.app_root.display()
+    );
+    Ok(0)
 }

@@ -1,13 +1,17 @@
 //! `warp env`: print the app environment as export lines.
+use crate::build::app::AppPaths;
 use clap::Args;
 
 #[derive(Args, Debug)]
-#[command(after_help = "Examples:\n  eval \"$(warp env)\"")]
+#[command(after_help = "Examples:\n  eval \"$(warp env)\"\n  warp env --src myapp > app.env")]
 pub struct EnvArgs {
     #[command(flatten)]
     pub app: super::AppArgs,
 }
 
-pub fn run(_args: EnvArgs) -> anyhow::Result<i32> {
-    super::not_built("env", 2)
+pub fn run(args: EnvArgs) -> anyhow::Result<i32> {
+    let paths = AppPaths::locate(&args.app.src)?;
+    let env = crate::runtime::app_environment(&paths)?;
+    print!("{}", crate::runtime::export_lines(&env));
+    Ok(0)
 }

@@ -12,6 +12,36 @@ pub struct FixupArgs {
     pub strict: bool,
 }
 
-pub fn run(_args: FixupArgs) -> anyhow::Result<i32> {
-    super::not_built("fixup", 2)
+pub fn run(args: FixupArgs) -> anyhow::Result<i32> {
+    if std::fs::symlink_metadata(&args.path).is_err() {
+        return Err(crate::error::fail(
+            format!("{} does not exist", args.path.display()),
+            "pass the directory to fix, e.g. warp fixup /opt/app-root",
+        ));
+    }
+    let report = crate::fixup::fixup(&args.path)?;
+    for (path, errno) in report.failures.iter().take(20) {
+        eprintln!("warp: could not fix {}: {}", path.display(), errno.desc());
+    }
+    if report.failures.len() > 20 {
+        eprintln!("warp: … and {} more", report.failures.len() - 20);
+    }
+    eprintln!(
+        "==> Fixed permissions of {}: {} entries, {} changed, {} failed",
+        args.path.display(),
+        report.visited,
+        report.changed,
+        report.failures.len()
+    );
+    if args.strict && !report.failures.is_empty() {
+        return Err(crate::error::fail(
+            format!(
+                "{} entries under {} could not be fixed",
+                report.failures.len(),
+                args.path.display()
+            ),
+            "run as the owner of the files (or root), or drop --strict to only report them",
+        ));
+    }
+    Ok(0)
 }

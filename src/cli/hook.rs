@@ -1,13 +1,19 @@
 //! `warp setup|migrate|verify|alive|ready`: run the app's hook of that name.
+use crate::build::app::AppPaths;
 use clap::Args;
 
 #[derive(Args, Debug)]
-#[command(after_help = "Examples:\n  warp migrate --src myapp\n  warp ready || echo not ready")]
+#[command(after_help = "Examples:
+  warp migrate --src myapp
+  warp ready || echo not ready
+The hook is .warp/action_hooks/NAME (or .warpdrive/action_hooks/NAME); with no hook the command exits 0.")]
 pub struct HookArgs {
     #[command(flatten)]
     pub app: super::AppArgs,
 }
 
-pub fn run(name: &str, _args: HookArgs) -> anyhow::Result<i32> {
-    super::not_built(name, 2)
+pub fn run(name: &str, args: HookArgs) -> anyhow::Result<i32> {
+    let paths = AppPaths::locate(&args.app.src)?;
+    crate::build::hooks::run(&paths, name)?;
+    Ok(0)
 }

@@ -1,21 +1,122 @@
 //! What every command that runs the app shares: its environment, a passwd
 //! entry for an arbitrary UID, and PID-1 duties (signal forwarding, reaping).
 
+pub mod passwd;
+pub mod pid1;
+
 use crate::build::app::AppPaths;
+use crate::build::config::Config;
+use crate::build::hooks;
+use crate::build::vars::AppVars;
 use anyhow::Result;
 
 /// The app environment as (name, value) pairs, to set on a child process on
 /// top of the inherited one: PATH with the venv's bin first, VIRTUAL_ENV,
-/// WARP_APP_ROOT, WARP_SRC_ROOT, LANG/LC_ALL as UTF-8, the app's
-/// `.warp/environment` and the variables its `deploy-env` hook exports.
+/// WARP_APP_ROOT, WARP_SRC_ROOT, PYTHONPATH with the app's directory,
+/// LANG/LC_ALL as UTF-8, the app's environment files, the variables its
+/// `deploy-env` hook exports, and (for a UID without a passwd entry when
+/// /etc/passwd is not writable) nss_wrapper's variables.
 pub fn app_environment(paths: &AppPaths) -> Result<Vec<(String, String)>> {
-    let _ = paths;
-    Ok(Vec::new())
+    let config = Config::load(&paths.src_root)?;
+    let vars = AppVars::load(paths, &config)?;
+    let home = vars.app_home(paths)?;
+    let mut env = build_environment(paths, &vars);
+    let pythonpath = match std::env::var("PYTHONPATH") {
+        Ok(old) if !old.is_empty() => format!("{}:{old}", home.display()),
+        _ => home.display().to_string(),
+    };
+    set(&mut env, "PYTHONPATH", &pythonpath);
+    set(&mut env, "PYTHONUNBUFFERED", "1");
+    for (k, v) in passwd::ensure_entry(paths)? {
+        set(&mut env, &k, &v);
+    }
+    for (k, v) in hooks::source_env(paths, "deploy-env", &env)? {
+        set(&mut env, &k, &v);
+    }
+    Ok(env)
+}
+
+/// The environment of the build's tools and hooks: the venv first on PATH,
+/// WARP_* locations, a UTF-8 locale and the app's variables (no PYTHONPATH:
+/// pip must not import from the app's source).
+pub fn build_environment(paths: &AppPaths, vars: &AppVars) -> Vec<(String, String)> {
+    let bin = paths.app_root.join("bin");
+    let path = match std::env::var("PATH") {
+        Ok(old) if !old.is_empty() => format!("{}:{old}", bin.display()),
+        _ => format!("{}:/usr/local/bin:/usr/bin:/bin", bin.display()),
+    };
+    let mut env = vec![
+        ("PATH".to_string(), path),
+        (
+            "VIRTUAL_ENV".to_string(),
+            paths.app_root.display().to_string(),
+        ),
+        (
+            "WARP_APP_ROOT".to_string(),
+            paths.app_root.display().to_string(),
+        ),
+        (
+            "WARP_SRC_ROOT".to_string(),
+            paths.src_root.display().to_string(),
+        ),
+    ];
+    for var in ["LANG", "LC_ALL"] {
+        let utf8 = std::env::var(var).is_ok_and(|v| {
+            let v = v.to_ascii_lowercase();
+            v.contains("utf-8") || v.contains("utf8")
+        });
+        if !utf8 {
+            env.push((var.to_string(), "C.UTF-8".to_string()));
+        }
+    }
+    for (k, v) in vars.pairs() {
+        set(&mut env, k, v);
+    }
+    env
+}
+
+fn set(env: &mut Vec<(String, String)>, key: &str, value: &str) {
+    env.retain(|(k, _)| k != key);
+    env.push((key.to_string(), value.to_string()));
 }
 
 /// What `warp start` does before the server: a passwd entry for an arbitrary
 /// UID, the `deploy-cfg` hook once per app root, the `deploy` hook every time.
+#[allow(dead_code)] // called by `warp start`
 pub fn before_start(paths: &AppPaths) -> Result<()> {
-    let _ = paths;
-    Ok(())
+    let env = app_environment(paths)?;
+    if hooks::find(paths, "deploy-cfg").is_some() {
+        let marker = paths.state_dir().join("deploy-cfg.done");
+        if !marker.exists() {
+            hooks::run_with(paths, "deploy-cfg", &env)?;
+            std::fs::create_dir_all(paths.state_dir())?;
+            std::fs::write(&marker, b"")?;
+        }
+    }
+    hooks::run_with(paths, "deploy", &env)
+}
+
+/// `export NAME='value'` lines that a POSIX shell can `eval`.
+pub fn export_lines(env: &[(String, String)]) -> String {
+    env.iter()
+        .map(|(k, v)| format!("export {k}={}\n", shell_quote(v)))
+        .collect()
+}
+
+/// Quote `value` for a POSIX shell: single quotes, with `'` written as `'\''`.
+pub fn shell_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "'\\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_survives_quotes_and_dollars() {
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's $HOME"), "'it'\\''s $HOME'");
+        let env = vec![("A".to_string(), "x'y".to_string())];
+        assert_eq!(export_lines(&env), "export A='x'\\''y'\n");
+    }
 }

@@ -1,0 +1,217 @@
+//! Installing an app's dependencies into its venv, by layout, with uv or pip.
+//!
+//! Index settings are honoured for both tools: pip reads PIP_INDEX_URL,
+//! PIP_EXTRA_INDEX_URL and PIP_CERT itself; uv is given them as
+//! `--index-url`/`--extra-index-url`, and SSL_CERT_FILE (from PIP_CERT when
+//! unset) so that a TLS-intercepting proxy's CA is trusted. A wheelhouse at
+//! `.warp/wheelhouse` (or `.warpdrive/wheelhouse`) is added as find-links, and
+//! WARP_PIP_NO_INDEX=1 installs from it alone.
+use crate::build::detect::{Layout, PipfileTool};
+use crate::build::proc;
+use crate::build::vars::AppVars;
+use crate::build::Tool;
+use crate::error::fail;
+use anyhow::Result;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Everything an install command needs.
+pub struct Installer<'a> {
+    pub tool: Tool,
+    /// The venv's interpreter.
+    pub python: &'a Path,
+    /// Where the app is (install commands run here).
+    pub home: &'a Path,
+    pub src_root: &'a Path,
+    pub vars: &'a AppVars,
+    /// The build environment (app variables, build-env exports).
+    pub env: &'a [(String, String)],
+}
+
+/// The wheelhouse of the app, if it has one.
+pub fn wheelhouse(src_root: &Path) -> Option<PathBuf> {
+    [".warp/wheelhouse", ".warpdrive/wheelhouse"]
+        .iter()
+        .map(|d| src_root.join(d))
+        .find(|d| d.is_dir())
+}
+
+/// The environment uv needs beyond the build's: certificates, no downloads of Pythons.
+pub fn uv_env(vars: &AppVars) -> Vec<(String, String)> {
+    let mut env = vec![("UV_PYTHON_DOWNLOADS".to_string(), "never".to_string())];
+    if vars.get("SSL_CERT_FILE").is_none() {
+        if let Some(cert) = vars.get("PIP_CERT") {
+            env.push(("SSL_CERT_FILE".into(), cert));
+        }
+    }
+    env
+}
+
+impl Installer<'_> {
+    /// A `pip install` (or `uv pip install`) command with the index options.
+    fn install_command(&self) -> Command {
+        let mut cmd;
+        match self.tool {
+            Tool::Pip => {
+                cmd = Command::new(self.python);
+                cmd.args(["-m", "pip", "install", "--no-input"]);
+            }
+            Tool::Uv => {
+                cmd = Command::new("uv");
+                cmd.args(["pip", "install", "--python"]).arg(self.python);
+                if let Some(url) = self.vars.get("PIP_INDEX_URL") {
+                    cmd.arg("--index-url").arg(url);
+                }
+                if let Some(urls) = self.vars.get("PIP_EXTRA_INDEX_URL") {
+                    for url in urls.split_whitespace() {
+                        cmd.arg("--extra-index-url").arg(url);
+                    }
+                }
+                cmd.envs(uv_env(self.vars));
+            }
+        }
+        if let Some(dir) = wheelhouse(self.src_root) {
+            cmd.arg("--find-links").arg(dir);
+        }
+        if self.vars.flag("WARP_PIP_NO_INDEX") || self.vars.flag("WARPDRIVE_PIP_NO_INDEX") {
+            cmd.arg("--no-index");
+        }
+        cmd.current_dir(self.home)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .env(
+                "VIRTUAL_ENV",
+                self.python
+                    .parent()
+                    .and_then(Path::parent)
+                    .unwrap_or(self.python),
+            );
+        cmd
+    }
+
+    /// Run an install; `what` names it in the error.
+    fn run(&self, mut cmd: Command, args: &[&std::ffi::OsStr], what: &str) -> Result<()> {
+        cmd.args(args);
+        let finished = proc::run_merged(cmd, proc::verbose())?;
+        if !finished.status.success() {
+            proc::print_tail(&finished);
+            return Err(fail(
+                format!(
+                    "installing {what} failed ({} exit code {})",
+                    self.tool.name(),
+                    finished.code()
+                ),
+                format!(
+                    "{}'s last lines of output are above; fix the dependency, or the index settings (PIP_INDEX_URL, WARP_PIP_NO_INDEX)",
+                    self.tool.name()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Upgrade pip itself (UPGRADE_PIP_TO_LATEST; pip installs only: uv does not use it).
+    pub fn upgrade_pip(&self) -> Result<()> {
+        if self.tool == Tool::Pip {
+            self.run(
+                self.install_command(),
+                &[
+                    "--upgrade".as_ref(),
+                    "pip".as_ref(),
+                    "setuptools".as_ref(),
+                    "wheel".as_ref(),
+                ],
+                "the latest pip",
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Install the dependencies of `layout`.
+    pub fn install(&self, layout: &Layout) -> Result<()> {
+        match layout {
+            Layout::None => Ok(()),
+            Layout::Requirements(files) => {
+                let mut args: Vec<&std::ffi::OsStr> = Vec::new();
+                for file in files {
+                    args.push("-r".as_ref());
+                    args.push(file.as_os_str());
+                }
+                self.run(
+                    self.install_command(),
+                    &args,
+                    &format!("dependencies from {}", layout.name()),
+                )
+            }
+            Layout::Pyproject | Layout::SetupPy => self.run(
+                self.install_command(),
+                &[".".as_ref()],
+                &format!("the project ({})", layout.name()),
+            ),
+            Layout::Pipfile { tool } => self.install_pipfile(*tool),
+        }
+    }
+
+    /// Pipfile apps: the lock file is turned into a hashed requirements file
+    /// (by micropipenv or pipenv, installed into the venv) and installed like one.
+    fn install_pipfile(&self, tool: PipfileTool) -> Result<()> {
+        let bin = self.python.parent().expect("venv bin");
+        let (package, exe) = match tool {
+            PipfileTool::Micropipenv => ("micropipenv[toml]", bin.join("micropipenv")),
+            PipfileTool::Pipenv => ("pipenv", bin.join("pipenv")),
+        };
+        self.run(self.install_command(), &[package.as_ref()], package)?;
+        if tool == PipfileTool::Pipenv && !self.home.join("Pipfile.lock").is_file() {
+            self.run_tool(&exe, &["lock"], "pipenv lock")?;
+        }
+        let args: &[&str] = match tool {
+            PipfileTool::Micropipenv => &[
+                "requirements",
+                "--method",
+                "pipenv",
+                "--no-dev",
+                "--no-indexes",
+            ],
+            PipfileTool::Pipenv => &["requirements", "--hash"],
+        };
+        let out = self.tool_command(&exe).args(args).output()?;
+        if !out.status.success() {
+            eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+            return Err(fail(
+                format!("reading Pipfile.lock with {} failed", exe.display()),
+                "check that Pipfile.lock is valid (`pipenv lock` rewrites it)",
+            ));
+        }
+        let requirements = tempfile::Builder::new()
+            .prefix("warp-pipfile-")
+            .suffix(".txt")
+            .tempfile()?;
+        std::fs::write(requirements.path(), &out.stdout)?;
+        self.run(
+            self.install_command(),
+            &["-r".as_ref(), requirements.path().as_os_str()],
+            "dependencies from Pipfile.lock",
+        )
+    }
+
+    fn tool_command(&self, exe: &Path) -> Command {
+        let mut cmd = Command::new(exe);
+        cmd.current_dir(self.home)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .env("PIPENV_VERBOSITY", "-1");
+        cmd
+    }
+
+    fn run_tool(&self, exe: &Path, args: &[&str], what: &str) -> Result<()> {
+        let mut cmd = self.tool_command(exe);
+        cmd.args(args);
+        let finished = proc::run_merged(cmd, proc::verbose())?;
+        if !finished.status.success() {
+            proc::print_tail(&finished);
+            return Err(fail(
+                format!("{what} failed (exit code {})", finished.code()),
+                "its output is above",
+            ));
+        }
+        Ok(())
+    }
+}

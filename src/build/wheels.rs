@@ -1,0 +1,83 @@
+//! `warp wheels`: a wheelhouse of the app's dependencies in
+//! `<src>/.warp/wheelhouse`, which later builds use as find-links (and with
+//! WARP_PIP_NO_INDEX=1 as their only source). S2I's save-artifacts ships it
+//! to the next build. pip builds the wheels (uv has no `wheel` command): the
+//! venv's pip when it has one, else the chosen interpreter's.
+use crate::build::app::AppPaths;
+use crate::build::config::Config;
+use crate::build::detect::{self, Layout};
+use crate::build::vars::AppVars;
+use crate::build::{proc, python};
+use crate::error::fail;
+use anyhow::Result;
+use std::path::PathBuf;
+use std::process::Command;
+
+/// Build the wheelhouse; returns its directory.
+pub fn build_wheelhouse(paths: &AppPaths, python_choice: Option<&str>) -> Result<PathBuf> {
+    let config = Config::load(&paths.src_root)?;
+    let vars = AppVars::load(paths, &config)?;
+    let home = vars.app_home(paths)?;
+    detect::require_app(&home, &vars)?;
+    let layout = detect::layout(&home, &vars, &config)?;
+    let mut args: Vec<std::ffi::OsString> = Vec::new();
+    match &layout {
+        Layout::Requirements(files) => {
+            for f in files {
+                args.push("-r".into());
+                args.push(f.into());
+            }
+        }
+        Layout::Pyproject | Layout::SetupPy => args.push(".".into()),
+        Layout::Pipfile { .. } => {
+            return Err(fail(
+                "warp wheels does not read Pipfiles",
+                "export the lock (`pipenv requirements > requirements.txt`) and set WARP_PIP_REQUIREMENTS=requirements.txt",
+            ))
+        }
+        Layout::None => {
+            return Err(fail(
+                format!("the app in {} has no dependencies to make wheels of", home.display()),
+                "add a requirements.txt, pyproject.toml or setup.py",
+            ))
+        }
+    }
+    let venv_python = paths.python();
+    let has_pip = |py: &std::path::Path| {
+        Command::new(py)
+            .args(["-m", "pip", "--version"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let pip_python = match python_choice
+        .map(String::from)
+        .or_else(|| vars.get("WARP_PYTHON"))
+    {
+        Some(name) => python::resolve(&name)?,
+        None if venv_python.exists() && has_pip(&venv_python) => venv_python,
+        None => python::resolve("python3")?,
+    };
+    let dir = paths.src_root.join(".warp").join("wheelhouse");
+    std::fs::create_dir_all(&dir)?;
+    let mut cmd = Command::new(&pip_python);
+    cmd.args(["-m", "pip", "wheel", "--no-input", "--wheel-dir"])
+        .arg(&dir)
+        .arg("--find-links")
+        .arg(&dir)
+        .args(&args)
+        .current_dir(&home)
+        .envs(vars.pairs().iter().map(|(k, v)| (k, v)));
+    let finished = proc::run_merged(cmd, proc::verbose())?;
+    if !finished.status.success() {
+        proc::print_tail(&finished);
+        return Err(fail(
+            format!(
+                "building wheels with {} failed (exit code {})",
+                pip_python.display(),
+                finished.code()
+            ),
+            "pip's last lines of output are above",
+        ));
+    }
+    Ok(dir)
+}
