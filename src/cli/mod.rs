@@ -42,7 +42,7 @@ enum Command {
     /// Detect the app, make its virtualenv, install dependencies, run the build hooks.
     Build(build::BuildArgs),
     /// Serve the app with warp's WSGI server (builds it first if needed).
-    Start(start::StartArgs),
+    Start(Box<start::StartArgs>),
     /// Build an OCI image of the app, without a daemon or a Dockerfile.
     Image(image::ImageArgs),
     /// Make a tree usable by an arbitrary UID in group 0 (chgrp 0, g=u).
@@ -84,7 +84,7 @@ pub fn run() -> anyhow::Result<i32> {
     match Cli::parse().command {
         Command::Project(a) => project::run(a),
         Command::Build(a) => build::run(a),
-        Command::Start(a) => start::run(a),
+        Command::Start(a) => start::run(*a),
         Command::Image(a) => image::run(a),
         Command::Fixup(a) => fixup::run(a),
         Command::Env(a) => env::run(a),

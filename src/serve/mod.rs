@@ -1,4 +1,156 @@
 //! The serving half, supervisor side: bind the socket once, spawn worker
 //! processes (the app's Python running the `warpserver` extension), keep them alive.
+//!
+//! [`start`] is `warp start`: settings → build if needed → target → checks →
+//! socket → banner → [`supervisor::Supervisor`]. The supervisor never loads
+//! Python; it runs the venv's interpreter once, for its version.
 
+pub mod banner;
+pub mod config;
+pub mod events;
 pub mod extension;
+pub mod listener;
+pub mod python;
+pub mod reload;
+pub mod resources;
+pub mod supervisor;
+pub mod target;
+pub mod worker;
+
+use crate::build::app::AppPaths;
+use crate::build::record::BuildRecord;
+use crate::build::{self, BuildOptions};
+use crate::error::fail;
+use anyhow::{Context, Result};
+use config::{ProcessEnv, ServeOptions};
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use target::AppTarget;
+
+/// `warp start [TARGET]` for the app in `src`; the result is the exit code.
+pub fn start(src: &Path, target_arg: Option<&str>, options: &ServeOptions) -> Result<i32> {
+    let paths = AppPaths::locate(src)?;
+    let machine = resources::detect();
+    let mut settings = options.resolve(&paths.src_root, &ProcessEnv, &machine)?;
+    let explicit = target_arg
+        .map(|arg| target::from_argument(arg, &paths.src_root, &settings.callable_object))
+        .transpose()?;
+    let record = match BuildRecord::load(&paths.app_root)? {
+        Some(record) => record,
+        None => {
+            eprintln!(
+                "warp: {} is not built yet, building it first",
+                paths.src_root.display()
+            );
+            build::build(&paths, &BuildOptions::default())?
+        }
+    };
+    let target = match explicit {
+        Some(t) => t,
+        None => target::from_record(&record, &settings.callable_object)?,
+    };
+    crate::runtime::before_start(&paths)?;
+    let env = crate::runtime::app_environment(&paths)?;
+
+    let python = paths.python();
+    if let AppTarget::Exec { path } | AppTarget::PythonFile { path } = &target {
+        // The app runs its own server: this process becomes it.
+        let mut cmd = match &target {
+            AppTarget::Exec { .. } => std::process::Command::new(path),
+            _ => {
+                let mut c = std::process::Command::new(&python);
+                c.arg(path);
+                c
+            }
+        };
+        let port = settings.port.to_string();
+        cmd.envs(env.iter().map(|(k, v)| (k, v)))
+            .env("PORT", &port)
+            .env("WARP_HTTP_PORT", &port)
+            .current_dir(&settings.working_directory);
+        eprintln!("warp: running {}", target.describe());
+        let err = cmd.exec();
+        return Err(fail(
+            format!("could not run {}: {err}", target.describe()),
+            "check that the file exists and is executable",
+        ));
+    }
+
+    let python_version = python::check_version(&python)?;
+    let site_packages = if record.python.site_packages.as_os_str().is_empty() {
+        worker::site_packages(&paths.app_root, &python_version)
+    } else {
+        record.python.site_packages.clone()
+    };
+    extension::install(&site_packages)
+        .with_context(|| format!("installing warp's server into {}", site_packages.display()))?;
+    add_django_static(&record, &mut settings);
+
+    let signals = supervisor::block_signals()?;
+    let socket = listener::bind(&settings.host, settings.port, settings.listen_backlog)?;
+    let addr = listener::local_addr(&socket)?;
+    let describe = target.describe();
+    let python_text = python.display().to_string();
+    print!(
+        "{}",
+        banner::render(
+            &settings,
+            &banner::BannerFacts {
+                addr,
+                app: &describe,
+                python_version: &python_version,
+                python: &python_text,
+            },
+        )
+    );
+    use std::io::Write;
+    std::io::stdout().flush()?;
+
+    let worker_target = target.worker_target().expect("a WSGI target");
+    let config = worker::WorkerConfig::new(&settings, worker_target, addr.port());
+    let launcher = worker::Launcher {
+        python,
+        env,
+        working_directory: settings.working_directory.clone(),
+        listen_fd: socket.as_raw_fd(),
+        own_process_group: !settings.enable_debugger,
+    };
+    let watch = settings.reload_on_changes.then(|| reload::Watch {
+        src: paths.src_root.clone(),
+        skip: paths.app_root.clone(),
+        static_dirs: settings
+            .url_aliases
+            .iter()
+            .map(|(_, d)| d.clone())
+            .collect(),
+    });
+    let url = format!("http://{addr}/");
+    let code = supervisor::Supervisor::new(settings, launcher, config, url, signals, watch).run();
+    drop(socket);
+    code
+}
+
+/// Django: serve STATIC_URL from STATIC_ROOT (what collectstatic filled),
+/// unless the user mapped that URL already or STATIC_URL is another host.
+fn add_django_static(record: &BuildRecord, settings: &mut config::Settings) {
+    let Some(django) = &record.django else { return };
+    let (Some(url), Some(root)) = (&django.static_url, &django.static_root) else {
+        return;
+    };
+    if !url.starts_with('/') {
+        return;
+    }
+    let url = url.trim_end_matches('/').to_string();
+    if settings.url_aliases.iter().any(|(u, _)| *u == url) {
+        return;
+    }
+    if !root.is_dir() {
+        eprintln!(
+            "warp: Django's STATIC_ROOT {} does not exist; {url}/ is not served (run `warp build`)",
+            root.display()
+        );
+        return;
+    }
+    settings.url_aliases.push((url, root.clone()));
+}

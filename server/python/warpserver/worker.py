@@ -1,0 +1,137 @@
+"""Entry point of one warp worker process: ``python -m warpserver.worker``.
+
+Started by ``warp start`` (the supervisor) with the listening socket on fd 3,
+a status pipe on fd 4 (JSON lines to the supervisor) and the settings as JSON
+in ``WARPSERVER_CONFIG``. It imports the app (a traceback and exit 1 when that
+fails, and never "ready"), says ``{"event": "ready"}``, then hands the app to
+the Rust server core until SIGTERM/SIGINT or a recycle.
+"""
+import os
+import stat
+import sys
+
+LISTEN_FD = 3
+STATUS_FD = 4
+
+
+def _die(message, code=2):
+    sys.stderr.write("warpserver: %s\n" % message)
+    sys.stderr.flush()
+    return code
+
+
+def _fd_mode(fd):
+    try:
+        return os.fstat(fd).st_mode
+    except OSError:
+        return None
+
+
+def load_application(target, callable_object="application"):
+    """The WSGI callable named by ``module:callable``, a module name (its
+    ``application``), or a path to a WSGI script file."""
+    import importlib
+    import importlib.util
+
+    if target.endswith(".py") or os.path.sep in target and os.path.isfile(target):
+        path = os.path.abspath(target)
+        if not os.path.isfile(path):
+            raise FileNotFoundError("WSGI script %s does not exist" % path)
+        directory = os.path.dirname(path)
+        if directory not in sys.path:
+            sys.path.insert(0, directory)
+        spec = importlib.util.spec_from_file_location("_warpserver_wsgi_script", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+        name = callable_object
+        where = path
+    else:
+        module_name, _, name = target.partition(":")
+        name = name or callable_object
+        module = importlib.import_module(module_name)
+        where = module_name
+    app = module
+    for part in name.split("."):
+        if not hasattr(app, part):
+            raise LookupError("%s has no attribute %r" % (where, name))
+        app = getattr(app, part)
+    return app
+
+
+def status(event, **fields):
+    """One JSON line to the supervisor, when there is a status pipe."""
+    import json
+
+    mode = _fd_mode(STATUS_FD)
+    if mode is None or not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
+        return
+    fields["event"] = event
+    try:
+        os.write(STATUS_FD, (json.dumps(fields) + "\n").encode())
+    except OSError:
+        pass
+
+
+def main():
+    if sys.version_info < (3, 9):
+        return _die(
+            "Python %d.%d is too old: warp's server needs CPython 3.9 or newer "
+            "(recreate the virtualenv with a newer python)" % sys.version_info[:2]
+        )
+    from warpserver import _core
+
+    raw = os.environ.get("WARPSERVER_CONFIG", "{}")
+    try:
+        config = _core.parse_config(raw)
+    except ValueError as error:
+        return _die(str(error))
+    mode = _fd_mode(LISTEN_FD)
+    if mode is None or not stat.S_ISSOCK(mode):
+        return _die(
+            "fd %d is not a listening socket: workers are started by `warp start`" % LISTEN_FD
+        )
+    status_mode = _fd_mode(STATUS_FD)
+    status_fd = STATUS_FD if status_mode is not None and (
+        stat.S_ISFIFO(status_mode) or stat.S_ISSOCK(status_mode)) else None
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(line_buffering=True)
+        except (AttributeError, ValueError):
+            pass
+    if config.get("working_directory"):
+        os.chdir(config["working_directory"])
+    for entry in reversed(config.get("python_path") or []):
+        sys.path.insert(0, entry)
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+
+    target = config.get("target") or ""
+    if not target:
+        return _die("no target in WARPSERVER_CONFIG (module:callable or a script path)")
+    try:
+        app = load_application(target, config.get("callable_object") or "application")
+    except BaseException:
+        import traceback
+
+        sys.stderr.write("warpserver: could not load the application %r:\n" % target)
+        traceback.print_exc()
+        sys.stderr.flush()
+        return 1
+    if not callable(app):
+        return _die(
+            "%r is not callable (it is a %s): name a WSGI application object"
+            % (target, type(app).__name__), 1)
+
+    status("ready", pid=os.getpid(), worker_id=os.environ.get("WARPSERVER_WORKER_ID"))
+    reason = _core.serve(app, raw, LISTEN_FD, status_fd)
+    _core.publish_event("process_stopping", {"shutdown_reason": reason})
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Threads still stuck in the app (a request-timeout) must not hold the exit.
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+//! The I/O side of a worker: a single-threaded tokio runtime that accepts on
+//! the inherited listening socket, runs hyper's HTTP/1 server on each
+//! connection, and drains gracefully on SIGTERM/SIGINT or a recycle.
+//! It never takes the GIL.
+pub mod access_log;
+pub mod body;
+pub mod service;
+pub mod static_files;
+
+use crate::config::seconds;
+use crate::context::Shared;
+use crate::pool::Job;
+use service::{Connection, Service};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+/// A connection's socket that reports end-of-file once it has been idle
+/// (no request in progress, nothing received) for the keep-alive timeout:
+/// hyper then closes it quietly. hyper's own header-read timeout covers a
+/// request head that is started but not finished.
+struct IdleTimeoutIo {
+    inner: TcpStream,
+    idle: Arc<AtomicBool>,
+    timeout: Option<Duration>,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl AsyncRead for IdleTimeoutIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(result) => {
+                if buf.filled().len() > before {
+                    this.sleep = None;
+                }
+                Poll::Ready(result)
+            }
+            Poll::Pending => {
+                if let (Some(timeout), true) = (this.timeout, this.idle.load(Ordering::Acquire)) {
+                    let sleep = this
+                        .sleep
+                        .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                    if sleep.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Ok(())); // EOF: hyper closes the idle connection
+                    }
+                } else {
+                    this.sleep = None;
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl AsyncWrite for IdleTimeoutIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+/// Serve until told to stop; returns once connections are drained or the
+/// graceful-timeout passed.
+pub fn run(
+    listener: std::net::TcpListener,
+    shared: Arc<Shared>,
+    jobs: crossbeam_channel::Sender<Job>,
+) -> std::io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(serve(listener, shared, jobs))
+}
+
+async fn serve(
+    listener: std::net::TcpListener,
+    shared: Arc<Shared>,
+    jobs: crossbeam_channel::Sender<Job>,
+) -> std::io::Result<()> {
+    use hyper::server::conn::http1;
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tokio::signal::unix::{signal, SignalKind};
+
+    listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let config = &shared.config;
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(seconds(config.header_timeout))
+        .keep_alive(config.keep_alive_timeout > 0.0)
+        .max_headers(config.limit_request_headers_count.max(1))
+        .max_header_size(config.limit_request_headers_size.max(1024))
+        .pipeline_flush(true)
+        .half_close(false);
+    let service = Arc::new(Service {
+        shared: shared.clone(),
+        jobs,
+    });
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let permits = Arc::new(tokio::sync::Semaphore::new(config.max_connections.max(1)));
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let keep_alive = seconds(config.keep_alive_timeout);
+
+    loop {
+        if shared.is_stopping() {
+            break;
+        }
+        // Back-pressure: at max_connections we stop accepting; clients wait in the listen queue.
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => permit.expect("semaphore open"),
+            _ = sigterm.recv() => { shared.begin_stop("SIGTERM"); break }
+            _ = sigint.recv() => { shared.begin_stop("SIGINT"); break }
+            _ = shared.stop.notified() => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // EMFILE and friends: wait a little rather than spin.
+                    eprintln!("[warpserver] accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = sigterm.recv() => { shared.begin_stop("SIGTERM"); break }
+            _ = sigint.recv() => { shared.begin_stop("SIGINT"); break }
+            _ = shared.stop.notified() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let local = stream.local_addr().unwrap_or(peer);
+        let idle = Arc::new(AtomicBool::new(false));
+        let conn = Arc::new(Connection {
+            peer,
+            local,
+            idle: idle.clone(),
+        });
+        let io = TokioIo::new(IdleTimeoutIo {
+            inner: stream,
+            idle,
+            timeout: keep_alive,
+            sleep: None,
+        });
+        let service = service.clone();
+        let handler =
+            hyper::service::service_fn(move |req| service.clone().call(conn.clone(), req));
+        let connection = graceful.watch(builder.serve_connection(io, handler));
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    let window = seconds(config.graceful_timeout).unwrap_or(Duration::ZERO);
+    if tokio::time::timeout(window, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        eprintln!(
+            "[warpserver] graceful-timeout ({}s) passed with requests still in flight",
+            config.graceful_timeout
+        );
+    }
+    Ok(())
+}

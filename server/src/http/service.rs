@@ -1,0 +1,339 @@
+//! One HTTP request on the I/O side: extra validation where hyper is lenient,
+//! static files, the body read (bounded), the hand-off to a Python thread and
+//! the wait for its reply under the queue- and request-timeouts.
+use crate::context::Shared;
+use crate::http::access_log::{AccessRecord, Format};
+use crate::http::body::ResponseBody;
+use crate::http::static_files;
+use crate::pool::{Job, Reply, Ticket};
+use bytes::{Bytes, BytesMut};
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Request, Response, StatusCode, Version};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Everything a connection's requests need.
+pub struct Service {
+    pub shared: Arc<Shared>,
+    pub jobs: crossbeam_channel::Sender<Job>,
+}
+
+pub struct Connection {
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+    pub idle: Arc<AtomicBool>,
+}
+
+fn plain(status: StatusCode, text: &str) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::full(Bytes::from(format!("{text}\n"))));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// An error answer that also ends the connection (the request was not read to the end).
+fn refuse(status: StatusCode, text: &str) -> Response<ResponseBody> {
+    let mut response = plain(status, text);
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+/// The client's X-Request-Id when it is sane, else a fresh one (pid, time, counter).
+fn request_id(headers: &HeaderMap) -> String {
+    if let Some(id) = headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
+        if !id.is_empty() && id.len() <= 200 && id.bytes().all(|b| b.is_ascii_graphic()) {
+            return id.to_string();
+        }
+    }
+    let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let seed = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    format!(
+        "{:08x}{:08x}{:08x}",
+        std::process::id(),
+        (seed >> 16) as u32,
+        n as u32
+    )
+}
+
+/// Requests hyper accepts but a strict server must not pass on.
+fn malformed(req: &Request<Incoming>) -> Option<&'static str> {
+    let headers = req.headers();
+    let te: Vec<&HeaderValue> = headers.get_all(header::TRANSFER_ENCODING).iter().collect();
+    if !te.is_empty() {
+        if req.version() == Version::HTTP_10 {
+            return Some("Transfer-Encoding is not allowed in HTTP/1.0");
+        }
+        if headers.contains_key(header::CONTENT_LENGTH) {
+            return Some("both Content-Length and Transfer-Encoding");
+        }
+    }
+    let lengths: Vec<&HeaderValue> = headers.get_all(header::CONTENT_LENGTH).iter().collect();
+    if lengths.len() > 1 {
+        return Some("several Content-Length headers");
+    }
+    for value in lengths {
+        if value.is_empty() || !value.as_bytes().iter().all(u8::is_ascii_digit) {
+            return Some("Content-Length is not a number");
+        }
+    }
+    let path = req.uri().path();
+    if !(path.starts_with('/') || path == "*") {
+        return Some("bad request target");
+    }
+    if req.version() == Version::HTTP_11 && headers.get_all(header::HOST).iter().count() > 1 {
+        return Some("several Host headers");
+    }
+    for (_name, value) in headers.iter() {
+        if value
+            .as_bytes()
+            .iter()
+            .any(|&b| b == 0 || b == b'\r' || b == b'\n')
+        {
+            return Some("invalid character in a header value");
+        }
+    }
+    None
+}
+
+impl Service {
+    pub async fn call(
+        self: Arc<Self>,
+        conn: Arc<Connection>,
+        req: Request<Incoming>,
+    ) -> Result<Response<ResponseBody>, Infallible> {
+        conn.idle.store(false, Ordering::Release);
+        let started = Instant::now();
+        let shared = &self.shared;
+        let id = request_id(req.headers());
+        let log = shared.config.access_log.then(|| {
+            let header_text = |name: header::HeaderName| {
+                req.headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-")
+                    .to_string()
+            };
+            Box::new(AccessRecord {
+                format: Format::parse(&shared.config.access_log_format),
+                remote: conn.peer.ip().to_string(),
+                method: req.method().to_string(),
+                target: req
+                    .uri()
+                    .path_and_query()
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|| req.uri().to_string()),
+                version: if req.version() == Version::HTTP_10 {
+                    "HTTP/1.0"
+                } else {
+                    "HTTP/1.1"
+                },
+                status: 0,
+                request_id: id.clone(),
+                referer: header_text(header::REFERER),
+                user_agent: header_text(header::USER_AGENT),
+                at: SystemTime::now(),
+                started,
+            })
+        });
+        let mut response = self.respond(&conn, req, id).await;
+        let status = response.status().as_u16();
+        let log = log.map(|mut l| {
+            l.status = status;
+            l
+        });
+        let body = std::mem::replace(response.body_mut(), ResponseBody::empty());
+        *response.body_mut() = body.with_log(log).with_idle(conn.idle.clone());
+        Ok(response)
+    }
+
+    async fn respond(
+        &self,
+        conn: &Connection,
+        req: Request<Incoming>,
+        request_id: String,
+    ) -> Response<ResponseBody> {
+        let shared = &self.shared;
+        if let Some(why) = malformed(&req) {
+            return refuse(StatusCode::BAD_REQUEST, why);
+        }
+        if let Some((root, rest)) =
+            static_files::find_mount(&shared.static_mounts, req.uri().path())
+        {
+            return static_files::serve(req.method(), req.headers(), root, rest).await;
+        }
+        let limit = shared.config.limit_request_body;
+        let declared: Option<u64> = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        if limit > 0 && declared.is_some_and(|n| n > limit) {
+            return refuse(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large");
+        }
+        let (parts, incoming) = req.into_parts();
+        let body = match read_body(incoming, limit, declared, shared.config.header_timeout).await {
+            Ok(body) => body,
+            Err(BodyError::TooLarge) => {
+                return refuse(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large")
+            }
+            Err(BodyError::Slow) => {
+                return refuse(StatusCode::REQUEST_TIMEOUT, "Request body too slow")
+            }
+            Err(BodyError::Broken) => {
+                return refuse(StatusCode::BAD_REQUEST, "Malformed request body")
+            }
+        };
+        let (reply_tx, mut reply_rx) = tokio::sync::mpsc::channel(16);
+        let ticket = Ticket::new();
+        let job = Job {
+            method: parts.method,
+            uri: parts.uri,
+            version: parts.version,
+            headers: parts.headers,
+            body,
+            peer: conn.peer,
+            local: conn.local,
+            request_id,
+            reply: reply_tx,
+            ticket: ticket.clone(),
+        };
+        if self.jobs.try_send(job).is_err() {
+            shared
+                .metrics
+                .queue_rejected
+                .fetch_add(1, Ordering::Relaxed);
+            return plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Service Unavailable: request queue is full",
+            );
+        }
+        let first = match self.wait_for_head(&ticket, &mut reply_rx).await {
+            Ok(reply) => reply,
+            Err(response) => return response,
+        };
+        match first {
+            Some(Reply::Head {
+                status,
+                reason,
+                headers,
+                body,
+            }) => {
+                let body = match body {
+                    Some(bytes) => ResponseBody::full(bytes),
+                    None => ResponseBody::channel(reply_rx),
+                };
+                let mut response = Response::new(body);
+                *response.status_mut() = status;
+                *response.headers_mut() = headers;
+                if let Some(reason) = reason {
+                    if let Ok(reason) = hyper::ext::ReasonPhrase::try_from(reason.into_bytes()) {
+                        response.extensions_mut().insert(reason);
+                    }
+                }
+                response
+            }
+            _ => plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
+        }
+    }
+
+    /// The head from the Python thread, or the 503/504 a timeout gives.
+    async fn wait_for_head(
+        &self,
+        ticket: &Ticket,
+        reply_rx: &mut tokio::sync::mpsc::Receiver<Reply>,
+    ) -> Result<Option<Reply>, Response<ResponseBody>> {
+        let shared = &self.shared;
+        let queue_timeout = crate::config::seconds(shared.config.queue_timeout);
+        let request_timeout = crate::config::seconds(shared.config.request_timeout);
+        let far = Duration::from_secs(86400 * 365);
+        loop {
+            let deadline = match ticket.picked_at(shared) {
+                Some(picked) => picked + request_timeout.unwrap_or(far),
+                None => ticket.enqueued + queue_timeout.unwrap_or(far),
+            };
+            tokio::select! {
+                reply = reply_rx.recv() => return Ok(reply),
+                _ = tokio::time::sleep_until(deadline.into()) => {
+                    match ticket.picked_at(shared) {
+                        None if ticket.expire() => {
+                            shared.metrics.queue_rejected.fetch_add(1, Ordering::Relaxed);
+                            return Err(plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable: no thread became free within the queue-timeout"));
+                        }
+                        Some(picked) if request_timeout.is_some_and(|t| picked.elapsed() >= t) => {
+                            shared.metrics.request_timeouts.fetch_add(1, Ordering::Relaxed);
+                            eprintln!("[warpserver] request-timeout: a request ran longer than {}s; recycling this worker", shared.config.request_timeout);
+                            shared.send_status(r#"{"event":"recycle","reason":"request-timeout"}"#);
+                            shared.begin_stop("request-timeout");
+                            let mut response = plain(StatusCode::GATEWAY_TIMEOUT, "Gateway Timeout: the application did not answer within the request-timeout");
+                            response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+                            return Err(response);
+                        }
+                        _ => continue,
+                    }
+                }
+            }
+        }
+    }
+}
+
+enum BodyError {
+    TooLarge,
+    Slow,
+    Broken,
+}
+
+/// Read the whole body, at most `limit` bytes (0 = no limit); each read must
+/// make progress within the header-timeout (a trickling client is cut off
+/// here, on the I/O side, never holding a Python thread).
+async fn read_body(
+    mut incoming: Incoming,
+    limit: u64,
+    declared: Option<u64>,
+    timeout: f64,
+) -> Result<Bytes, BodyError> {
+    if declared == Some(0) {
+        return Ok(Bytes::new());
+    }
+    let step = crate::config::seconds(timeout).unwrap_or(Duration::from_secs(86400));
+    let mut buf = BytesMut::with_capacity(declared.unwrap_or(0).min(1 << 20) as usize);
+    let mut first: Option<Bytes> = None;
+    loop {
+        let frame = match tokio::time::timeout(step, incoming.frame()).await {
+            Err(_) => return Err(BodyError::Slow),
+            Ok(None) => break,
+            Ok(Some(Err(_))) => return Err(BodyError::Broken),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        if let Ok(data) = frame.into_data() {
+            let total = buf.len() + first.as_ref().map_or(0, |b| b.len()) + data.len();
+            if limit > 0 && total as u64 > limit {
+                return Err(BodyError::TooLarge);
+            }
+            // One frame is the common case: keep it without copying.
+            if first.is_none() && buf.is_empty() {
+                first = Some(data);
+            } else {
+                if let Some(f) = first.take() {
+                    buf.extend_from_slice(&f);
+                }
+                buf.extend_from_slice(&data);
+            }
+        }
+    }
+    Ok(first.unwrap_or_else(|| buf.freeze()))
+}

@@ -1,0 +1,223 @@
+//! Starting one worker process: `<venv>/bin/python -m warpserver.worker`
+//! with the listening socket on fd 3, the write end of its status pipe on
+//! fd 4, and its settings as JSON in `WARPSERVER_CONFIG` (keys below; the
+//! worker reads them in `server/src/config.rs` — the two must agree).
+use crate::serve::config::Settings;
+use anyhow::{Context, Result};
+use serde::Serialize;
+use std::fs::File;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The fd a worker finds the listening socket on.
+pub const LISTEN_FD: RawFd = 3;
+/// The fd a worker writes its status lines to.
+pub const STATUS_FD: RawFd = 4;
+
+/// `WARPSERVER_CONFIG`: a worker's settings. Durations are seconds (float),
+/// sizes bytes; "off" settings are null.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkerConfig {
+    /// `module:callable`, or the absolute path of a WSGI script.
+    pub target: String,
+    /// The callable's name in a script target.
+    pub callable_object: String,
+    pub threads: u32,
+    /// How many workers there are (wsgi.multiprocess is `processes > 1`).
+    pub processes: u32,
+    /// [[URL prefix, absolute directory], …] served as static files.
+    pub url_aliases: Vec<(String, PathBuf)>,
+    pub working_directory: PathBuf,
+    /// Directories put in front of sys.path.
+    pub python_path: Vec<PathBuf>,
+    pub log_level: &'static str,
+    pub access_log: bool,
+    /// "common", "combined" or "json".
+    pub access_log_format: &'static str,
+    pub request_timeout: f64,
+    pub queue_timeout: f64,
+    pub graceful_timeout: f64,
+    pub shutdown_timeout: f64,
+    pub deadlock_timeout: f64,
+    pub header_timeout: f64,
+    pub keep_alive_timeout: f64,
+    pub inactivity_timeout: Option<f64>,
+    /// This worker's request limit, jitter already added; the worker sends a
+    /// `recycle` event ("maximum-requests") when it is reached.
+    pub maximum_requests: Option<u64>,
+    pub limit_request_body: u64,
+    /// Concurrent connections this worker takes before leaving the rest queued.
+    pub max_connections: u32,
+    /// CIDRs whose proxy headers are honoured.
+    pub trust_proxy: Vec<String>,
+    pub trust_proxy_headers: Vec<String>,
+    pub metrics_port: Option<u16>,
+    /// Post-mortem pdb on the terminal (--enable-debugger).
+    pub debugger: bool,
+    /// Static-file and module change detection is the supervisor's; this
+    /// only tells the worker it runs in development mode.
+    pub reload_on_changes: bool,
+    /// What the server calls itself in SERVER_NAME/SERVER_PORT when the
+    /// request has no Host header.
+    pub server_name: String,
+    pub server_port: u16,
+}
+
+impl WorkerConfig {
+    pub fn new(settings: &Settings, target: String, server_port: u16) -> WorkerConfig {
+        let secs = |d: std::time::Duration| d.as_secs_f64();
+        WorkerConfig {
+            target,
+            callable_object: settings.callable_object.clone(),
+            threads: settings.threads,
+            processes: settings.processes,
+            url_aliases: settings.url_aliases.clone(),
+            working_directory: settings.working_directory.clone(),
+            python_path: settings.python_path.clone(),
+            log_level: settings.log_level.name(),
+            access_log: settings.access_log,
+            access_log_format: settings.access_log_format.name(),
+            request_timeout: secs(settings.request_timeout),
+            queue_timeout: secs(settings.queue_timeout),
+            graceful_timeout: secs(settings.graceful_timeout),
+            shutdown_timeout: secs(settings.shutdown_timeout),
+            deadlock_timeout: secs(settings.deadlock_timeout),
+            header_timeout: secs(settings.header_timeout),
+            keep_alive_timeout: secs(settings.keep_alive_timeout),
+            inactivity_timeout: settings.inactivity_timeout.map(secs),
+            maximum_requests: settings.maximum_requests,
+            limit_request_body: settings.limit_request_body,
+            max_connections: settings.max_connections,
+            trust_proxy: settings.trust_proxy.clone(),
+            trust_proxy_headers: settings.trust_proxy_headers.clone(),
+            metrics_port: settings.metrics_port,
+            debugger: settings.enable_debugger,
+            reload_on_changes: settings.reload_on_changes,
+            server_name: settings.host.clone(),
+            server_port,
+        }
+    }
+}
+
+/// A started worker process and the read end of its status pipe.
+pub struct Spawned {
+    pub pid: i32,
+    /// Non-blocking, close-on-exec.
+    pub status: File,
+}
+
+/// What every worker of this run shares.
+pub struct Launcher {
+    pub python: PathBuf,
+    /// The app environment (set on top of the inherited one).
+    pub env: Vec<(String, String)>,
+    pub working_directory: PathBuf,
+    pub listen_fd: RawFd,
+    /// Put workers in their own process group, so a terminal's Ctrl-C reaches
+    /// only the supervisor (which stops them gracefully). Off with the debugger,
+    /// whose pdb needs the terminal's foreground group.
+    pub own_process_group: bool,
+}
+
+impl Launcher {
+    /// Start worker `id` with `config`.
+    pub fn spawn(&self, id: u32, config: &WorkerConfig) -> Result<Spawned> {
+        let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .context("creating a worker's status pipe")?;
+        set_nonblocking(&read_end)?;
+        let json = serde_json::to_string(config)?;
+        let mut cmd = Command::new(&self.python);
+        cmd.args(["-m", "warpserver.worker"])
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .env("WARPSERVER_CONFIG", json)
+            .env("WARPSERVER_WORKER_ID", id.to_string())
+            .current_dir(&self.working_directory)
+            .stdin(Stdio::inherit());
+        if self.own_process_group {
+            cmd.process_group(0);
+        }
+        let listen = self.listen_fd;
+        let status = write_end.as_raw_fd();
+        // SAFETY: only async-signal-safe calls (fcntl, dup2) between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || place_fds(&[(listen, LISTEN_FD), (status, STATUS_FD)]));
+        }
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {} -m warpserver.worker", self.python.display()))?;
+        drop(write_end);
+        Ok(Spawned {
+            pid: child.id() as i32,
+            status: File::from(read_end),
+        })
+    }
+}
+
+/// In the child: put each `from` fd on `to` without close-on-exec. Copies go
+/// through fds ≥ 10 first so that a source already sitting on another
+/// target's number is not overwritten.
+fn place_fds(moves: &[(RawFd, RawFd)]) -> std::io::Result<()> {
+    let mut staged = [0; 8];
+    for (i, &(from, _)) in moves.iter().enumerate() {
+        let fd = unsafe { libc::fcntl(from, libc::F_DUPFD_CLOEXEC, 10) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        staged[i] = fd;
+    }
+    for (i, &(_, to)) in moves.iter().enumerate() {
+        if unsafe { libc::dup2(staged[i], to) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+fn set_nonblocking(fd: &OwnedFd) -> Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
+    fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    Ok(())
+}
+
+/// Resident memory of a process in bytes, from /proc/PID/statm.
+pub fn resident_bytes(pid: i32) -> Option<u64> {
+    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .unwrap_or(4096) as u64;
+    Some(pages * page)
+}
+
+/// The site-packages directory of a venv, when the build record does not say.
+pub fn site_packages(app_root: &Path, python_version: &str) -> PathBuf {
+    let mut parts = python_version.split('.');
+    let (major, minor) = (parts.next().unwrap_or("3"), parts.next().unwrap_or("0"));
+    app_root
+        .join("lib")
+        .join(format!("python{major}.{minor}"))
+        .join("site-packages")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resident_memory_of_this_process_is_read() {
+        let rss = resident_bytes(std::process::id() as i32).unwrap();
+        assert!(rss > 1 << 20, "{rss}");
+    }
+
+    #[test]
+    fn site_packages_follows_the_version() {
+        assert_eq!(
+            site_packages(Path::new("/v"), "3.11.7"),
+            PathBuf::from("/v/lib/python3.11/site-packages")
+        );
+    }
+}
