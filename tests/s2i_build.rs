@@ -38,7 +38,7 @@ fn assert_serves(image: &s2i::Image, path: &str, expected: &str) {
     for user in ["100001:0", "1001"] {
         let port = free_port();
         let container = s2i::serve(&image.name, user, port);
-        let got = s2i::get(port, path, Duration::from_secs(60));
+        let got = s2i::get(&container, port, path, Duration::from_secs(60));
         let Some((status, body)) = got else {
             panic!(
                 "no answer on port {port} as user {user}:\n{}",
@@ -323,8 +323,14 @@ fn failing_requirements_fail_assemble() {
     let assembled = s2i::assemble(builder, app.path(), None, &[]);
     assert!(!assembled.output.status.success(), "{}", assembled.log());
     let log = assembled.log();
-    assert!(log.contains("warp: error:"), "{log}");
-    assert!(log.contains("requirements.txt"), "{log}");
+    assert!(
+        log.contains("warp: error: installing dependencies from requirements.txt failed"),
+        "{log}"
+    );
+    assert!(
+        log.contains("warp-test-no-such-package-xyz"),
+        "pip's reason is shown:\n{log}"
+    );
 }
 
 #[test]

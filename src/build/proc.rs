@@ -34,7 +34,8 @@ pub fn verbose() -> bool {
 /// Run `cmd` with stdin closed and stdout+stderr merged; `echo` copies each
 /// line to our stderr as it arrives.
 pub fn run_merged(mut cmd: Command, echo: bool) -> Result<Finished> {
-    let (reader, writer) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe")?;
+    let (reader, writer) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe")?;
     let reader = std::fs::File::from(reader);
     let writer2 = writer.try_clone()?;
     cmd.stdin(Stdio::null())

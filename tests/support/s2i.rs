@@ -299,9 +299,15 @@ pub fn logs(container: &Container) -> String {
     )
 }
 
-/// GET http://127.0.0.1:PORT/PATH with curl, retried until it answers or
-/// `wait` passes: (status, body).
-pub fn get(port: u16, path: &str, wait: Duration) -> Option<(u16, String)> {
+/// Whether the container is still running.
+pub fn running(container: &Container) -> bool {
+    let out = output(podman().args(["inspect", "--format", "{{.State.Running}}", &container.name]));
+    String::from_utf8_lossy(&out.stdout).trim() == "true"
+}
+
+/// GET http://127.0.0.1:PORT/PATH with curl, retried until it answers, the
+/// container stops, or `wait` passes: (status, body).
+pub fn get(container: &Container, port: u16, path: &str, wait: Duration) -> Option<(u16, String)> {
     let deadline = Instant::now() + wait;
     loop {
         let out = Command::new("curl")
@@ -316,7 +322,7 @@ pub fn get(port: u16, path: &str, wait: Duration) -> Option<(u16, String)> {
                 return Some((code, body.to_string()));
             }
         }
-        if Instant::now() > deadline {
+        if Instant::now() > deadline || !running(container) {
             return None;
         }
         std::thread::sleep(Duration::from_millis(250));
