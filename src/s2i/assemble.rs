@@ -40,7 +40,7 @@ pub fn assemble(paths: &S2iPaths) -> Result<()> {
         ui::step("Restoring the artifacts of the previous build", || {
             let restored = artifacts::restore(paths, None)?;
             if restored.venv {
-                eprintln!("    virtualenv reused (dependency inputs are checked by the build)");
+                eprintln!("    virtualenv restored (the build reinstalls only if the dependency inputs changed)");
             }
             if let Some(why) = &restored.venv_skipped {
                 eprintln!("    virtualenv not reused: {why}");
