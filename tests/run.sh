@@ -23,6 +23,8 @@ for pair in "${wanted[@]}"; do
 done
 # Debian's own python3 must be able to make virtualenvs (the cross-version test).
 /usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+# nss_wrapper: the passwd entry of an arbitrary UID when /etc/passwd is read-only.
+[ -e /usr/lib/x86_64-linux-gnu/libnss_wrapper.so ] || missing+=(libnss-wrapper)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing Debian packages: ${missing[*]}"
   apt-get update -qq

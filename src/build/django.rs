@@ -66,10 +66,8 @@ pub fn inspect(
         .arg(settings_module)
         .current_dir(home)
         .envs(env.iter().map(|(k, v)| (k, v)));
-    let finished = proc::run_merged(cmd, proc::verbose())?;
-    if !finished.status.success() {
-        proc::print_tail(&finished);
-        return Err(fail(
+    proc::run_quiet(cmd, |code| {
+        fail(
             format!(
                 "Django ({settings_module}) failed while {} (exit code {})",
                 if collect {
@@ -77,11 +75,11 @@ pub fn inspect(
                 } else {
                     "reading its settings"
                 },
-                finished.code()
+                code
             ),
             "its output is above; set DISABLE_COLLECTSTATIC=1 to skip collectstatic",
-        ));
-    }
+        )
+    })?;
     let found: Found = serde_json::from_slice(&std::fs::read(out.path())?)
         .context("reading the Django settings warp asked for")?;
     let static_url = found.static_url.map(|url| {

@@ -91,22 +91,13 @@ impl Installer<'_> {
     /// Run an install; `what` names it in the error.
     fn run(&self, mut cmd: Command, args: &[&std::ffi::OsStr], what: &str) -> Result<()> {
         cmd.args(args);
-        let finished = proc::run_merged(cmd, proc::verbose())?;
-        if !finished.status.success() {
-            proc::print_tail(&finished);
-            return Err(fail(
-                format!(
-                    "installing {what} failed ({} exit code {})",
-                    self.tool.name(),
-                    finished.code()
-                ),
-                format!(
-                    "{}'s last lines of output are above; fix the dependency, or the index settings (PIP_INDEX_URL, WARP_PIP_NO_INDEX)",
-                    self.tool.name()
-                ),
-            ));
-        }
-        Ok(())
+        let tool = self.tool.name();
+        proc::run_quiet(cmd, |code| {
+            fail(
+                format!("installing {what} failed ({tool} exit code {code})"),
+                format!("{tool}'s last lines of output are above; fix the dependency, or the index settings (PIP_INDEX_URL, WARP_PIP_NO_INDEX)"),
+            )
+        })
     }
 
     /// Upgrade pip itself (UPGRADE_PIP_TO_LATEST; pip installs only: uv does not use it).
@@ -204,14 +195,11 @@ impl Installer<'_> {
     fn run_tool(&self, exe: &Path, args: &[&str], what: &str) -> Result<()> {
         let mut cmd = self.tool_command(exe);
         cmd.args(args);
-        let finished = proc::run_merged(cmd, proc::verbose())?;
-        if !finished.status.success() {
-            proc::print_tail(&finished);
-            return Err(fail(
-                format!("{what} failed (exit code {})", finished.code()),
+        proc::run_quiet(cmd, |code| {
+            fail(
+                format!("{what} failed (exit code {code})"),
                 "its output is above",
-            ));
-        }
-        Ok(())
+            )
+        })
     }
 }

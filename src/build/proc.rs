@@ -80,3 +80,14 @@ pub fn print_tail(finished: &Finished) {
         eprintln!("    {line}");
     }
 }
+
+/// Run `cmd` quietly (live with WARP_VERBOSE=1); on failure print its last
+/// lines of output and return the error that `failed(exit code)` makes.
+pub fn run_quiet(cmd: Command, failed: impl FnOnce(i32) -> anyhow::Error) -> Result<()> {
+    let finished = run_merged(cmd, verbose())?;
+    if finished.status.success() {
+        return Ok(());
+    }
+    print_tail(&finished);
+    Err(failed(finished.code()))
+}

@@ -45,22 +45,20 @@ pub fn create(tool: Tool, python: &Path, dest: &Path, env: &[(String, String)]) 
             .with_context(|| format!("creating {}", parent.display()))?;
         cmd.current_dir(parent);
     }
-    let finished = proc::run_merged(cmd, proc::verbose())?;
-    if !finished.status.success() {
-        proc::print_tail(&finished);
-        return Err(fail(
+    proc::run_quiet(cmd, |code| {
+        fail(
             format!(
                 "creating the virtualenv {} with {} failed (exit code {})",
                 dest.display(),
                 tool.name(),
-                finished.code()
+                code
             ),
             match tool {
                 Tool::Pip => "on Debian, `apt-get install python3-venv` provides the venv module",
                 Tool::Uv => "its output is above; try --installer pip",
             },
-        ));
-    }
+        )
+    })?;
     Ok(())
 }
 

@@ -67,17 +67,15 @@ pub fn build_wheelhouse(paths: &AppPaths, python_choice: Option<&str>) -> Result
         .args(&args)
         .current_dir(&home)
         .envs(vars.pairs().iter().map(|(k, v)| (k, v)));
-    let finished = proc::run_merged(cmd, proc::verbose())?;
-    if !finished.status.success() {
-        proc::print_tail(&finished);
-        return Err(fail(
+    proc::run_quiet(cmd, |code| {
+        fail(
             format!(
                 "building wheels with {} failed (exit code {})",
                 pip_python.display(),
-                finished.code()
+                code
             ),
             "pip's last lines of output are above",
-        ));
-    }
+        )
+    })?;
     Ok(dir)
 }

@@ -112,6 +112,31 @@ pub fn shell_quote(value: &str) -> String {
 mod tests {
     use super::*;
 
+    /// deploy-cfg runs once per app root, deploy on every start (the
+    /// hooks-examples versions, run by sh for real).
+    #[test]
+    fn before_start_runs_deploy_cfg_once_and_deploy_every_time() {
+        let src = tempfile::tempdir().unwrap();
+        let hooks = src.path().join(".warp/action_hooks");
+        std::fs::create_dir_all(&hooks).unwrap();
+        let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("hooks-examples");
+        for name in ["deploy-cfg", "deploy"] {
+            std::fs::copy(examples.join(name), hooks.join(name)).unwrap();
+        }
+        let paths = AppPaths {
+            src_root: src.path().to_path_buf(),
+            app_root: src.path().join("root"),
+        };
+        std::fs::create_dir_all(paths.app_root.join("tmp")).unwrap();
+        before_start(&paths).unwrap();
+        before_start(&paths).unwrap();
+        let log = std::fs::read_to_string(paths.app_root.join("tmp/hooks.log")).unwrap();
+        assert_eq!(log, "deploy-cfg\ndeploy\ndeploy\n");
+        assert!(paths.state_dir().join("deploy-cfg.done").exists());
+        let cfg = std::fs::read_to_string(paths.app_root.join("tmp/app.cfg")).unwrap();
+        assert!(cfg.contains("port="));
+    }
+
     #[test]
     fn quoting_survives_quotes_and_dollars() {
         assert_eq!(shell_quote("a b"), "'a b'");

@@ -13,6 +13,7 @@ pub mod listener;
 pub mod python;
 pub mod reload;
 pub mod resources;
+pub mod splash;
 pub mod supervisor;
 pub mod target;
 pub mod worker;
@@ -107,8 +108,9 @@ pub fn start(src: &Path, target_arg: Option<&str>, options: &ServeOptions) -> Re
     use std::io::Write;
     std::io::stdout().flush()?;
 
-    let worker_target = target.worker_target().expect("a WSGI target");
-    let config = worker::WorkerConfig::new(&settings, worker_target, addr.port());
+    let (worker_target, callable) = target.worker_target().expect("a WSGI target");
+    let mut config = worker::WorkerConfig::new(&settings, worker_target, addr.port());
+    config.callable_object = callable;
     let launcher = worker::Launcher {
         python,
         env,
@@ -153,4 +155,62 @@ fn add_django_static(record: &BuildRecord, settings: &mut config::Settings) {
         return;
     }
     settings.url_aliases.push((url, root.clone()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::build::record::{DjangoInfo, Entry, PythonInfo};
+    use std::path::PathBuf;
+
+    fn record(static_url: &str, static_root: &Path) -> BuildRecord {
+        BuildRecord {
+            warp_version: "test".into(),
+            src_root: "/src".into(),
+            app_root: "/src/.venv".into(),
+            layout: "none".into(),
+            entry: Entry::Wsgi {
+                target: "site.wsgi:application".into(),
+            },
+            python: PythonInfo {
+                executable: "/src/.venv/bin/python".into(),
+                version: "3.11.7".into(),
+                site_packages: PathBuf::new(),
+            },
+            inputs_hash: String::new(),
+            django: Some(DjangoInfo {
+                settings_module: "site.settings".into(),
+                static_url: Some(static_url.into()),
+                static_root: Some(static_root.into()),
+            }),
+        }
+    }
+
+    #[test]
+    fn django_static_url_is_served_from_static_root() {
+        let root = tempfile::tempdir().unwrap();
+        let mut settings = config::settings_for_test(&[], &[]).unwrap();
+        add_django_static(&record("/static/", root.path()), &mut settings);
+        assert_eq!(
+            settings.url_aliases,
+            vec![("/static".to_string(), root.path().to_path_buf())]
+        );
+    }
+
+    #[test]
+    fn django_static_yields_to_a_url_alias_and_skips_other_hosts() {
+        let root = tempfile::tempdir().unwrap();
+        let alias = root.path().display().to_string();
+        let mut settings =
+            config::settings_for_test(&["--url-alias", "/static", &alias], &[]).unwrap();
+        add_django_static(&record("/static/", Path::new("/elsewhere")), &mut settings);
+        assert_eq!(settings.url_aliases.len(), 1);
+        assert_eq!(settings.url_aliases[0].1, root.path());
+        let mut settings = config::settings_for_test(&[], &[]).unwrap();
+        add_django_static(
+            &record("https://cdn.example.com/static/", root.path()),
+            &mut settings,
+        );
+        assert!(settings.url_aliases.is_empty());
+    }
 }

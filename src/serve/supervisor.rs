@@ -68,13 +68,20 @@ struct Worker {
     retiring: Option<String>,
     /// SIGKILL already sent.
     killed: bool,
-    /// The traceback of a failed start, or why it was killed while starting.
-    failure: Option<String>,
+    /// Why its start failed, when known before it exited.
+    failure: Option<Failure>,
     requests: u64,
     active: u64,
     last_activity: Instant,
     heartbeats: bool,
     max_requests: Option<u64>,
+}
+
+enum Failure {
+    /// From the worker's "failed" event.
+    Traceback(String),
+    /// Killed by the supervisor: not ready within the startup timeout.
+    Timeout(String),
 }
 
 #[derive(Default)]
@@ -242,7 +249,9 @@ impl Supervisor {
             let waiting = s.not_before.is_some_and(|t| now < t);
             let held = s.failed_first_start && !self.ever_ready;
             if !starting_or_serving && !waiting && !held {
-                self.spawn(slot)?;
+                if let Err(e) = self.spawn(slot) {
+                    self.spawn_failed(slot, &format!("{e:#}"), now);
+                }
             }
         }
         Ok(())
@@ -259,7 +268,7 @@ impl Supervisor {
                 );
                 self.warn(&format!("worker {} (pid {}) {why}", w.slot + 1, w.pid));
                 let w = &mut self.workers[i];
-                w.failure.get_or_insert(why);
+                w.failure.get_or_insert(Failure::Timeout(why));
                 w.killed = true;
                 let _ = kill(Pid::from_raw(w.pid), Signal::SIGKILL);
             }
@@ -558,6 +567,24 @@ impl Supervisor {
         Ok(())
     }
 
+    /// The worker process could not even be started (fork/exec failed).
+    fn spawn_failed(&mut self, slot: usize, error: &str, now: Instant) {
+        if !self.ever_ready {
+            self.slots[slot].failed_first_start = true;
+            self.first_error.get_or_insert_with(|| error.to_string());
+            return;
+        }
+        let s = &mut self.slots[slot];
+        s.failures += 1;
+        let delay = backoff(s.failures);
+        s.not_before = Some(now + delay);
+        self.warn(&format!(
+            "could not start worker {}: {error}; next attempt in {} s",
+            slot + 1,
+            delay.as_secs()
+        ));
+    }
+
     /// Mark a serving worker for replacement; it is stopped when its
     /// replacement is ready.
     fn retire(&mut self, i: usize, reason: String) {
@@ -642,7 +669,7 @@ impl Supervisor {
                 }
             }
             Event::Failed { error } => {
-                self.workers[i].failure = Some(error);
+                self.workers[i].failure = Some(Failure::Traceback(error));
             }
             Event::Heartbeat { requests, active } => {
                 let w = &mut self.workers[i];
@@ -695,10 +722,17 @@ impl Supervisor {
                 ));
             }
             State::Starting => {
-                let error = w
-                    .failure
-                    .unwrap_or_else(|| format!("it {cause} before it was ready"));
-                self.report_error(&name, &error);
+                // The error that explains the failure: the worker's traceback
+                // (printed once per distinct text), the startup timeout, or
+                // the exit itself (the worker's own output is above it).
+                let error = match w.failure {
+                    Some(Failure::Traceback(traceback)) => {
+                        self.report_traceback(&name, &traceback);
+                        traceback
+                    }
+                    Some(Failure::Timeout(why)) => why,
+                    None => format!("a worker {cause} before it was ready"),
+                };
                 if !self.ever_ready {
                     self.slots[w.slot].failed_first_start = true;
                     self.first_error.get_or_insert(error);
@@ -716,6 +750,12 @@ impl Supervisor {
             State::Ready => {
                 if self.shutting_down {
                     self.info(&format!("{name} {cause}"));
+                    return;
+                }
+                if let Some(reason) = &w.retiring {
+                    // It asked to be replaced (e.g. request-timeout) and
+                    // stopped by itself; its replacement is on the way.
+                    self.info(&format!("{name} {cause} (being replaced: {reason})"));
                     return;
                 }
                 let ready_for = now - w.ready_at.unwrap_or(w.spawned);
@@ -751,7 +791,7 @@ impl Supervisor {
     }
 
     /// A failed start's traceback, printed once per distinct error.
-    fn report_error(&mut self, name: &str, error: &str) {
+    fn report_traceback(&mut self, name: &str, error: &str) {
         if self.errors_seen.insert(error.to_string()) {
             eprintln!("[warp] ERROR: {name} could not load the app:");
             for line in error.trim_end().lines() {

@@ -6,10 +6,6 @@ use crate::serve::config::is_identifier;
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 
-/// The built-in page served when the source has nothing to run (a WSGI app in
-/// the `warpserver` package).
-pub const SPLASH_TARGET: &str = "warpserver.splash:application";
-
 /// What runs.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AppTarget {
@@ -21,17 +17,21 @@ pub enum AppTarget {
     Exec { path: PathBuf },
     /// Not served by warp: `python FILE` runs its own server (app.py).
     PythonFile { path: PathBuf },
-    /// The built-in splash page.
-    Splash,
+    /// The built-in splash page (a script written by `serve::splash`).
+    Splash { path: PathBuf },
 }
 
 impl AppTarget {
-    /// The `target` string a worker loads, for WSGI targets.
-    pub fn worker_target(&self) -> Option<String> {
+    /// The `target` and `callable_object` a worker loads, for WSGI targets.
+    pub fn worker_target(&self) -> Option<(String, String)> {
         match self {
-            AppTarget::Module { module, callable } => Some(format!("{module}:{callable}")),
-            AppTarget::Script { path, .. } => Some(path.display().to_string()),
-            AppTarget::Splash => Some(SPLASH_TARGET.to_string()),
+            AppTarget::Module { module, callable } => {
+                Some((format!("{module}:{callable}"), callable.clone()))
+            }
+            AppTarget::Script { path, callable } => {
+                Some((path.display().to_string(), callable.clone()))
+            }
+            AppTarget::Splash { path } => Some((path.display().to_string(), "application".into())),
             AppTarget::Exec { .. } | AppTarget::PythonFile { .. } => None,
         }
     }
@@ -43,7 +43,7 @@ impl AppTarget {
             AppTarget::Script { path, callable } => format!("{} ({callable})", path.display()),
             AppTarget::Exec { path } => format!("{} (executable)", path.display()),
             AppTarget::PythonFile { path } => format!("python {}", path.display()),
-            AppTarget::Splash => "splash page (no app found in the source)".into(),
+            AppTarget::Splash { .. } => "warp's splash page (the source has no app yet)".into(),
         }
     }
 }
@@ -99,7 +99,9 @@ pub fn from_record(record: &BuildRecord, callable_object: &str) -> Result<AppTar
         Entry::Wsgi { target } => from_argument(target, &record.src_root, callable_object)?,
         Entry::Script { path } => AppTarget::Exec { path: in_src(path) },
         Entry::PythonFile { path } => AppTarget::PythonFile { path: in_src(path) },
-        Entry::Splash => AppTarget::Splash,
+        Entry::Splash => AppTarget::Splash {
+            path: crate::serve::splash::install(&record.app_root)?,
+        },
     })
 }
 
@@ -128,7 +130,7 @@ mod tests {
     #[test]
     fn a_bare_module_uses_the_callable_object() {
         let t = from_argument("hello", Path::new("/nonexistent"), "app").unwrap();
-        assert_eq!(t.worker_target().unwrap(), "hello:app");
+        assert_eq!(t.worker_target().unwrap().0, "hello:app");
     }
 
     #[test]

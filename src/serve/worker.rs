@@ -16,8 +16,12 @@ pub const LISTEN_FD: RawFd = 3;
 /// The fd a worker writes its status lines to.
 pub const STATUS_FD: RawFd = 4;
 
-/// `WARPSERVER_CONFIG`: a worker's settings. Durations are seconds (float),
-/// sizes bytes; "off" settings are null.
+/// `WARPSERVER_CONFIG`: a worker's settings, with the keys of
+/// `server/src/config.rs` (which rejects unknown keys). Durations are seconds
+/// (float), sizes bytes. The recovery settings the worker does not read yet
+/// (`maximum_requests`, `inactivity_timeout`, `deadlock_timeout`,
+/// `metrics_port`, `debugger`) are sent only when the user turned them on, so
+/// a worker that lacks one fails loudly at start instead of ignoring it.
 #[derive(Debug, Clone, Serialize)]
 pub struct WorkerConfig {
     /// `module:callable`, or the absolute path of a WSGI script.
@@ -40,34 +44,41 @@ pub struct WorkerConfig {
     pub queue_timeout: f64,
     pub graceful_timeout: f64,
     pub shutdown_timeout: f64,
-    pub deadlock_timeout: f64,
     pub header_timeout: f64,
     pub keep_alive_timeout: f64,
-    pub inactivity_timeout: Option<f64>,
-    /// This worker's request limit, jitter already added; the worker sends a
-    /// `recycle` event ("maximum-requests") when it is reached.
-    pub maximum_requests: Option<u64>,
     pub limit_request_body: u64,
     /// Concurrent connections this worker takes before leaving the rest queued.
     pub max_connections: u32,
     /// CIDRs whose proxy headers are honoured.
     pub trust_proxy: Vec<String>,
     pub trust_proxy_headers: Vec<String>,
-    pub metrics_port: Option<u16>,
-    /// Post-mortem pdb on the terminal (--enable-debugger).
-    pub debugger: bool,
-    /// Static-file and module change detection is the supervisor's; this
-    /// only tells the worker it runs in development mode.
-    pub reload_on_changes: bool,
     /// What the server calls itself in SERVER_NAME/SERVER_PORT when the
     /// request has no Host header.
     pub server_name: String,
     pub server_port: u16,
+    /// This worker's request limit, jitter already added; the worker sends a
+    /// `recycle` event ("maximum-requests") when it is reached.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maximum_requests: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inactivity_timeout: Option<f64>,
+    /// Only when not mod_wsgi's 60 s default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deadlock_timeout: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_port: Option<u16>,
+    /// Post-mortem pdb on the terminal (--enable-debugger).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub debugger: bool,
 }
 
 impl WorkerConfig {
     pub fn new(settings: &Settings, target: String, server_port: u16) -> WorkerConfig {
         let secs = |d: std::time::Duration| d.as_secs_f64();
+        let wildcard = settings
+            .host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_unspecified());
         WorkerConfig {
             target,
             callable_object: settings.callable_object.clone(),
@@ -83,23 +94,30 @@ impl WorkerConfig {
             queue_timeout: secs(settings.queue_timeout),
             graceful_timeout: secs(settings.graceful_timeout),
             shutdown_timeout: secs(settings.shutdown_timeout),
-            deadlock_timeout: secs(settings.deadlock_timeout),
             header_timeout: secs(settings.header_timeout),
             keep_alive_timeout: secs(settings.keep_alive_timeout),
-            inactivity_timeout: settings.inactivity_timeout.map(secs),
-            maximum_requests: settings.maximum_requests,
             limit_request_body: settings.limit_request_body,
             max_connections: settings.max_connections,
             trust_proxy: settings.trust_proxy.clone(),
             trust_proxy_headers: settings.trust_proxy_headers.clone(),
+            server_name: if wildcard {
+                "localhost".into()
+            } else {
+                settings.host.clone()
+            },
+            server_port,
+            maximum_requests: settings.maximum_requests,
+            inactivity_timeout: settings.inactivity_timeout.map(secs),
+            deadlock_timeout: (settings.deadlock_timeout != DEFAULT_DEADLOCK_TIMEOUT)
+                .then(|| secs(settings.deadlock_timeout)),
             metrics_port: settings.metrics_port,
             debugger: settings.enable_debugger,
-            reload_on_changes: settings.reload_on_changes,
-            server_name: settings.host.clone(),
-            server_port,
         }
     }
 }
+
+/// mod_wsgi-express's deadlock timeout, the worker's own default.
+const DEFAULT_DEADLOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A started worker process and the read end of its status pipe.
 pub struct Spawned {
@@ -140,9 +158,18 @@ impl Launcher {
         }
         let listen = self.listen_fd;
         let status = write_end.as_raw_fd();
-        // SAFETY: only async-signal-safe calls (fcntl, dup2) between fork and exec.
+        // SAFETY: only async-signal-safe calls (sigprocmask, prctl, fcntl, dup2)
+        // between fork and exec.
         unsafe {
-            cmd.pre_exec(move || place_fds(&[(listen, LISTEN_FD), (status, STATUS_FD)]));
+            cmd.pre_exec(move || {
+                unblock_all_signals()?;
+                // A supervisor killed outright leaves no worker behind holding
+                // the port: the kernel sends the worker SIGTERM (graceful stop).
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                place_fds(&[(listen, LISTEN_FD), (status, STATUS_FD)])
+            });
         }
         let child = cmd
             .spawn()
@@ -153,6 +180,20 @@ impl Launcher {
             status: File::from(read_end),
         })
     }
+}
+
+/// In the child: the supervisor blocks the signals it reads from a signalfd,
+/// and a blocked mask survives exec; the worker must start with none blocked.
+fn unblock_all_signals() -> std::io::Result<()> {
+    // SAFETY: plain libc calls on a local, initialised set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        if libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 /// In the child: put each `from` fd on `to` without close-on-exec. Copies go
@@ -206,6 +247,34 @@ pub fn site_packages(app_root: &Path, python_version: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_config_sends_only_settings_that_are_on() {
+        let settings = crate::serve::config::settings_for_test(&[], &[]).unwrap();
+        let json =
+            serde_json::to_value(WorkerConfig::new(&settings, "wsgi:app".into(), 8080)).unwrap();
+        assert_eq!(json["target"], "wsgi:app");
+        assert_eq!(json["server_name"], "localhost");
+        assert_eq!(json["request_timeout"], 60.0);
+        for off in [
+            "maximum_requests",
+            "inactivity_timeout",
+            "deadlock_timeout",
+            "metrics_port",
+            "debugger",
+        ] {
+            assert!(json.get(off).is_none(), "{off} sent: {json}");
+        }
+        let settings = crate::serve::config::settings_for_test(
+            &["--maximum-requests", "5", "--enable-debugger"],
+            &[],
+        )
+        .unwrap();
+        let json =
+            serde_json::to_value(WorkerConfig::new(&settings, "wsgi:app".into(), 8080)).unwrap();
+        assert_eq!(json["maximum_requests"], 5);
+        assert_eq!(json["debugger"], true);
+    }
 
     #[test]
     fn resident_memory_of_this_process_is_read() {

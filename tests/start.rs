@@ -1,0 +1,270 @@
+//! `warp start`: serving, the banner, bad input, startup failures and the
+//! supervisor's signals, with the real binary, real venvs and the real worker.
+#[path = "support/start.rs"]
+mod start_support;
+mod support;
+
+use start_support::{hello_app, prepare_app_root, Server, TEST_APP};
+use std::time::{Duration, Instant};
+use support::{assert_fails_with, run, warp, TempApp};
+
+#[test]
+fn start_serves_hello_and_prints_the_banner() {
+    let app = hello_app();
+    let mut server = Server::start(&app, &["--processes", "2", "--threads", "3"]);
+    server.wait_ready(2);
+    let (status, body) = server.must_get("/");
+    assert_eq!(status, 200);
+    assert!(body.starts_with("hello from "), "{body}");
+    let out = server.output();
+    for needle in [
+        &format!("Server URL         : http://127.0.0.1:{}/", server.port),
+        "Request Capacity   : 6 (2 processes * 3 threads)",
+        "Startup Timeout    : 15 (seconds)",
+        "Request Timeout    : 60 (seconds)",
+        "Queue Timeout      : 45 (seconds)",
+        "Queue Backlog      : 100 (connections)",
+        "Graceful Timeout   : 15 (seconds)",
+        "Python             : 3.",
+        "wsgi.py (application)",
+    ] {
+        assert!(out.contains(needle), "{needle:?} missing from:\n{out}");
+    }
+    assert_eq!(server.workers().len(), 2, "{out}");
+    server.signal("TERM");
+    assert_eq!(server.wait_exit(Duration::from_secs(10)), Some(Some(0)));
+}
+
+#[test]
+fn start_serves_a_module_callable_target() {
+    let app = hello_app();
+    app.write("pkg/__init__.py", "");
+    app.write("pkg/site.py", TEST_APP);
+    let mut server = Server::start(&app, &["pkg.site:application", "--processes", "1"]);
+    server.wait_ready(1);
+    assert_eq!(server.must_get("/").0, 200);
+}
+
+#[test]
+fn threads_zero_is_refused() {
+    let app = TempApp::new();
+    let out = run(warp(app.path()).args(["start", "--threads", "0"]));
+    assert_fails_with(&out, "--threads 0");
+    assert!(support::stderr(&out).contains("hint:"));
+}
+
+#[test]
+fn a_missing_target_is_refused() {
+    let app = TempApp::new();
+    let out = run(warp(app.path()).args(["start", "nosuch/app.py"]));
+    assert_fails_with(&out, "TARGET nosuch/app.py does not exist");
+    let out = run(warp(app.path()).args(["start", "pkg.:app"]));
+    assert_fails_with(&out, "is not module:callable");
+}
+
+#[test]
+fn a_port_in_use_is_reported_with_a_hint() {
+    let app = hello_app();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = run(warp(app.path()).args([
+        "start",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--processes",
+        "1",
+    ]));
+    assert_fails_with(&out, &format!("port {port} on 127.0.0.1 is already in use"));
+    assert!(
+        support::stderr(&out).contains("--port"),
+        "{}",
+        support::stderr(&out)
+    );
+}
+
+#[test]
+fn python_older_than_3_9_is_refused() {
+    let Some(home) = std::env::var_os("HOME") else {
+        return;
+    };
+    let old = std::fs::read_dir(std::path::Path::new(&home).join(".pyenv/versions"))
+        .ok()
+        .and_then(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("3.8."))
+        });
+    let Some(old) = old else {
+        support::require_all("a pyenv CPython 3.8");
+        return;
+    };
+    let app = TempApp::new();
+    app.write("wsgi.py", TEST_APP);
+    prepare_app_root(&app, &old.join("bin/python3"), "wsgi.py");
+    let out = run(warp(app.path()).args(["start", "--host", "127.0.0.1", "--port", "0"]));
+    assert_fails_with(&out, "warp's server needs Python 3.9 or newer");
+    assert!(support::stderr(&out).contains("3.8."));
+}
+
+#[test]
+fn an_unimportable_app_exits_non_zero_with_its_traceback_once() {
+    let app = hello_app();
+    app.write("fail-import", "");
+    let mut server = Server::start(&app, &["--processes", "2"]);
+    let code = server.wait_exit(Duration::from_secs(30));
+    let out = server.output();
+    assert_eq!(code, Some(Some(1)), "{out}");
+    assert!(
+        out.contains("the app failed to start: RuntimeError: the test asked this import to fail"),
+        "{out}"
+    );
+    // Two workers failed the same way: the traceback is shown once.
+    assert_eq!(out.matches("Traceback").count(), 1, "{out}");
+}
+
+#[test]
+fn an_app_that_sleeps_past_the_startup_timeout_is_killed() {
+    let app = hello_app();
+    app.write("sleep-import", "60");
+    let started = Instant::now();
+    let mut server = Server::start(&app, &["--processes", "1", "--startup-timeout", "1"]);
+    let code = server.wait_exit(Duration::from_secs(20));
+    let out = server.output();
+    assert_eq!(code, Some(Some(1)), "{out}");
+    assert!(
+        out.contains("not ready within 1 s (--startup-timeout)"),
+        "{out}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(15), "{out}");
+}
+
+#[test]
+fn later_start_failures_back_off_then_recover() {
+    let app = hello_app();
+    let mut server = Server::start(&app, &["--processes", "1"]);
+    server.wait_ready(1);
+    app.write("fail-import", "");
+    let first = server.workers()[0];
+    assert!(start_support::kill(first, libc::SIGKILL));
+    server.wait_for_output("next attempt in 2 s", 1, Duration::from_secs(20));
+    let out = server.output();
+    assert!(out.contains("was killed by signal SIGKILL"), "{out}");
+    assert!(out.contains("next attempt in 1 s"), "{out}");
+    assert_eq!(out.matches("Traceback").count(), 1, "{out}");
+    assert!(out.contains("(same error as before)"), "{out}");
+    std::fs::remove_file(app.path().join("fail-import")).unwrap();
+    server.wait_ready(2);
+    assert_eq!(server.must_get("/").0, 200);
+}
+
+#[test]
+fn sigusr1_dumps_the_worker_states() {
+    let app = hello_app();
+    let mut server = Server::start(&app, &["--processes", "2"]);
+    server.wait_ready(2);
+    server.signal("USR1");
+    server.wait_for_output("SIGUSR1: 2 worker(s)", 1, Duration::from_secs(5));
+    server.wait_for_output(": ready for ", 2, Duration::from_secs(5));
+}
+
+#[test]
+fn reload_on_changes_serves_the_new_code() {
+    let app = hello_app();
+    let mut server = Server::start(&app, &["--processes", "1", "--reload-on-changes"]);
+    server.wait_ready(1);
+    std::thread::sleep(Duration::from_millis(1100)); // a distinct mtime
+    app.write("wsgi.py", &TEST_APP.replace("hello from", "reloaded by"));
+    server.wait_for_output("wsgi.py changed", 1, Duration::from_secs(10));
+    server.wait_ready(2);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, body) = server.must_get("/");
+        if body.starts_with("reloaded by") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still the old code: {body}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn the_debugger_forces_one_process_and_one_thread() {
+    let app = hello_app();
+    let mut server = Server::start(&app, &["--enable-debugger", "--processes", "3"]);
+    server.wait_for_output("Debugger           : on", 1, Duration::from_secs(30));
+    let out = server.output();
+    assert!(
+        out.contains("Request Capacity   : 1 (1 process * 1 threads)"),
+        "{out}"
+    );
+    assert!(server.workers().len() <= 1, "{out}");
+}
+
+#[test]
+fn start_builds_the_app_first_when_it_was_never_built() {
+    let app = TempApp::new();
+    app.write("wsgi.py", TEST_APP);
+    let mut server = start_unbuilt(&app, &["--processes", "1"]);
+    server.wait_for_output(
+        "is not built yet, building it first",
+        1,
+        Duration::from_secs(10),
+    );
+    server.wait_for_output(") ready in", 1, Duration::from_secs(120));
+    assert_eq!(server.must_get("/").0, 200);
+    assert!(app.path().join(".venv/.warp/build.json").is_file());
+}
+
+#[test]
+fn a_source_with_nothing_to_run_gets_the_splash_page() {
+    let app = TempApp::new();
+    app.write("requirements.txt", "");
+    let mut server = start_unbuilt(&app, &["--processes", "1", "--callable-object", "app"]);
+    server.wait_for_output(") ready in", 1, Duration::from_secs(120));
+    let (status, body) = server.must_get("/");
+    assert_eq!(status, 200);
+    assert!(body.contains("warp is running"), "{body}");
+    assert!(server.output().contains("warp's splash page"));
+}
+
+/// `warp start` on a source never built (it builds first), with uv from the
+/// test tools on PATH when it is there, which makes the venv fast.
+fn start_unbuilt(app: &TempApp, args: &[&str]) -> Server {
+    match support::tool("uv") {
+        Some(uv) => {
+            let path = format!(
+                "{}:{}",
+                uv.parent().unwrap().display(),
+                std::env::var("PATH").unwrap_or_default()
+            );
+            Server::start_with_env(app, &[("PATH", &path)], args)
+        }
+        None => Server::start(app, args),
+    }
+}
+
+#[test]
+fn an_app_sh_entry_replaces_warp_with_the_script() {
+    let app = TempApp::new();
+    app.write("requirements.txt", "");
+    app.write_exec(
+        "app.sh",
+        "#!/bin/sh\nexec python3 -m http.server --bind 127.0.0.1 \"$PORT\"\n",
+    );
+    let server = start_unbuilt(&app, &[]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Ok((status, _)) = server.get("/") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "{}", server.output());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status, 200);
+    // exec: the process warp started is now the app's server itself.
+    let cmdline = std::fs::read_to_string(format!("/proc/{}/cmdline", server.pid())).unwrap();
+    assert!(cmdline.contains("http.server"), "{cmdline:?}");
+}
