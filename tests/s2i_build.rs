@@ -68,6 +68,11 @@ fn wsgi_py_with_dot_files() {
     let app = TempApp::new();
     app.write("wsgi.py", &wsgi_file("hello from wsgi.py"));
     app.write(".hidden/settings.ini", "[a]\n");
+    // A readiness hook, for the exec probe `warp manifests` writes.
+    app.write_exec(
+        ".warp/action_hooks/ready",
+        "#!/bin/sh\ntest -e /tmp/warm || { echo not warm yet >&2; exit 1; }\n",
+    );
     let (_, image) = build(builder, &app);
     // Dot-files copied; the incoming source is not left behind in the image.
     assert_eq!(
@@ -78,119 +83,173 @@ fn wsgi_py_with_dot_files() {
         "[a]\n0\n"
     );
     assert_serves(&image, "/", "hello from wsgi.py");
+    probes_and_sigterm(&image);
+}
+
+/// What Kubernetes does with the container `warp manifests` describes: exec
+/// probes `warp alive` / `warp ready` in the image's working directory, then
+/// SIGTERM on stop — the server (PID 1) must exit promptly and cleanly.
+fn probes_and_sigterm(image: &s2i::Image) {
+    let port = free_port();
+    let container = s2i::serve(&image.name, "100001:0", port);
+    assert!(
+        s2i::get(&container, port, "/", Duration::from_secs(60)).is_some(),
+        "{}",
+        s2i::logs(&container)
+    );
+    let exec =
+        |args: &[&str]| support::run(s2i::podman().args(["exec", &container.name]).args(args));
+    support::assert_ok(&exec(&["warp", "alive"]));
+    let not_ready = exec(&["warp", "ready"]);
+    assert!(!not_ready.status.success(), "the ready hook says no");
+    support::assert_ok(&exec(&["touch", "/tmp/warm"]));
+    support::assert_ok(&exec(&["warp", "ready"]));
+
+    let started = std::time::Instant::now();
+    support::assert_ok(&support::run(s2i::podman().args([
+        "stop",
+        "-t",
+        "30",
+        &container.name,
+    ])));
+    let stopped_in = started.elapsed();
+    let code = support::run(s2i::podman().args([
+        "inspect",
+        "--format",
+        "{{.State.ExitCode}}",
+        &container.name,
+    ]));
+    assert!(
+        stopped_in < Duration::from_secs(10),
+        "SIGTERM took {stopped_in:?}:\n{}",
+        s2i::logs(&container)
+    );
+    assert_eq!(
+        support::stdout(&code).trim(),
+        "0",
+        "{}",
+        s2i::logs(&container)
+    );
+}
+
+/// An app made of `files` (path, text; a text starting with `#!` is written
+/// executable).
+fn app_of(files: &[(&str, &str)]) -> TempApp {
+    let app = TempApp::new();
+    for (path, text) in files {
+        if text.starts_with("#!") {
+            app.write_exec(path, text);
+        } else {
+            app.write(path, text);
+        }
+    }
+    app
+}
+
+/// Build the app made of `files` (see [`app_of`]) and check that it serves `expected` at /.
+fn assert_app_serves(files: &[(&str, &str)], expected: &str) {
+    let Some(builder) = s2i::builder() else {
+        return;
+    };
+    let app = app_of(files);
+    let (_, image) = build(builder, &app);
+    assert_serves(&image, "/", expected);
 }
 
 #[test]
 fn app_py_runs_its_own_server() {
-    let Some(builder) = s2i::builder() else {
-        return;
-    };
-    let app = TempApp::new();
-    app.write(
-        "app.py",
-        "import os\nfrom wsgiref.simple_server import make_server\n\
+    let app_py = "import os\nfrom wsgiref.simple_server import make_server\n\
          def application(environ, start_response):\n    start_response('200 OK', [('Content-Type', 'text/plain')])\n    return [b'hello from app.py']\n\
-         make_server('', int(os.environ.get('PORT', '8080')), application).serve_forever()\n",
-    );
-    let (_, image) = build(builder, &app);
-    assert_serves(&image, "/", "hello from app.py");
+         make_server('', int(os.environ.get('PORT', '8080')), application).serve_forever()\n";
+    assert_app_serves(&[("app.py", app_py)], "hello from app.py");
 }
 
 #[test]
 fn app_sh_is_executed() {
-    let Some(builder) = s2i::builder() else {
-        return;
-    };
-    let app = TempApp::new();
-    app.write_exec(
-        "app.sh",
-        "#!/bin/sh\nexec python -m http.server \"${PORT:-8080}\" --directory site\n",
+    let app_sh = "#!/bin/sh\nexec python -m http.server \"${PORT:-8080}\" --directory site\n";
+    assert_app_serves(
+        &[
+            ("app.sh", app_sh),
+            ("site/index.html", "hello from app.sh\n"),
+        ],
+        "hello from app.sh",
     );
-    app.write("site/index.html", "hello from app.sh\n");
-    let (_, image) = build(builder, &app);
-    assert_serves(&image, "/", "hello from app.sh");
 }
 
 #[test]
 fn app_module_from_s2i_environment() {
-    let Some(builder) = s2i::builder() else {
-        return;
-    };
-    let app = TempApp::new();
-    app.write(
-        ".s2i/environment",
-        "# sclorg style\nAPP_MODULE=service.main:app\n",
+    let module = wsgi_file("hello from APP_MODULE").replace("def application", "def app");
+    assert_app_serves(
+        &[
+            (
+                ".s2i/environment",
+                "# sclorg style\nAPP_MODULE=service.main:app\n",
+            ),
+            ("service/__init__.py", ""),
+            ("service/main.py", &module),
+        ],
+        "hello from APP_MODULE",
     );
-    app.write("service/__init__.py", "");
-    app.write(
-        "service/main.py",
-        &wsgi_file("hello from APP_MODULE").replace("def application", "def app"),
-    );
-    let (_, image) = build(builder, &app);
-    assert_serves(&image, "/", "hello from APP_MODULE");
 }
 
 #[test]
 fn app_home_subdirectory() {
+    assert_app_serves(
+        &[
+            (".s2i/environment", "APP_HOME=web\n"),
+            ("web/wsgi.py", &wsgi_file("hello from APP_HOME")),
+            ("README.md", "the app is in web/\n"),
+        ],
+        "hello from APP_HOME",
+    );
+}
+
+/// An app whose module `module` is installed from its own packaging file
+/// (`setup.py` or `pyproject.toml`), served through wsgi.py importing it.
+fn packaged_app(packaging: (&str, &str), module: &str, text: &str) {
     let Some(builder) = s2i::builder() else {
         return;
     };
     let app = TempApp::new();
-    app.write(".s2i/environment", "APP_HOME=web\n");
-    app.write("web/wsgi.py", &wsgi_file("hello from APP_HOME"));
-    app.write("README.md", "the app is in web/\n");
+    app.write(packaging.0, packaging.1);
+    app.write(&format!("{module}.py"), &format!("TEXT = {text:?}\n"));
+    app.write(
+        "wsgi.py",
+        &format!("import {module}\nMESSAGE = {module}.TEXT\n{HELLO_WSGI}"),
+    );
     let (_, image) = build(builder, &app);
-    assert_serves(&image, "/", "hello from APP_HOME");
+    // Installed into the venv, not just importable from the source directory.
+    let imported = in_image(
+        &image,
+        &format!("cd / && python -c 'import {module}; print({module}.TEXT)'"),
+    );
+    assert_eq!(imported.trim(), text);
+    assert_serves(&image, "/", text);
 }
 
 #[test]
 fn setup_py_project() {
-    let Some(builder) = s2i::builder() else {
-        return;
-    };
-    let app = TempApp::new();
-    app.write(
-        "setup.py",
-        "from setuptools import setup\nsetup(name='greeting', version='1.0', py_modules=['greeting'])\n",
+    packaged_app(
+        (
+            "setup.py",
+            "from setuptools import setup\nsetup(name='greeting', version='1.0', py_modules=['greeting'])\n",
+        ),
+        "greeting",
+        "hello from setup.py",
     );
-    app.write("greeting.py", "TEXT = 'hello from setup.py'\n");
-    app.write(
-        "wsgi.py",
-        &format!("import greeting\nMESSAGE = greeting.TEXT\n{HELLO_WSGI}"),
-    );
-    let (_, image) = build(builder, &app);
-    // Installed into the venv, not just importable from the source directory.
-    let listed = in_image(
-        &image,
-        "cd / && python -c 'import greeting; print(greeting.TEXT)'",
-    );
-    assert_eq!(listed.trim(), "hello from setup.py");
-    assert_serves(&image, "/", "hello from setup.py");
 }
 
 #[test]
 fn pyproject_project() {
-    let Some(builder) = s2i::builder() else {
-        return;
-    };
-    let app = TempApp::new();
-    app.write(
-        "pyproject.toml",
-        "[build-system]\nrequires = ['setuptools>=61']\nbuild-backend = 'setuptools.build_meta'\n\n\
-         [project]\nname = 'salutation'\nversion = '1.0'\n\n[tool.setuptools]\npy-modules = ['salutation']\n",
+    packaged_app(
+        (
+            "pyproject.toml",
+            "[build-system]\nrequires = ['setuptools>=61']\nbuild-backend = 'setuptools.build_meta'\n\n\
+             [project]\nname = 'salutation'\nversion = '1.0'\n\n[tool.setuptools]\npy-modules = ['salutation']\n",
+        ),
+        "salutation",
+        "hello from pyproject",
     );
-    app.write("salutation.py", "TEXT = 'hello from pyproject'\n");
-    app.write(
-        "wsgi.py",
-        &format!("import salutation\nMESSAGE = salutation.TEXT\n{HELLO_WSGI}"),
-    );
-    let (_, image) = build(builder, &app);
-    let listed = in_image(
-        &image,
-        "cd / && python -c 'import salutation; print(salutation.TEXT)'",
-    );
-    assert_eq!(listed.trim(), "hello from pyproject");
-    assert_serves(&image, "/", "hello from pyproject");
 }
 
 #[test]
@@ -315,49 +374,52 @@ fn incremental_build_reuses_the_virtualenv() {
     assert_serves(&image, "/", "hello again from flask");
 }
 
-#[test]
-fn failing_requirements_fail_assemble() {
+/// Assemble the app made of `files` (see [`app_of`]): it must
+/// fail, and its output must contain each of `expected`.
+fn assert_assemble_fails(files: &[(&str, &str)], expected: &[&str]) {
     let Some(builder) = s2i::builder() else {
         return;
     };
-    let app = TempApp::new();
-    app.write("requirements.txt", "warp-test-no-such-package-xyz==1.0\n");
-    app.write("wsgi.py", &wsgi_file("never served"));
+    let app = app_of(files);
     let assembled = s2i::assemble(builder, app.path(), None, &[]);
     assert!(!assembled.output.status.success(), "{}", assembled.log());
     let log = assembled.log();
-    assert!(
-        log.contains("warp: error: installing dependencies from requirements.txt failed"),
-        "{log}"
-    );
-    assert!(
-        log.contains("warp-test-no-such-package-xyz"),
-        "pip's reason is shown:\n{log}"
+    for needle in expected {
+        assert!(log.contains(needle), "{needle:?} not in:\n{log}");
+    }
+}
+
+#[test]
+fn failing_requirements_fail_assemble() {
+    assert_assemble_fails(
+        &[
+            ("requirements.txt", "warp-test-no-such-package-xyz==1.0\n"),
+            ("wsgi.py", &wsgi_file("never served")),
+        ],
+        &[
+            "warp: error: installing dependencies from requirements.txt failed",
+            // pip's own reason is shown.
+            "No matching distribution found for warp-test-no-such-package-xyz",
+        ],
     );
 }
 
 #[test]
 fn failing_build_hook_fails_assemble() {
-    let Some(builder) = s2i::builder() else {
-        return;
-    };
-    let app = TempApp::new();
-    app.write("wsgi.py", &wsgi_file("never served"));
-    app.write_exec(
-        ".warp/action_hooks/build",
-        "#!/bin/sh\necho compiling assets >&2\nexit 3\n",
-    );
-    let assembled = s2i::assemble(builder, app.path(), None, &[]);
-    assert!(!assembled.output.status.success(), "{}", assembled.log());
-    let log = assembled.log();
-    assert!(
-        log.contains("warp: error:") && log.contains("build"),
-        "{log}"
+    assert_assemble_fails(
+        &[
+            ("wsgi.py", &wsgi_file("never served")),
+            (".warp/action_hooks/build", "#!/bin/sh\necho compiling assets >&2\nexit 3\n"),
+        ],
+        &[
+            "warp: error: the build hook (/opt/app-root/src/.warp/action_hooks/build) failed with exit code 3",
+            "compiling assets",
+        ],
     );
 }
 
 #[test]
-fn s2i_bin_assemble_override_can_call_the_builder_script() {
+fn s2i_bin_overrides_can_call_the_builder_scripts() {
     let Some(builder) = s2i::builder() else {
         return;
     };
@@ -367,6 +429,10 @@ fn s2i_bin_assemble_override_can_call_the_builder_script() {
     app.write_exec(
         ".s2i/bin/assemble",
         "#!/bin/sh\nset -e\necho override ran > /opt/app-root/override-marker\nexec /usr/libexec/s2i/assemble\n",
+    );
+    app.write_exec(
+        ".s2i/bin/run",
+        "#!/bin/sh\necho custom run starting >&2\nexec /usr/libexec/s2i/run\n",
     );
     let assembled = s2i::assemble(builder, app.path(), None, &[]);
     assert!(assembled.output.status.success(), "{}", assembled.log());
@@ -382,4 +448,9 @@ fn s2i_bin_assemble_override_can_call_the_builder_script() {
         "override ran\n"
     );
     assert_serves(&image, "/", "hello after the override");
+    let port = free_port();
+    let container = s2i::serve(&image.name, "1001", port);
+    assert!(s2i::get(&container, port, "/", Duration::from_secs(60)).is_some());
+    let logs = s2i::logs(&container);
+    assert_eq!(logs.matches("custom run starting").count(), 1, "{logs}");
 }
