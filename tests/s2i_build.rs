@@ -36,21 +36,41 @@ fn build(builder: &str, app: &TempApp) -> (s2i::Assembled, s2i::Image) {
 /// must answer 200 with `expected` in the body.
 fn assert_serves(image: &s2i::Image, path: &str, expected: &str) {
     for user in ["100001:0", "1001"] {
+        let (container, status, body) = serve_and_get(image, user, path);
+        assert_eq!(status, 200, "as {user}: {body}\n{}", s2i::logs(&container));
+        assert!(
+            body.contains(expected),
+            "as {user}: {expected:?} not in {body:?}\n{}",
+            s2i::logs(&container)
+        );
+    }
+}
+
+/// Start the image on a free port (host network) and GET `path` from it.
+/// Another program on this machine may take the port between the check and
+/// the container's bind: then the container exits and a new port is tried.
+fn serve_and_get(image: &s2i::Image, user: &str, path: &str) -> (s2i::Container, u16, String) {
+    for _attempt in 0..3 {
         let port = free_port();
         let container = s2i::serve(&image.name, user, port);
         let got = s2i::get(&container, port, path, Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(500));
+        if !s2i::running(&container) {
+            eprintln!(
+                "the container stopped (port {port} taken?):\n{}",
+                s2i::logs(&container)
+            );
+            continue;
+        }
         let Some((status, body)) = got else {
             panic!(
                 "no answer on port {port} as user {user}:\n{}",
                 s2i::logs(&container)
             );
         };
-        assert_eq!(status, 200, "as {user}: {body}\n{}", s2i::logs(&container));
-        assert!(
-            body.contains(expected),
-            "as {user}: {expected:?} not in {body:?}"
-        );
+        return (container, status, body);
     }
+    panic!("the app container did not stay up on three ports");
 }
 
 /// A command's output in a container of `image` (as 1001).
@@ -90,13 +110,7 @@ fn wsgi_py_with_dot_files() {
 /// probes `warp alive` / `warp ready` in the image's working directory, then
 /// SIGTERM on stop — the server (PID 1) must exit promptly and cleanly.
 fn probes_and_sigterm(image: &s2i::Image) {
-    let port = free_port();
-    let container = s2i::serve(&image.name, "100001:0", port);
-    assert!(
-        s2i::get(&container, port, "/", Duration::from_secs(60)).is_some(),
-        "{}",
-        s2i::logs(&container)
-    );
+    let (container, _, _) = serve_and_get(image, "100001:0", "/");
     let exec =
         |args: &[&str]| support::run(s2i::podman().args(["exec", &container.name]).args(args));
     support::assert_ok(&exec(&["warp", "alive"]));
@@ -448,9 +462,7 @@ fn s2i_bin_overrides_can_call_the_builder_scripts() {
         "override ran\n"
     );
     assert_serves(&image, "/", "hello after the override");
-    let port = free_port();
-    let container = s2i::serve(&image.name, "1001", port);
-    assert!(s2i::get(&container, port, "/", Duration::from_secs(60)).is_some());
+    let (container, _, _) = serve_and_get(&image, "1001", "/");
     let logs = s2i::logs(&container);
     assert_eq!(logs.matches("custom run starting").count(), 1, "{logs}");
 }
