@@ -81,6 +81,10 @@ pub fn builder() -> Option<&'static str> {
         if std::fs::hard_link(warp_bin(), &bin).is_err() {
             std::fs::copy(warp_bin(), &bin).unwrap();
         }
+        // The previous run's builder, removed once this one has its tag
+        // (each run would otherwise leave an untagged image behind).
+        let previous = output(podman().args(["image", "inspect", "--format", "{{.Id}}", BUILDER]));
+        let previous = String::from_utf8_lossy(&previous.stdout).trim().to_string();
         let out = output(
             podman()
                 .args(["build", "-q", "-f", "Containerfile", "--build-arg"])
@@ -95,6 +99,10 @@ pub fn builder() -> Option<&'static str> {
                 .current_dir(ctx),
         );
         assert_ok(&out);
+        let built = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !previous.is_empty() && !built.starts_with(&previous) && !previous.starts_with(&built) {
+            let _ = podman().args(["rmi", &previous]).output();
+        }
         Some(BUILDER)
     })
 }
