@@ -108,6 +108,7 @@ pub fn build(paths: &AppPaths, options: &BuildOptions) -> Result<BuildRecord> {
     let tool = installer.resolve()?;
 
     let app_root = &paths.app_root;
+    let _lock = venv::BuildLock::acquire(app_root)?;
     let existing = venv::is_venv(app_root)
         .then(|| python::probe(&paths.python()).ok())
         .flatten();
