@@ -35,7 +35,7 @@ pub struct ServeOptions {
     /// Serve the files under DIR at URL (repeatable), e.g. `--url-alias /static static`.
     #[arg(long, num_args = 2, value_names = ["URL", "DIR"], action = clap::ArgAction::Append)]
     pub url_alias: Vec<String>,
-    /// Directory the workers run in [default: the source directory].
+    /// Directory the workers run in [default: the app directory: $APP_HOME, else the source].
     #[arg(long, value_name = "DIR")]
     pub working_directory: Option<PathBuf>,
     /// Extra directory on the app's sys.path (repeatable).
@@ -224,11 +224,11 @@ impl Environment for ProcessEnv {
 }
 
 impl ServeOptions {
-    /// Fill in defaults and check every value. `src_root` is where relative
-    /// directories of the app are found.
+    /// Fill in defaults and check every value. `app_dir` (APP_HOME, else the
+    /// source root) is the default working directory and where relative paths start.
     pub fn resolve(
         &self,
-        src_root: &Path,
+        app_dir: &Path,
         env: &dyn Environment,
         machine: &Resources,
     ) -> Result<Settings> {
@@ -321,7 +321,7 @@ impl ServeOptions {
             let abs = if dir.is_absolute() {
                 dir.to_path_buf()
             } else {
-                src_root.join(dir)
+                app_dir.join(dir)
             };
             if !abs.is_dir() {
                 return Err(fail(
@@ -329,23 +329,23 @@ impl ServeOptions {
                         "--url-alias {url}: the directory {} does not exist",
                         abs.display()
                     ),
-                    "give an existing directory (relative paths are inside the source directory)",
+                    "give an existing directory (relative paths start in the app's directory)",
                 ));
             }
             url_aliases.push((url.trim_end_matches('/').to_string(), abs));
         }
         let working_directory = match &self.working_directory {
-            None => src_root.to_path_buf(),
+            None => app_dir.to_path_buf(),
             Some(dir) => {
                 let abs = if dir.is_absolute() {
                     dir.clone()
                 } else {
-                    src_root.join(dir)
+                    app_dir.join(dir)
                 };
                 if !abs.is_dir() {
                     return Err(fail(
                         format!("--working-directory {} does not exist", abs.display()),
-                        "give an existing directory (relative paths are inside the source directory)",
+                        "give an existing directory (relative paths start in the app's directory)",
                     ));
                 }
                 abs
@@ -358,7 +358,7 @@ impl ServeOptions {
                 if p.is_absolute() {
                     p.clone()
                 } else {
-                    src_root.join(p)
+                    app_dir.join(p)
                 }
             })
             .collect();
