@@ -145,10 +145,14 @@ async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(seconds(config.header_timeout))
         .keep_alive(config.keep_alive_timeout > 0.0)
-        .max_headers(config.limit_request_headers_count.max(1))
-        .max_header_size(config.limit_request_headers_size.max(1024))
+        .max_header_size(config.limit_request_headers_size.max(1024) * 2)
         .pipeline_flush(true)
         .half_close(false);
+    // hyper's default of 100 header slots lives on the stack (fast); more
+    // slots move to the heap, so ask only when the limit needs it.
+    if config.limit_request_headers_count > 100 {
+        builder.max_headers(config.limit_request_headers_count * 2);
+    }
     let service = Arc::new(Service {
         shared: shared.clone(),
         jobs,

@@ -100,6 +100,22 @@ fn malformed(req: &Request<Incoming>, config: &crate::config::Config) -> Option<
     if config.limit_request_line > 0 && method.len() + target_len + 10 > config.limit_request_line {
         return Some(Refusal::UriTooLong);
     }
+    // hyper is given twice these limits (beyond that it closes the
+    // connection); here they get a proper 431.
+    if config.limit_request_headers_count > 0 && headers.len() > config.limit_request_headers_count
+    {
+        return Some(Refusal::FieldTooLarge);
+    }
+    let head_size: usize = headers
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + 4)
+        .sum::<usize>()
+        + method.len()
+        + target_len
+        + 12;
+    if config.limit_request_headers_size > 0 && head_size > config.limit_request_headers_size {
+        return Some(Refusal::FieldTooLarge);
+    }
     if config.limit_request_field_size > 0 {
         for (name, value) in headers.iter() {
             if name.as_str().len() + value.len() + 4 > config.limit_request_field_size {
@@ -342,13 +358,16 @@ impl Service {
         loop {
             let deadline = match ticket.picked_at(shared) {
                 Some(picked) => picked + request_timeout.unwrap_or(far),
-                None => ticket.enqueued + queue_timeout.unwrap_or(far),
+                // Not picked yet: look again shortly, since a thread may pick
+                // it any moment and the request-timeout then starts.
+                None => (ticket.enqueued + queue_timeout.unwrap_or(far))
+                    .min(Instant::now() + Duration::from_millis(20)),
             };
             tokio::select! {
                 reply = reply_rx.recv() => return Ok(reply),
                 _ = tokio::time::sleep_until(deadline.into()) => {
                     match ticket.picked_at(shared) {
-                        None if ticket.expire() => {
+                        None if queue_timeout.is_some_and(|t| ticket.enqueued.elapsed() >= t) && ticket.expire() => {
                             shared.metrics.queue_rejected.fetch_add(1, Ordering::Relaxed);
                             return Err(plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable: no thread became free within the queue-timeout"));
                         }
