@@ -36,7 +36,7 @@ fn build(builder: &str, app: &TempApp) -> (s2i::Assembled, s2i::Image) {
 /// must answer 200 with `expected` in the body.
 fn assert_serves(image: &s2i::Image, path: &str, expected: &str) {
     for user in ["100001:0", "1001"] {
-        let (container, status, body) = serve_and_get(image, user, path);
+        let (container, status, body) = serve_and_get(image, user, path, &[]);
         assert_eq!(status, 200, "as {user}: {body}\n{}", s2i::logs(&container));
         assert!(
             body.contains(expected),
@@ -49,10 +49,15 @@ fn assert_serves(image: &s2i::Image, path: &str, expected: &str) {
 /// Start the image on a free port (host network) and GET `path` from it.
 /// Another program on this machine may take the port between the check and
 /// the container's bind: then the container exits and a new port is tried.
-fn serve_and_get(image: &s2i::Image, user: &str, path: &str) -> (s2i::Container, u16, String) {
+fn serve_and_get(
+    image: &s2i::Image,
+    user: &str,
+    path: &str,
+    env: &[(&str, &str)],
+) -> (s2i::Container, u16, String) {
     for _attempt in 0..3 {
         let port = free_port();
-        let container = s2i::serve(&image.name, user, port);
+        let container = s2i::serve(&image.name, user, port, env);
         let got = s2i::get(&container, port, path, Duration::from_secs(60));
         std::thread::sleep(Duration::from_millis(500));
         if !s2i::running(&container) {
@@ -110,7 +115,7 @@ fn wsgi_py_with_dot_files() {
 /// probes `warp alive` / `warp ready` in the image's working directory, then
 /// SIGTERM on stop — the server (PID 1) must exit promptly and cleanly.
 fn probes_and_sigterm(image: &s2i::Image) {
-    let (container, _, _) = serve_and_get(image, "100001:0", "/");
+    let (container, _, _) = serve_and_get(image, "100001:0", "/", &[]);
     let exec =
         |args: &[&str]| support::run(s2i::podman().args(["exec", &container.name]).args(args));
     support::assert_ok(&exec(&["warp", "alive"]));
@@ -297,6 +302,24 @@ fn django_with_static_files() {
     );
     assert_serves(&image, "/static/admin/css/base.css", "Admin styles");
     assert_serves(&image, "/", "Django");
+
+    // run migrates the database first, as sclorg's builder does …
+    let count_migrations = "python -c \"import sqlite3; \
+        print(sqlite3.connect('db.sqlite3').execute('select count(*) from django_migrations').fetchone()[0])\"";
+    let (container, _, _) = serve_and_get(&image, "100001:0", "/", &[]);
+    let out =
+        support::run(s2i::podman().args(["exec", &container.name, "sh", "-c", count_migrations]));
+    support::assert_ok(&out);
+    let applied: u32 = support::stdout(&out).trim().parse().unwrap();
+    assert!(applied > 10, "{applied} migrations applied");
+    // … unless DISABLE_MIGRATE is set.
+    let (container, status, _) =
+        serve_and_get(&image, "100001:0", "/", &[("DISABLE_MIGRATE", "1")]);
+    assert_eq!(status, 200);
+    let out =
+        support::run(s2i::podman().args(["exec", &container.name, "test", "-e", "db.sqlite3"]));
+    assert!(!out.status.success(), "no database without migrate");
+    assert!(s2i::logs(&container).contains("DISABLE_MIGRATE is set"));
 }
 
 #[test]
@@ -462,7 +485,7 @@ fn s2i_bin_overrides_can_call_the_builder_scripts() {
         "override ran\n"
     );
     assert_serves(&image, "/", "hello after the override");
-    let (container, _, _) = serve_and_get(&image, "1001", "/");
+    let (container, _, _) = serve_and_get(&image, "1001", "/", &[]);
     let logs = s2i::logs(&container);
     assert_eq!(logs.matches("custom run starting").count(), 1, "{logs}");
 }

@@ -275,12 +275,13 @@ pub fn save_artifacts(image: &str, dest: &Path) -> Output {
     out
 }
 
-/// Run `image` detached, as `user`, on the host network with PORT set.
-pub fn serve(image: &str, user: &str, port: u16) -> Container {
+/// Run `image` detached, as `user`, on the host network with PORT and `env` set.
+pub fn serve(image: &str, user: &str, port: u16, env: &[(&str, &str)]) -> Container {
     let container = Container {
         name: unique("run"),
     };
-    let out = output(podman().args([
+    let mut cmd = podman();
+    cmd.args([
         "run",
         "-d",
         "--name",
@@ -289,11 +290,12 @@ pub fn serve(image: &str, user: &str, port: u16) -> Container {
         user,
         "--network",
         "host",
-        "-e",
-        &format!("PORT={port}"),
-        image,
-    ]));
-    assert_ok(&out);
+    ])
+    .args(["-e", &format!("PORT={port}")]);
+    for (k, v) in env {
+        cmd.args(["-e", &format!("{k}={v}")]);
+    }
+    assert_ok(&output(cmd.arg(image)));
     container
 }
 
