@@ -382,16 +382,7 @@ fn incremental_build_reuses_the_virtualenv() {
         "{log}"
     );
     assert!(!log.contains("Installing dependencies"), "{log}");
-    eprintln!(
-        "FIGURES: assemble with flask: first {:.1} s, incremental {:.1} s",
-        first.seconds, second.seconds
-    );
-    assert!(
-        second.seconds < first.seconds,
-        "incremental {:.1} s, first {:.1} s",
-        second.seconds,
-        first.seconds
-    );
+    // How much faster: bench/s2i-incremental.sh (figures in README).
 
     // Changed dependencies: the install runs again (on top of the restored
     // virtualenv). pip's cache is saved and restored too when pip made one

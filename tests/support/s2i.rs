@@ -175,7 +175,6 @@ pub fn source_tar(dir: &Path) -> Vec<u8> {
 pub struct Assembled {
     pub container: Container,
     pub output: Output,
-    pub seconds: f64,
 }
 
 impl Assembled {
@@ -231,16 +230,11 @@ pub fn assemble(
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let started = Instant::now();
     let mut child = cmd.spawn().unwrap();
     let tar = source_tar(app);
     child.stdin.take().unwrap().write_all(&tar).unwrap();
     let output = child.wait_with_output().unwrap();
-    Assembled {
-        container,
-        output,
-        seconds: started.elapsed().as_secs_f64(),
-    }
+    Assembled { container, output }
 }
 
 /// `podman commit` the assembled container with `run` as the command.
