@@ -255,14 +255,7 @@ fn an_app_sh_entry_replaces_warp_with_the_script() {
         "#!/bin/sh\nexec python3 -m http.server --bind 127.0.0.1 \"$PORT\"\n",
     );
     let server = start_unbuilt(&app, &[]);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Ok((status, _)) = server.get("/") {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "{}", server.output());
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let (status, _) = server.first_answer("/", Duration::from_secs(120));
     assert_eq!(status, 200);
     // exec: the process warp started is now the app's server itself.
     let cmdline = std::fs::read_to_string(format!("/proc/{}/cmdline", server.pid())).unwrap();
@@ -371,4 +364,25 @@ fn an_app_in_app_home_runs_from_there() {
     let mut server = Server::start(&app, &["--processes", "1"]);
     server.wait_ready(1);
     assert_eq!(server.must_get("/").0, 200);
+}
+
+#[test]
+fn an_app_py_entry_runs_with_the_venv_python() {
+    let app = TempApp::new();
+    app.write("requirements.txt", "");
+    app.write(
+        "app.py",
+        "import http.server, os, sys\n\
+         class H(http.server.BaseHTTPRequestHandler):\n\
+         \x20   def do_GET(self):\n\
+         \x20       body = sys.prefix.encode()\n\
+         \x20       self.send_response(200); self.send_header('Content-Length', str(len(body))); self.end_headers()\n\
+         \x20       self.wfile.write(body)\n\
+         http.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()\n",
+    );
+    let server = start_unbuilt(&app, &[]);
+    let (status, body) = server.first_answer("/", Duration::from_secs(120));
+    assert_eq!(status, 200);
+    // The app runs in the app's virtualenv.
+    assert!(body.ends_with(".venv"), "{body}");
 }

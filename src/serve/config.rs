@@ -16,8 +16,8 @@ pub const DEFAULT_THREADS: u32 = 5;
 /// (warpdrive's and OpenShift's 8080, not mod_wsgi-express's 8000).
 pub const DEFAULT_PORT: u16 = 8080;
 
-/// `warp start`'s options. Durations are in seconds (fractions allowed),
-/// sizes in bytes with an optional unit (`10MiB`, `512M`, `1G`).
+/// `warp start`'s options. Durations are in seconds (fractions allowed; a
+/// timeout of 0 is off), sizes in bytes with an optional unit (`10MiB`, `512M`, `1G`).
 #[derive(Args, Debug, Clone, Default)]
 pub struct ServeOptions {
     /// Address to listen on.
@@ -287,24 +287,6 @@ impl ServeOptions {
                 "--max-connections 0 would refuse every connection",
                 "use 1 or more (default 1000 per worker)",
             ));
-        }
-        if self.startup_timeout.is_zero() {
-            return Err(fail(
-                "--startup-timeout 0 gives no worker time to load the app",
-                "use a number of seconds (default 15)",
-            ));
-        }
-        for (name, value) in [
-            ("--request-timeout", self.request_timeout),
-            ("--queue-timeout", self.queue_timeout),
-            ("--header-timeout", self.header_timeout),
-        ] {
-            if value.is_zero() {
-                return Err(fail(
-                    format!("{name} 0 would fail every request"),
-                    format!("give {name} a number of seconds greater than 0"),
-                ));
-            }
         }
         let mut url_aliases = Vec::new();
         for pair in self.url_alias.chunks(2) {
@@ -606,7 +588,9 @@ mod tests {
         assert!(err.to_string().contains("--threads 0"), "{err}");
         assert!(resolve(&["--processes", "0"], &[]).is_err());
         assert!(resolve(&["--listen-backlog", "0"], &[]).is_err());
-        assert!(resolve(&["--startup-timeout", "0"], &[]).is_err());
+        // Timeouts of 0 are off, as in mod_wsgi-express.
+        let s = resolve(&["--startup-timeout", "0", "--request-timeout", "0"], &[]).unwrap();
+        assert!(s.startup_timeout.is_zero() && s.request_timeout.is_zero());
     }
 
     #[test]

@@ -272,7 +272,11 @@ impl Supervisor {
         let s = &self.settings;
         let w = &self.workers[i];
         match w.state {
-            State::Starting if !w.killed && now - w.spawned >= s.startup_timeout => {
+            State::Starting
+                if !w.killed
+                    && !s.startup_timeout.is_zero()
+                    && now - w.spawned >= s.startup_timeout =>
+            {
                 let why = format!(
                     "not ready within {} s (--startup-timeout); killed",
                     s.startup_timeout.as_secs_f64()
@@ -338,7 +342,9 @@ impl Supervisor {
         }
         for w in &self.workers {
             match w.state {
-                State::Starting if !w.killed => consider(w.spawned + s.startup_timeout),
+                State::Starting if !w.killed && !s.startup_timeout.is_zero() => {
+                    consider(w.spawned + s.startup_timeout)
+                }
                 State::Stopping if !w.killed => {
                     if let Some(t) = w.stop_sent {
                         consider(t + s.graceful_timeout + s.shutdown_timeout)

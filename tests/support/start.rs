@@ -229,6 +229,22 @@ impl Server {
         http_get(self.port, path, Duration::from_secs(10))
     }
 
+    /// GET until something answers (an app that runs its own server), within `limit`.
+    pub fn first_answer(&self, path: &str, limit: Duration) -> (u16, String) {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok(answer) = self.get(path) {
+                return answer;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no answer; output:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// GET that must get an answer: panics with the server's output otherwise.
     pub fn must_get(&self, path: &str) -> (u16, String) {
         self.get(path)
