@@ -6,9 +6,9 @@
 //!
 //! Cases written for a non-default gunicorn setting (`gunicorn_config`) are
 //! decided here, each on purpose (see `DECISIONS`); all 137 stay in the run.
-mod support;
 #[path = "support/server.rs"]
 mod server;
+mod support;
 
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -87,10 +87,16 @@ struct Exchange {
     closed: bool,
 }
 
-fn exchange(addr: std::net::SocketAddr, bytes: &[u8], split: bool, expect_responses: usize) -> Exchange {
+fn exchange(
+    addr: std::net::SocketAddr,
+    bytes: &[u8],
+    split: bool,
+    expect_responses: usize,
+) -> Exchange {
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_nodelay(true).unwrap();
-    s.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
     let write = |s: &mut std::net::TcpStream, b: &[u8]| s.write_all(b).is_ok();
     if split {
         for piece in bytes.chunks(7) {
@@ -115,15 +121,23 @@ fn exchange(addr: std::net::SocketAddr, bytes: &[u8], split: bool, expect_respon
                 break;
             }
             Ok(n) => raw.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {
-                if expect_responses == 0 && !half_closed && started.elapsed() > Duration::from_millis(900) {
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                if expect_responses == 0
+                    && !half_closed
+                    && started.elapsed() > Duration::from_millis(900)
+                {
                     // No answer yet: tell the server nothing more is coming,
                     // so a truncated request ends now (it must not reach the app).
                     let _ = s.shutdown(Shutdown::Write);
                     half_closed = true;
                 }
                 let parsed = server::parse_all(&raw);
-                if expect_responses > 0 && parsed.iter().filter(|r| r.complete).count() >= expect_responses {
+                if expect_responses > 0
+                    && parsed.iter().filter(|r| r.complete).count() >= expect_responses
+                {
                     break;
                 }
             }
@@ -133,7 +147,10 @@ fn exchange(addr: std::net::SocketAddr, bytes: &[u8], split: bool, expect_respon
             }
         }
     }
-    Exchange { responses: server::parse_all(&raw), closed }
+    Exchange {
+        responses: server::parse_all(&raw),
+        closed,
+    }
 }
 
 fn latin1(bytes: &[u8]) -> String {
@@ -167,18 +184,38 @@ fn mismatch(seen: &Value, expected: &Value) -> Option<String> {
             problems.push(format!("{what}: got {got}, want {want}"));
         }
     };
-    check("method", &env["REQUEST_METHOD"], &expected["method"], &mut problems);
+    check(
+        "method",
+        &env["REQUEST_METHOD"],
+        &expected["method"],
+        &mut problems,
+    );
     let raw_uri = env["RAW_URI"].as_str().unwrap_or("");
     let raw_path = raw_uri.split('?').next().unwrap_or("");
     check("path", &json!(raw_path), &expected["path"], &mut problems);
     if expected["method"] != "CONNECT" {
         let want_path_info = latin1(&percent_decode(expected["path"].as_str().unwrap()));
-        check("PATH_INFO", &env["PATH_INFO"], &json!(want_path_info), &mut problems);
+        check(
+            "PATH_INFO",
+            &env["PATH_INFO"],
+            &json!(want_path_info),
+            &mut problems,
+        );
     }
-    check("query", &env["QUERY_STRING"], &expected["query"], &mut problems);
+    check(
+        "query",
+        &env["QUERY_STRING"],
+        &expected["query"],
+        &mut problems,
+    );
     let version = expected["version"].as_array().unwrap();
     let protocol = format!("HTTP/{}.{}", version[0], version[1]);
-    check("protocol", &env["SERVER_PROTOCOL"], &json!(protocol), &mut problems);
+    check(
+        "protocol",
+        &env["SERVER_PROTOCOL"],
+        &json!(protocol),
+        &mut problems,
+    );
     check("body", &seen["body"], &expected["body"], &mut problems);
     // Headers: PEP 3333 joins repeats with ", " and drops names with '_'.
     let mut want: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -187,14 +224,21 @@ fn mismatch(seen: &Value, expected: &Value) -> Option<String> {
         if name.contains('_') {
             continue;
         }
-        want.entry(name).or_default().push(pair[1].as_str().unwrap().to_string());
+        want.entry(name)
+            .or_default()
+            .push(pair[1].as_str().unwrap().to_string());
     }
     let want: BTreeMap<String, String> = want.into_iter().map(|(k, v)| (k, v.join(", "))).collect();
     let got: BTreeMap<String, String> = seen["headers"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| (p[0].as_str().unwrap().to_string(), p[1].as_str().unwrap().to_string()))
+        .map(|p| {
+            (
+                p[0].as_str().unwrap().to_string(),
+                p[1].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     if got != want {
         problems.push(format!("headers: got {got:?}, want {want:?}"));
@@ -226,7 +270,8 @@ fn every_case_of_the_http1_corpus() {
         return;
     }
     let expectations: BTreeMap<String, Value> =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("expectations.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expectations.json")).unwrap())
+            .unwrap();
     assert_eq!(expectations.len(), 137, "the corpus should hold 137 cases");
     let w = server::worker("apps:echo", json!({"access_log": false})).start();
     let limited = server::worker(
@@ -245,27 +290,45 @@ fn every_case_of_the_http1_corpus() {
             .find(|(n, _, _)| n == name)
             .map(|(_, d, _)| *d);
         if configured && decision.is_none() {
-            failures.push(format!("{name}: config-dependent case without a documented decision"));
+            failures.push(format!(
+                "{name}: config-dependent case without a documented decision"
+            ));
             continue;
         }
-        let decision = decision.unwrap_or(if case["expect"] == "accept" { Decision::Accept } else { Decision::Reject });
+        let decision = decision.unwrap_or(if case["expect"] == "accept" {
+            Decision::Accept
+        } else {
+            Decision::Reject
+        });
         counted += 1;
         for split in [false, true] {
             let how = if split { "split" } else { "one write" };
-            let target = if decision == Decision::RejectWithLimits { &limited } else { &w };
+            let target = if decision == Decision::RejectWithLimits {
+                &limited
+            } else {
+                &w
+            };
             match decision {
                 Decision::Reject | Decision::RejectWithLimits => {
                     let ex = exchange(target.addr, &bytes, split, 0);
                     let first = ex.responses.first();
                     let refused = match first {
                         None => ex.closed,
-                        Some(r) => (400..500).contains(&r.status) || r.status == 501 || r.status == 505,
+                        Some(r) => {
+                            (400..500).contains(&r.status) || r.status == 501 || r.status == 505
+                        }
                     };
-                    let app_saw = ex.responses.iter().any(|r| r.status == 200 && r.text().contains("\"environ\""));
+                    let app_saw = ex
+                        .responses
+                        .iter()
+                        .any(|r| r.status == 200 && r.text().contains("\"environ\""));
                     if !refused || app_saw {
                         failures.push(format!(
                             "{name} ({how}): expected a refusal, got {:?}",
-                            ex.responses.iter().map(|r| (r.status, r.text())).collect::<Vec<_>>()
+                            ex.responses
+                                .iter()
+                                .map(|r| (r.status, r.text()))
+                                .collect::<Vec<_>>()
                         ));
                     }
                 }
@@ -277,18 +340,28 @@ fn every_case_of_the_http1_corpus() {
                         Some(r) if r.status == 200 => {
                             let body = r.json()["body"].as_str().unwrap_or("").to_string();
                             // chunked_09 carries `hello`; the CL+TE case an empty chunked body
-                            let want = if name.contains("chunked_09") { "hello" } else { "" };
+                            let want = if name.contains("chunked_09") {
+                                "hello"
+                            } else {
+                                ""
+                            };
                             body == want && ex.responses.len() == 1
                         }
                         Some(r) => (400..500).contains(&r.status),
                     };
                     if !ok {
-                        failures.push(format!("{name} ({how}): not handled unambiguously: {:?}",
-                            ex.responses.iter().map(|r| (r.status, r.text())).collect::<Vec<_>>()));
+                        failures.push(format!(
+                            "{name} ({how}): not handled unambiguously: {:?}",
+                            ex.responses
+                                .iter()
+                                .map(|r| (r.status, r.text()))
+                                .collect::<Vec<_>>()
+                        ));
                     }
                 }
                 Decision::Accept | Decision::AcceptOrClose => {
-                    let wanted: Vec<Value> = case["requests"].as_array().cloned().unwrap_or_default();
+                    let wanted: Vec<Value> =
+                        case["requests"].as_array().cloned().unwrap_or_default();
                     let ex = exchange(target.addr, &bytes, split, wanted.len().max(1));
                     if decision == Decision::AcceptOrClose && ex.responses.is_empty() && ex.closed {
                         continue;
@@ -296,8 +369,13 @@ fn every_case_of_the_http1_corpus() {
                     if wanted.is_empty() {
                         // accepted config cases from the invalid/ set: served by the app
                         if ex.responses.first().map(|r| r.status) != Some(200) {
-                            failures.push(format!("{name} ({how}): expected the app to answer, got {:?}",
-                                ex.responses.iter().map(|r| (r.status, r.text())).collect::<Vec<_>>()));
+                            failures.push(format!(
+                                "{name} ({how}): expected the app to answer, got {:?}",
+                                ex.responses
+                                    .iter()
+                                    .map(|r| (r.status, r.text()))
+                                    .collect::<Vec<_>>()
+                            ));
                         }
                         continue;
                     }
@@ -309,16 +387,25 @@ fn every_case_of_the_http1_corpus() {
                             "{name} ({how}): {} responses for {} requests: {:?}",
                             ex.responses.len(),
                             wanted.len(),
-                            ex.responses.iter().map(|r| (r.status, r.text())).collect::<Vec<_>>()
+                            ex.responses
+                                .iter()
+                                .map(|r| (r.status, r.text()))
+                                .collect::<Vec<_>>()
                         ));
                         continue;
                     }
                     for (i, (response, expected)) in ex.responses.iter().zip(&wanted).enumerate() {
                         if response.status != 200 {
-                            failures.push(format!("{name} ({how}) request {i}: status {} {}", response.status, response.text()));
+                            failures.push(format!(
+                                "{name} ({how}) request {i}: status {} {}",
+                                response.status,
+                                response.text()
+                            ));
                             continue;
                         }
-                        if let Some(problem) = mismatch(&response.json(), &corrected(name, expected.clone())) {
+                        if let Some(problem) =
+                            mismatch(&response.json(), &corrected(name, expected.clone()))
+                        {
                             failures.push(format!("{name} ({how}) request {i}: {problem}"));
                         }
                     }
@@ -326,7 +413,14 @@ fn every_case_of_the_http1_corpus() {
             }
         }
     }
-    assert_eq!(counted + failures.iter().filter(|f| f.contains("without a documented decision")).count(), 137);
+    assert_eq!(
+        counted
+            + failures
+                .iter()
+                .filter(|f| f.contains("without a documented decision"))
+                .count(),
+        137
+    );
     assert!(
         failures.is_empty(),
         "{} of 137 cases failed:\n{}\n--- worker log:\n{}",

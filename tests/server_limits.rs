@@ -1,9 +1,9 @@
 //! The worker's production behaviour (issue 4, in-worker parts): timeouts,
 //! limits, hostile clients, proxies, access log and the event API — each
 //! checked against a real worker over loopback, bounded in time.
-mod support;
 #[path = "support/server.rs"]
 mod server;
+mod support;
 
 use serde_json::json;
 use server::{parse_response, worker};
@@ -16,27 +16,51 @@ fn send_get(addr: std::net::SocketAddr, path: &str) -> std::thread::JoinHandle<(
         let started = Instant::now();
         let mut s = std::net::TcpStream::connect(addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        write!(s, "GET {path} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n").unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
         let raw = server::read_to_close(&mut s);
-        let status = parse_response(&raw, false).map(|r| r.status).unwrap_or_else(|| {
-            eprintln!("unparsable answer after {:?}: {:?}", started.elapsed(), String::from_utf8_lossy(&raw));
-            0
-        });
+        let status = parse_response(&raw, false)
+            .map(|r| r.status)
+            .unwrap_or_else(|| {
+                eprintln!(
+                    "unparsable answer after {:?}: {:?}",
+                    started.elapsed(),
+                    String::from_utf8_lossy(&raw)
+                );
+                0
+            });
         (status, started.elapsed())
     })
 }
 
 #[test]
 fn request_timeout_gives_504_at_the_deadline_and_asks_for_a_recycle() {
-    let mut w = worker("apps:slow", json!({"request_timeout": 1, "graceful_timeout": 1, "shutdown_timeout": 1})).start();
+    let mut w = worker(
+        "apps:slow",
+        json!({"request_timeout": 1, "graceful_timeout": 1, "shutdown_timeout": 1}),
+    )
+    .start();
     eprintln!("pid {}", w.child.id());
     let (status, took) = send_get(w.addr, "/?s=30").join().unwrap();
     assert_eq!(status, 504, "{}", w.stderr());
-    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(3), "{took:?}");
-    let event = w.next_event(Duration::from_secs(5)).expect("a status event");
-    assert!(event.contains("\"recycle\"") && event.contains("request-timeout"), "{event}");
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    let event = w
+        .next_event(Duration::from_secs(5))
+        .expect("a status event");
+    assert!(
+        event.contains("\"recycle\"") && event.contains("request-timeout"),
+        "{event}"
+    );
     // It stops taking work and exits by itself, stuck thread and all.
-    let status = w.wait_exit(Duration::from_secs(10)).expect("the recycled worker exits");
+    let status = w
+        .wait_exit(Duration::from_secs(10))
+        .expect("the recycled worker exits");
     assert!(status.success(), "{status}");
 }
 
@@ -47,7 +71,10 @@ fn queue_timeout_gives_503_at_expiry_not_at_pickup() {
     std::thread::sleep(Duration::from_millis(200));
     let (status, took) = send_get(w.addr, "/?s=0").join().unwrap();
     assert_eq!(status, 503);
-    assert!(took < Duration::from_millis(1500), "503 must come at expiry, came after {took:?}");
+    assert!(
+        took < Duration::from_millis(1500),
+        "503 must come at expiry, came after {took:?}"
+    );
     assert_eq!(busy.join().unwrap().0, 200);
 }
 
@@ -72,7 +99,8 @@ fn oversize_bodies_get_413_before_the_app_is_called() {
     let r = w.request("POST", "/", &[], &[b'x'; 1001]);
     assert_eq!(r.status, 413);
     let mut s = w.connect();
-    s.write_all(b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap();
+    s.write_all(b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n")
+        .unwrap();
     for _ in 0..3 {
         let _ = s.write_all(b"190\r\n");
         let _ = s.write_all(&[b'y'; 400]);
@@ -85,15 +113,26 @@ fn oversize_bodies_get_413_before_the_app_is_called() {
     assert_eq!(ok.status, 200);
     // The app saw only that last request.
     let seen = w.get("/events").json();
-    let started: Vec<_> = seen.as_array().unwrap().iter().filter(|e| e["name"] == "request_started").collect();
+    let started: Vec<_> = seen
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["name"] == "request_started")
+        .collect();
     assert_eq!(started.len(), 2, "{seen}"); // the 1000-byte POST and this GET
     assert_eq!(started[0]["input_length"], 1000);
 }
 
 #[test]
 fn oversize_headers_get_431() {
-    let w = worker("apps:hello", json!({"limit_request_headers_count": 10, "limit_request_headers_size": 4096})).start();
-    let many: Vec<(String, String)> = (0..20).map(|i| (format!("X-H{i}"), "v".to_string())).collect();
+    let w = worker(
+        "apps:hello",
+        json!({"limit_request_headers_count": 10, "limit_request_headers_size": 4096}),
+    )
+    .start();
+    let many: Vec<(String, String)> = (0..20)
+        .map(|i| (format!("X-H{i}"), "v".to_string()))
+        .collect();
     let refs: Vec<(&str, &str)> = many.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     assert_eq!(w.request("GET", "/", &refs, b"").status, 431);
     let big = "z".repeat(5000);
@@ -102,7 +141,11 @@ fn oversize_headers_get_431() {
     let field = "z".repeat(9000);
     let w2 = worker("apps:hello", json!({})).start();
     let raw = w2.raw(format!("GET / HTTP/1.1\r\nHost: h\r\nX-Big: {field}\r\n\r\n").as_bytes());
-    assert_eq!(parse_response(&raw, false).map(|r| r.status), Some(431), "8190-byte field limit by default");
+    assert_eq!(
+        parse_response(&raw, false).map(|r| r.status),
+        Some(431),
+        "8190-byte field limit by default"
+    );
     assert_eq!(w.get("/").status, 200);
 }
 
@@ -112,18 +155,25 @@ fn slowloris_connections_take_no_python_thread_and_are_cut_at_the_header_timeout
     let mut trickling = Vec::new();
     for _ in 0..200 {
         let mut s = std::net::TcpStream::connect(w.addr).unwrap();
-        s.write_all(b"GET / HTTP/1.1\r\nHost: h\r\nX-Slow: ").unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: h\r\nX-Slow: ")
+            .unwrap();
         trickling.push(s);
     }
     // A normal client is served promptly meanwhile.
     for _ in 0..5 {
         let started = Instant::now();
         assert_eq!(w.get("/").status, 200);
-        assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
     }
     // Bodies that trickle are read on the I/O side too: the app thread stays free.
     let mut slow_body = std::net::TcpStream::connect(w.addr).unwrap();
-    slow_body.write_all(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\nabc").unwrap();
+    slow_body
+        .write_all(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\nabc")
+        .unwrap();
     let started = Instant::now();
     assert_eq!(w.get("/").status, 200);
     assert!(started.elapsed() < Duration::from_secs(1));
@@ -131,13 +181,17 @@ fn slowloris_connections_take_no_python_thread_and_are_cut_at_the_header_timeout
     std::thread::sleep(Duration::from_millis(2500));
     let mut closed = 0;
     for s in trickling.iter_mut() {
-        s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
         let mut buf = [0u8; 512];
         if s.read(&mut buf).is_ok() {
             closed += 1; // EOF or a 408 then EOF
         }
     }
-    assert!(closed >= 190, "only {closed} of 200 slow connections were closed");
+    assert!(
+        closed >= 190,
+        "only {closed} of 200 slow connections were closed"
+    );
 }
 
 #[test]
@@ -152,12 +206,19 @@ fn idle_keep_alive_connections_close_after_the_keep_alive_timeout() {
     let n = s.read(&mut buf).unwrap_or(0);
     assert_eq!(n, 0, "expected the server to close the idle connection");
     let idle = started.elapsed();
-    assert!(idle >= Duration::from_millis(400) && idle < Duration::from_secs(3), "{idle:?}");
+    assert!(
+        idle >= Duration::from_millis(400) && idle < Duration::from_secs(3),
+        "{idle:?}"
+    );
 }
 
 #[test]
 fn max_connections_applies_back_pressure_instead_of_collapsing() {
-    let w = worker("apps:hello", json!({"max_connections": 2, "keep_alive_timeout": 30})).start();
+    let w = worker(
+        "apps:hello",
+        json!({"max_connections": 2, "keep_alive_timeout": 30}),
+    )
+    .start();
     let mut a = w.connect();
     let b = w.connect();
     a.write_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
@@ -165,8 +226,10 @@ fn max_connections_applies_back_pressure_instead_of_collapsing() {
     assert!(a.read(&mut buf).unwrap() > 0);
     // The third client is not answered while two connections are open …
     let mut c = w.connect();
-    c.write_all(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n").unwrap();
-    c.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    c.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
     assert!(c.read(&mut buf).is_err(), "served beyond max_connections");
     // … and is served (not dropped) as soon as one closes.
     drop(a);
@@ -189,20 +252,44 @@ fn proxy_headers_are_believed_only_from_trusted_peers() {
     assert_eq!(env["REMOTE_ADDR"], "127.0.0.1");
     assert_eq!(env["wsgi.url_scheme"], "http");
     assert_eq!(env["HTTP_HOST"], "127.0.0.1");
-    assert_eq!(env["HTTP_X_FORWARDED_FOR"], "6.6.6.6", "passed through untouched");
+    assert_eq!(
+        env["HTTP_X_FORWARDED_FOR"], "6.6.6.6",
+        "passed through untouched"
+    );
 
     let w = worker("apps:echo", json!({"trust_proxy": ["127.0.0.0/8"]})).start();
     let body = w
-        .request("GET", "/", &[("X-Forwarded-For", "203.0.113.7, 127.0.0.5"), ("X-Forwarded-Proto", "https"), ("X-Forwarded-Host", "www.example.com"), ("X-Forwarded-Port", "8443")], b"")
+        .request(
+            "GET",
+            "/",
+            &[
+                ("X-Forwarded-For", "203.0.113.7, 127.0.0.5"),
+                ("X-Forwarded-Proto", "https"),
+                ("X-Forwarded-Host", "www.example.com"),
+                ("X-Forwarded-Port", "8443"),
+            ],
+            b"",
+        )
         .json();
     let env = &body["environ"];
-    assert_eq!(env["REMOTE_ADDR"], "203.0.113.7", "the nearest untrusted hop");
+    assert_eq!(
+        env["REMOTE_ADDR"], "203.0.113.7",
+        "the nearest untrusted hop"
+    );
     assert_eq!(env["wsgi.url_scheme"], "https");
     assert_eq!(env["HTTP_HOST"], "www.example.com");
     assert_eq!(env["SERVER_NAME"], "www.example.com");
     assert_eq!(env["SERVER_PORT"], "8443");
     let body = w
-        .request("GET", "/", &[("Forwarded", "for=198.51.100.17;proto=https;host=shop.example")], b"")
+        .request(
+            "GET",
+            "/",
+            &[(
+                "Forwarded",
+                "for=198.51.100.17;proto=https;host=shop.example",
+            )],
+            b"",
+        )
         .json();
     let env = &body["environ"];
     assert_eq!(env["REMOTE_ADDR"], "198.51.100.17");
@@ -210,8 +297,22 @@ fn proxy_headers_are_believed_only_from_trusted_peers() {
     assert_eq!(env["HTTP_HOST"], "shop.example");
 
     // Only the headers named in trust_proxy_headers are believed.
-    let w = worker("apps:echo", json!({"trust_proxy": ["127.0.0.1"], "trust_proxy_headers": ["X-Forwarded-For"]})).start();
-    let body = w.request("GET", "/", &[("X-Forwarded-For", "203.0.113.9"), ("X-Forwarded-Proto", "https")], b"").json();
+    let w = worker(
+        "apps:echo",
+        json!({"trust_proxy": ["127.0.0.1"], "trust_proxy_headers": ["X-Forwarded-For"]}),
+    )
+    .start();
+    let body = w
+        .request(
+            "GET",
+            "/",
+            &[
+                ("X-Forwarded-For", "203.0.113.9"),
+                ("X-Forwarded-Proto", "https"),
+            ],
+            b"",
+        )
+        .json();
     assert_eq!(body["environ"]["REMOTE_ADDR"], "203.0.113.9");
     assert_eq!(body["environ"]["wsgi.url_scheme"], "http");
 }
@@ -219,15 +320,29 @@ fn proxy_headers_are_believed_only_from_trusted_peers() {
 #[test]
 fn access_log_formats_carry_the_request_id() {
     for (format, check) in [
-        ("common", "\"GET /logged?q=1 HTTP/1.1\" 200 14 request_id=abc-123"),
-        ("combined", "\"https://ref.example/\" \"test-agent/1.0\" request_id=abc-123"),
+        (
+            "common",
+            "\"GET /logged?q=1 HTTP/1.1\" 200 14 request_id=abc-123",
+        ),
+        (
+            "combined",
+            "\"https://ref.example/\" \"test-agent/1.0\" request_id=abc-123",
+        ),
         ("json", "\"request_id\":\"abc-123\""),
     ] {
-        let w = worker("apps:hello", json!({"access_log": true, "access_log_format": format})).start();
+        let w = worker(
+            "apps:hello",
+            json!({"access_log": true, "access_log_format": format}),
+        )
+        .start();
         let r = w.request(
             "GET",
             "/logged?q=1",
-            &[("X-Request-Id", "abc-123"), ("Referer", "https://ref.example/"), ("User-Agent", "test-agent/1.0")],
+            &[
+                ("X-Request-Id", "abc-123"),
+                ("Referer", "https://ref.example/"),
+                ("User-Agent", "test-agent/1.0"),
+            ],
             b"",
         );
         assert_eq!(r.status, 200);
@@ -246,7 +361,12 @@ fn access_log_formats_carry_the_request_id() {
         // A request without an id gets a generated one.
         w.get("/second");
         std::thread::sleep(Duration::from_millis(200));
-        let line = w.stdout().lines().find(|l| l.contains("/second")).map(str::to_string).unwrap_or_default();
+        let line = w
+            .stdout()
+            .lines()
+            .find(|l| l.contains("/second"))
+            .map(str::to_string)
+            .unwrap_or_default();
         assert!(line.contains("request_id"), "{line}");
     }
     let w = worker("apps:hello", json!({})).start();
@@ -280,11 +400,17 @@ fn the_event_api_reports_requests_like_mod_wsgi() {
     assert!(finished["cpu_system_time"].as_f64().is_some());
     of("response_started", None);
     of("request_exception", None);
-    let failed = list.iter().filter(|e| e["name"] == "request_finished" && e["status"] == 500).count();
+    let failed = list
+        .iter()
+        .filter(|e| e["name"] == "request_finished" && e["status"] == 500)
+        .count();
     assert_eq!(failed, 1);
 
     let metrics = w.get("/metrics").json();
-    assert!(metrics["request"]["requests"].as_u64().unwrap() >= 4, "{metrics}");
+    assert!(
+        metrics["request"]["requests"].as_u64().unwrap() >= 4,
+        "{metrics}"
+    );
     let utilization = metrics["request"]["capacity_utilization"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&utilization));
     assert_eq!(metrics["request"]["threads"], 2);
