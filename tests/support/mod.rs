@@ -19,13 +19,7 @@ pub fn warp_bin() -> PathBuf {
 pub fn warp(dir: &Path) -> Command {
     let mut cmd = Command::new(warp_bin());
     cmd.current_dir(dir);
-    for var in [
-        "WARP_APP_ROOT",
-        "WARP_PROJECT",
-        "VIRTUAL_ENV",
-        "WARP_PYTHON",
-        "APP_MODULE",
-    ] {
+    for var in ["WARP_APP_ROOT", "WARP_PROJECT", "VIRTUAL_ENV", "WARP_PYTHON", "APP_MODULE"] {
         cmd.env_remove(var);
     }
     cmd
@@ -34,8 +28,7 @@ pub fn warp(dir: &Path) -> Command {
 /// Run a command and return its output, with stdout/stderr in the panic
 /// message when `expect_ok` does not hold.
 pub fn run(cmd: &mut Command) -> Output {
-    cmd.output()
-        .unwrap_or_else(|e| panic!("could not run {cmd:?}: {e}"))
+    cmd.output().unwrap_or_else(|e| panic!("could not run {cmd:?}: {e}"))
 }
 
 pub fn stdout(out: &Output) -> String {
@@ -82,10 +75,7 @@ pub struct TempApp {
 impl TempApp {
     pub fn new() -> Self {
         TempApp {
-            dir: tempfile::Builder::new()
-                .prefix("warp-test-")
-                .tempdir()
-                .unwrap(),
+            dir: tempfile::Builder::new().prefix("warp-test-").tempdir().unwrap(),
         }
     }
 
