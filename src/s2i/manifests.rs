@@ -312,7 +312,6 @@ struct SeccompProfile {
 struct Container {
     name: String,
     image: String,
-    image_pull_policy: &'static str,
     ports: Vec<ContainerPort>,
     env: Vec<EnvVar>,
     resources: Resources,
@@ -470,11 +469,12 @@ fn probes(options: &ManifestOptions) -> (Probe, Probe) {
 
 fn deployment(options: &ManifestOptions, name: &str) -> Object<DeploymentSpec> {
     let (liveness_probe, readiness_probe) = probes(options);
-    let mut requests = BTreeMap::from([
+    // No imagePullPolicy: Kubernetes' default (Always for :latest or no tag,
+    // else IfNotPresent) is what a user of a tag expects.
+    let requests = BTreeMap::from([
         ("cpu", options.cpu_request.clone()),
         ("memory", options.memory_request.clone()),
     ]);
-    requests.retain(|_, v| !v.is_empty());
     let mut limits = BTreeMap::new();
     if let Some(cpu) = &options.cpu_limit {
         limits.insert("cpu", cpu.clone());
@@ -485,7 +485,6 @@ fn deployment(options: &ManifestOptions, name: &str) -> Object<DeploymentSpec> {
     let container = Container {
         name: name.to_string(),
         image: options.image.clone(),
-        image_pull_policy: "IfNotPresent",
         ports: vec![ContainerPort {
             name: PORT_NAME,
             container_port: options.port,
