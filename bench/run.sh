@@ -2,7 +2,9 @@
 # Benchmark warp's WSGI worker against granian and gunicorn, side by side in
 # ONE run: each server with 1 worker process pinned to CPU 0, wrk pinned to
 # CPU 1, on the same apps (hello world, a Django JSON view, a 100 KB streamed
-# response, a 1 MB upload). Prints a table with req/s, p99 latency and worker
+# response, a 1 MB upload). For hello world it also runs `warp-off`: the same
+# build with request/queue/header timeouts and limits switched off, to show
+# what the recovery machinery costs. Prints a table with req/s, p99 latency and worker
 # RSS, and each figure as a ratio to granian's.
 #
 #   bench/run.sh                 all apps, 10 s per run
@@ -51,6 +53,9 @@ start_server() { # server app port -> pid of the process group leader
   case "$server" in
     warp) setsid taskset -c 0 "$venv/bin/python" "$root/bench/launch_worker.py" 127.0.0.1 "$port" "$target" 1 \
             '{"keep_alive_timeout": 30}' >"$bench/$server.log" 2>&1 & ;;
+    warp-off) setsid taskset -c 0 "$venv/bin/python" "$root/bench/launch_worker.py" 127.0.0.1 "$port" "$target" 1 \
+            '{"keep_alive_timeout": 30, "request_timeout": 0, "queue_timeout": 0, "header_timeout": 0, "limit_request_body": 0, "limit_request_line": 0, "limit_request_field_size": 0}' \
+            >"$bench/$server.log" 2>&1 & ;;
     granian) setsid taskset -c 0 "$venv/bin/granian" --interface wsgi --workers 1 --blocking-threads 1 \
             --host 127.0.0.1 --port "$port" --no-ws "$target" >"$bench/$server.log" 2>&1 & ;;
     gunicorn) setsid taskset -c 0 "$venv/bin/gunicorn" -w 1 -b "127.0.0.1:$port" "$target" \
@@ -83,7 +88,10 @@ to_ms() { # wrk latency like 1.23ms / 456.00us / 1.2s -> ms
 results="$bench/results.tsv"
 : >"$results"
 for app in $apps; do
-  for server in warp granian gunicorn; do
+  servers="warp granian gunicorn"
+  # The cost of the recovery machinery (issue 4): the same build with it all off.
+  [ "$app" = hello ] && servers="warp warp-off granian gunicorn"
+  for server in $servers; do
     port=$((port + 1))
     pid=$(start_server "$server" "$(target_of "$app")" "$port")
     if ! wait_up "$port"; then kill -- -"$pid" 2>/dev/null || true; cat "$bench/$server.log"; continue; fi
@@ -115,8 +123,8 @@ awk -F'\t' '
   { rps[$1,$2]=$3; p99[$1,$2]=$4; rss[$1,$2]=$5; if (!seen[$1]++) order[++n]=$1 }
   END {
     for (i = 1; i <= n; i++) { a = order[i]
-      split("warp granian gunicorn", servers, " ")
-      for (j = 1; j <= 3; j++) { s = servers[j]; if (!((a,s) in rps)) continue
+      split("warp warp-off granian gunicorn", servers, " ")
+      for (j = 1; j <= 4; j++) { s = servers[j]; if (!((a,s) in rps)) continue
         g = (a,"granian") in rps ? 1 : 0
         printf "| %s | %s | %.0f | %.2f | %.1f | %s | %s | %s |\n", a, s, rps[a,s], p99[a,s], rss[a,s]/1024,
           (g && rps[a,"granian"] > 0) ? sprintf("%.2f×", rps[a,s]/rps[a,"granian"]) : "-",

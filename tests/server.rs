@@ -267,3 +267,92 @@ fn sigterm_finishes_in_flight_requests_then_exits_zero() {
     // new connections are refused (the test's listener copy is gone too)
     assert!(std::net::TcpStream::connect(addr).is_err());
 }
+
+#[test]
+fn django_runwarp_serves_a_real_project_and_its_static_files() {
+    let Some(django_admin) = support::tool("django-admin") else {
+        return;
+    };
+    let python = django_admin.parent().unwrap().join("python");
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(&django_admin)
+        .args(["startproject", "site_"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let project = dir.path().join("site_");
+    let settings = project.join("site_/settings.py");
+    let mut text = std::fs::read_to_string(&settings).unwrap();
+    text = text.replace(
+        "INSTALLED_APPS = [",
+        "INSTALLED_APPS = [\n    'warpserver.django',",
+    );
+    text.push_str("\nSTATIC_ROOT = BASE_DIR / 'collected'\nALLOWED_HOSTS = ['*']\n");
+    std::fs::write(&settings, text).unwrap();
+    std::fs::create_dir_all(project.join("collected")).unwrap();
+    std::fs::write(project.join("collected/site.css"), "body{}").unwrap();
+    let pkg = tempfile::tempdir().unwrap();
+    server::install_package(pkg.path());
+    let port = support::free_port();
+    let mut child = std::process::Command::new(&python)
+        .args([
+            "manage.py",
+            "runwarp",
+            &format!("127.0.0.1:{port}"),
+            "--threads",
+            "2",
+        ])
+        .current_dir(&project)
+        .env("PYTHONPATH", pkg.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut answer = String::new();
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+            panic!("runwarp exited ({status}): {err}");
+        }
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            std::io::Write::write_all(
+                &mut s,
+                b"GET /static/site.css HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            )
+            .unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            answer = String::from_utf8_lossy(&server::read_to_close(&mut s)).into_owned();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let guard = Kill(child);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with("body{}"), "{answer}");
+    // Django itself answers the rest (its 404 page for an unknown URL, DEBUG on).
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    std::io::Write::write_all(
+        &mut s,
+        b"GET /nowhere HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let page = String::from_utf8_lossy(&server::read_to_close(&mut s)).into_owned();
+    assert!(page.starts_with("HTTP/1.1 404"), "{page}");
+    assert!(page.contains("Django"), "{page}");
+    drop(guard);
+}
