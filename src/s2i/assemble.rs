@@ -38,7 +38,10 @@ pub fn assemble(paths: &S2iPaths) -> Result<()> {
 
     if paths.incoming_artifacts.is_dir() {
         ui::step("Restoring the artifacts of the previous build", || {
-            let restored = artifacts::restore(paths, None)?;
+            // The saved venv is reused only when the dependency inputs are what
+            // they were when it was saved; otherwise only the caches are.
+            let hash = crate::build::inputs_hash(&paths.app_paths(), &BuildOptions::default())?;
+            let restored = artifacts::restore(paths, Some(&hash))?;
             if restored.venv {
                 eprintln!("    virtualenv restored (the build reinstalls only if the dependency inputs changed)");
             }
