@@ -17,8 +17,8 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// The server's graceful-timeout and shutdown-timeout defaults (mod_wsgi-express's).
-pub const DEFAULT_GRACEFUL_TIMEOUT: u32 = 15;
-pub const DEFAULT_SHUTDOWN_TIMEOUT: u32 = 5;
+pub const DEFAULT_GRACEFUL_TIMEOUT: u32 = crate::serve::config::GRACEFUL_TIMEOUT_SECS;
+pub const DEFAULT_SHUTDOWN_TIMEOUT: u32 = crate::serve::config::SHUTDOWN_TIMEOUT_SECS;
 /// Seconds a terminating pod keeps serving before SIGTERM reaches the server
 /// (preStop sleep), so endpoints are removed before it stops accepting.
 pub const DEFAULT_DRAIN_DELAY: u32 = 5;

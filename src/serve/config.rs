@@ -169,6 +169,12 @@ pub const DEFAULT_PROXY_HEADERS: &[&str] = &[
     "Forwarded",
 ];
 
+/// The default graceful-timeout and shutdown-timeout, in seconds (mod_wsgi-express's);
+/// `warp manifests` sizes a pod's termination grace period from them. The
+/// clap defaults above must say the same (a unit test checks it).
+pub const GRACEFUL_TIMEOUT_SECS: u32 = 15;
+pub const SHUTDOWN_TIMEOUT_SECS: u32 = 5;
+
 /// The options after defaults and checks: what the supervisor runs with.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -549,8 +555,14 @@ mod tests {
         assert_eq!(s.startup_timeout, Duration::from_secs(15));
         assert_eq!(s.request_timeout, Duration::from_secs(60));
         assert_eq!(s.queue_timeout, Duration::from_secs(45));
-        assert_eq!(s.graceful_timeout, Duration::from_secs(15));
-        assert_eq!(s.shutdown_timeout, Duration::from_secs(5));
+        assert_eq!(
+            s.graceful_timeout,
+            Duration::from_secs(GRACEFUL_TIMEOUT_SECS.into())
+        );
+        assert_eq!(
+            s.shutdown_timeout,
+            Duration::from_secs(SHUTDOWN_TIMEOUT_SECS.into())
+        );
         assert_eq!(s.limit_request_body, 10 << 20);
         assert_eq!(s.listen_backlog, 100);
         assert_eq!(s.maximum_requests, None);
