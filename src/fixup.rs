@@ -55,16 +55,17 @@ pub fn fixup(root: &Path) -> Result<Report> {
     )
     .map_err(|e| anyhow::anyhow!("{}: {e}", parent.display()))?;
     let name = std::ffi::CString::new(name.as_bytes())?;
-    fix_entry(&parent_dir, &name, root, &mut report);
+    fix_entry(&parent_dir, &name, &|| root.to_path_buf(), &mut report);
     Ok(report)
 }
 
-/// Fix one entry of `dir` (named `name`, shown as `path`), then its children.
-fn fix_entry(dir: &Dir, name: &CStr, path: &Path, report: &mut Report) {
+/// Fix one entry of `dir` (named `name`; `path()` makes its full path, only
+/// when needed: for a report or a subdirectory), then its children.
+fn fix_entry(dir: &Dir, name: &CStr, path: &dyn Fn() -> PathBuf, report: &mut Report) {
     report.visited += 1;
     let stat = match fstatat(dir.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
         Ok(stat) => stat,
-        Err(e) => return report.failures.push((path.to_path_buf(), e)),
+        Err(e) => return report.failures.push((path(), e)),
     };
     let kind = SFlag::from_bits_truncate(stat.st_mode & SFlag::S_IFMT.bits());
     let mut changed = false;
@@ -77,7 +78,7 @@ fn fix_entry(dir: &Dir, name: &CStr, path: &Path, report: &mut Report) {
             AtFlags::AT_SYMLINK_NOFOLLOW,
         ) {
             Ok(()) => changed = true,
-            Err(e) => report.failures.push((path.to_path_buf(), e)),
+            Err(e) => report.failures.push((path(), e)),
         }
     }
     if kind != SFlag::S_IFLNK {
@@ -90,7 +91,7 @@ fn fix_entry(dir: &Dir, name: &CStr, path: &Path, report: &mut Report) {
         let flags = OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
         let mut sub = match Dir::openat(dir.as_fd(), name, flags, Mode::empty()) {
             Ok(sub) => sub,
-            Err(e) => return report.failures.push((path.to_path_buf(), e)),
+            Err(e) => return report.failures.push((path(), e)),
         };
         let names: Vec<std::ffi::CString> = sub
             .iter()
@@ -98,8 +99,9 @@ fn fix_entry(dir: &Dir, name: &CStr, path: &Path, report: &mut Report) {
             .map(|e| e.file_name().to_owned())
             .filter(|n| n.as_bytes() != b"." && n.as_bytes() != b"..")
             .collect();
+        let dir_path = path();
         for child in names {
-            let child_path = path.join(OsStr::from_bytes(child.as_bytes()));
+            let child_path = || dir_path.join(OsStr::from_bytes(child.as_bytes()));
             fix_entry(&sub, &child, &child_path, report);
         }
     }
@@ -108,7 +110,7 @@ fn fix_entry(dir: &Dir, name: &CStr, path: &Path, report: &mut Report) {
 fn fix_mode(
     dir: &Dir,
     name: &CStr,
-    path: &Path,
+    path: &dyn Fn() -> PathBuf,
     stat: &FileStat,
     is_dir: bool,
     report: &mut Report,
@@ -132,7 +134,7 @@ fn fix_mode(
     ) {
         Ok(()) => true,
         Err(e) => {
-            report.failures.push((path.to_path_buf(), e));
+            report.failures.push((path(), e));
             false
         }
     }

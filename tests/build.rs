@@ -390,3 +390,32 @@ fn pipfile_lock_is_installed_with_micropipenv_or_pipenv() {
         "import six; assert six.__version__ == '1.17.0'",
     ));
 }
+
+#[test]
+fn concurrent_builds_of_one_app_root_take_turns() {
+    let app = TempApp::new();
+    app.write("wsgi.py", WSGI_APP);
+    let (Some(mut first), Some(mut second)) = (warp_uv(app.path()), warp_uv(app.path())) else {
+        return;
+    };
+    let first = first
+        .arg("build")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let second = second
+        .arg("build")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (a, b) = (
+        first.wait_with_output().unwrap(),
+        second.wait_with_output().unwrap(),
+    );
+    assert_ok(&a);
+    assert_ok(&b);
+    let both = stderr(&a) + &stderr(&b);
+    assert_eq!(both.matches("==> Creating virtualenv").count(), 1, "{both}");
+    assert_eq!(both.matches("install skipped").count(), 1, "{both}");
+    assert_ok(&venv_python(app.path(), "import warpserver"));
+}

@@ -221,3 +221,26 @@ fn bad_s2i_variables_and_environment_files() {
     let out = run(warp_pip(app.path()).arg("build"));
     assert_fails_with(&out, "/.s2i/environment:2: the line has no `=`");
 }
+
+#[test]
+fn an_index_that_cannot_be_reached_is_used_and_named() {
+    // PIP_INDEX_URL reaches uv as --index-url (pip reads it itself).
+    let app = TempApp::new();
+    app.write("requirements.txt", "six\n");
+    app.write("wsgi.py", WSGI_APP);
+    let Some(mut cmd) = warp_uv(app.path()) else {
+        return;
+    };
+    let out = run(cmd
+        .arg("build")
+        .env("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+        .env("UV_NO_CACHE", "1")
+        .env("UV_HTTP_RETRIES", "0")
+        .env_remove("PIP_FIND_LINKS"));
+    assert_fails_with(
+        &out,
+        "installing dependencies from requirements.txt failed (uv exit code",
+    );
+    assert!(stderr(&out).contains("127.0.0.1:9"), "{}", stderr(&out));
+    assert_no_venv(&app);
+}

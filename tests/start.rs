@@ -13,7 +13,7 @@ fn start_serves_hello_and_prints_the_banner() {
     let app = hello_app();
     let mut server = Server::start(&app, &["--processes", "2", "--threads", "3"]);
     server.wait_ready(2);
-    let (status, body) = server.get("/").unwrap();
+    let (status, body) = server.must_get("/");
     assert_eq!(status, 200);
     assert!(body.starts_with("hello from "), "{body}");
     let out = server.output();
@@ -42,7 +42,7 @@ fn start_serves_a_module_callable_target() {
     app.write("pkg/site.py", TEST_APP);
     let mut server = Server::start(&app, &["pkg.site:application", "--processes", "1"]);
     server.wait_ready(1);
-    assert_eq!(server.get("/").unwrap().0, 200);
+    assert_eq!(server.must_get("/").0, 200);
 }
 
 #[test]
@@ -157,7 +157,7 @@ fn later_start_failures_back_off_then_recover() {
     assert!(out.contains("(same error as before)"), "{out}");
     std::fs::remove_file(app.path().join("fail-import")).unwrap();
     server.wait_ready(2);
-    assert_eq!(server.get("/").unwrap().0, 200);
+    assert_eq!(server.must_get("/").0, 200);
 }
 
 #[test]
@@ -181,7 +181,7 @@ fn reload_on_changes_serves_the_new_code() {
     server.wait_ready(2);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let (_, body) = server.get("/").unwrap();
+        let (_, body) = server.must_get("/");
         if body.starts_with("reloaded by") {
             break;
         }
@@ -214,7 +214,7 @@ fn start_builds_the_app_first_when_it_was_never_built() {
         Duration::from_secs(10),
     );
     server.wait_for_output(") ready in", 1, Duration::from_secs(120));
-    assert_eq!(server.get("/").unwrap().0, 200);
+    assert_eq!(server.must_get("/").0, 200);
     assert!(app.path().join(".venv/.warp/build.json").is_file());
 }
 
@@ -224,7 +224,7 @@ fn a_source_with_nothing_to_run_gets_the_splash_page() {
     app.write("requirements.txt", "");
     let mut server = start_unbuilt(&app, &["--processes", "1", "--callable-object", "app"]);
     server.wait_for_output(") ready in", 1, Duration::from_secs(120));
-    let (status, body) = server.get("/").unwrap();
+    let (status, body) = server.must_get("/");
     assert_eq!(status, 200);
     assert!(body.contains("warp is running"), "{body}");
     assert!(server.output().contains("warp's splash page"));
@@ -255,16 +255,134 @@ fn an_app_sh_entry_replaces_warp_with_the_script() {
         "#!/bin/sh\nexec python3 -m http.server --bind 127.0.0.1 \"$PORT\"\n",
     );
     let server = start_unbuilt(&app, &[]);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Ok((status, _)) = server.get("/") {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "{}", server.output());
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let (status, _) = server.first_answer("/", Duration::from_secs(120));
     assert_eq!(status, 200);
     // exec: the process warp started is now the app's server itself.
     let cmdline = std::fs::read_to_string(format!("/proc/{}/cmdline", server.pid())).unwrap();
     assert!(cmdline.contains("http.server"), "{cmdline:?}");
+}
+
+#[test]
+fn url_alias_reaches_the_workers() {
+    let app = hello_app();
+    app.write("assets/site.css", "body { color: black }\n");
+    let mut server = Server::start(
+        &app,
+        &["--processes", "1", "--url-alias", "/static", "assets"],
+    );
+    server.wait_ready(1);
+    assert!(server.output().contains("URL Alias          : /static -> "));
+    let (status, body) = server.must_get("/static/site.css");
+    assert_eq!(status, 200);
+    assert_eq!(body, "body { color: black }\n");
+}
+
+#[test]
+fn as_pid_1_it_reaps_orphans_and_stops_on_sigterm() {
+    let Some(unshare) = support::which("unshare") else {
+        support::require_all("unshare (util-linux)");
+        return;
+    };
+    let app = hello_app();
+    // Each worker leaves an orphan behind at import: it is re-parented to
+    // PID 1 (warp, in the new PID namespace) and exits 0.3 s later.
+    let orphaning = format!(
+        "import os, time\nif os.fork() == 0:\n    if os.fork() == 0:\n        time.sleep(0.3)\n        os._exit(0)\n    os._exit(0)\nos.wait()\n{TEST_APP}"
+    );
+    app.write("wsgi.py", &orphaning);
+    let unshare = unshare.to_string_lossy().into_owned();
+    let mut server = Server::start_wrapped(
+        &app,
+        &[&unshare, "--pid", "--fork", "--mount-proc"],
+        &["--processes", "2"],
+    );
+    server.wait_ready(2);
+    assert_eq!(server.must_get("/").0, 200);
+    let warp_pid = start_support::children(server.pid())[0];
+    std::thread::sleep(Duration::from_millis(800));
+    let children = start_support::children(warp_pid);
+    assert_eq!(
+        children.len(),
+        2,
+        "only the two workers remain: {children:?}"
+    );
+    for pid in children {
+        assert_ne!(start_support::process_state(pid), Some('Z'), "zombie {pid}");
+    }
+    assert!(start_support::kill(warp_pid, libc::SIGTERM));
+    assert_eq!(server.wait_exit(Duration::from_secs(10)), Some(Some(0)));
+    assert!(server.output().contains("all workers stopped"));
+}
+
+#[test]
+fn server_options_from_the_source_apply_and_the_command_line_wins() {
+    let app = hello_app();
+    app.write(
+        ".warp/config.yaml",
+        "server:\n  threads: 3\n  processes: 4\n  maximum-requests-jitter: 7\n",
+    );
+    let mut server = Server::start(&app, &["--processes", "1"]);
+    server.wait_ready(1);
+    let out = server.output();
+    assert!(
+        out.contains("Request Capacity   : 3 (1 process * 3 threads)"),
+        "{out}"
+    );
+    assert_eq!(server.workers().len(), 1);
+
+    let bad = hello_app();
+    bad.write(".warp/config.yaml", "server:\n  thread: 3\n");
+    let out = run(warp(bad.path()).args(["start", "--port", "0"]));
+    assert_fails_with(&out, "the server options of the source are not valid");
+    assert!(
+        support::stderr(&out).contains("--thread"),
+        "{}",
+        support::stderr(&out)
+    );
+}
+
+#[test]
+fn web_concurrency_sets_the_processes() {
+    let app = hello_app();
+    let mut server = Server::start_with_env(&app, &[("WEB_CONCURRENCY", "3")], &["--threads", "2"]);
+    server.wait_ready(3);
+    let out = server.output();
+    assert!(
+        out.contains("Request Capacity   : 6 (3 processes * 2 threads) [WEB_CONCURRENCY]"),
+        "{out}"
+    );
+    assert_eq!(server.workers().len(), 3);
+}
+
+#[test]
+fn an_app_in_app_home_runs_from_there() {
+    let app = TempApp::new();
+    app.write(".s2i/environment", "APP_HOME=site\n");
+    app.write("site/shop/__init__.py", "");
+    app.write("site/shop/web.py", TEST_APP);
+    prepare_app_root(&app, &start_support::test_python(), "shop.web:application");
+    let mut server = Server::start(&app, &["--processes", "1"]);
+    server.wait_ready(1);
+    assert_eq!(server.must_get("/").0, 200);
+}
+
+#[test]
+fn an_app_py_entry_runs_with_the_venv_python() {
+    let app = TempApp::new();
+    app.write("requirements.txt", "");
+    app.write(
+        "app.py",
+        "import http.server, os, sys\n\
+         class H(http.server.BaseHTTPRequestHandler):\n\
+         \x20   def do_GET(self):\n\
+         \x20       body = sys.prefix.encode()\n\
+         \x20       self.send_response(200); self.send_header('Content-Length', str(len(body))); self.end_headers()\n\
+         \x20       self.wfile.write(body)\n\
+         http.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()\n",
+    );
+    let server = start_unbuilt(&app, &[]);
+    let (status, body) = server.first_answer("/", Duration::from_secs(120));
+    assert_eq!(status, 200);
+    // The app runs in the app's virtualenv.
+    assert!(body.ends_with(".venv"), "{body}");
 }

@@ -50,6 +50,10 @@ pub struct Config {
     pub limit_request_body: u64,
     /// Largest request head (request line + headers) in bytes (431).
     pub limit_request_headers_size: usize,
+    /// Longest request line in bytes (414), gunicorn's default.
+    pub limit_request_line: usize,
+    /// Longest single header field line in bytes (431), gunicorn's and Apache's default.
+    pub limit_request_field_size: usize,
     /// Most header fields in a request (431).
     pub limit_request_headers_count: usize,
     /// Seconds a client has to send a complete request head.
@@ -98,7 +102,9 @@ impl Default for Config {
             graceful_timeout: 15.0,
             shutdown_timeout: 5.0,
             limit_request_body: 10 * 1024 * 1024,
-            limit_request_headers_size: 16 * 1024,
+            limit_request_headers_size: 64 * 1024,
+            limit_request_line: 4094,
+            limit_request_field_size: 8190,
             limit_request_headers_count: 100,
             header_timeout: 15.0,
             keep_alive_timeout: 2.0,

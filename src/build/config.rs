@@ -5,7 +5,8 @@
 //! installer: uv               # auto | uv | pip
 //! requirements: [requirements.txt, requirements-prod.txt]
 //! environment: {DJANGO_DEBUG: "0"}
-//! server: {}                  # read by `warp start`, not by the build
+//! server: {processes: 2}      # read by `warp start`, not by the build
+//! image: {base: REF}          # read by `warp image`, not by the build
 //! ```
 //! Unknown keys are errors (a typo must not be silently ignored); every error
 //! names the file, line and column.
@@ -32,6 +33,9 @@ pub struct Config {
     /// Settings for `warp start`, passed through untouched.
     #[allow(dead_code)] // read by the serving half
     pub server: Option<serde_yaml_ng::Value>,
+    /// Settings for `warp image`, passed through untouched.
+    #[allow(dead_code)] // read by the image half
+    pub image: Option<serde_yaml_ng::Value>,
 }
 
 impl Config {
@@ -71,7 +75,7 @@ pub fn parse(text: &str, origin: &Path) -> Result<Config> {
             .to_string();
         fail(
             format!("{}:{line}:{column}: {message}", origin.display()),
-            "the keys warp knows are python, installer, requirements, environment and server",
+            "the keys warp knows are python, installer, requirements, environment, server and image",
         )
     })
 }
@@ -91,6 +95,13 @@ mod tests {
         assert_eq!(cfg.installer, Some(Installer::Uv));
         assert_eq!(cfg.requirements.unwrap(), ["a.txt", "b.txt"]);
         assert_eq!(cfg.environment["A"], "1");
+        // The sections other commands read are accepted as they are.
+        let cfg = parse(
+            "server:\n  processes: 2\nimage:\n  base: x\n",
+            Path::new("c"),
+        )
+        .unwrap();
+        assert!(cfg.server.is_some() && cfg.image.is_some());
     }
 
     #[test]

@@ -86,11 +86,28 @@ pub struct BuildOptions {
     pub installer: Installer,
 }
 
-/// Build the app: the steps of `warp build`, fail-fast; returns the record it saved.
-pub fn build(paths: &AppPaths, options: &BuildOptions) -> Result<BuildRecord> {
-    // Everything that can be checked without changing anything comes first.
+/// What a build would do, worked out without changing anything.
+struct Plan {
+    vars: AppVars,
+    home: std::path::PathBuf,
+    layout: detect::Layout,
+    tool: Tool,
+    /// The interpreter the venv is (or will be) made from.
+    base: python::Probe,
+    /// The venv already in the app root, if there is one.
+    existing: Option<python::Probe>,
+    inputs_hash: String,
+}
+
+/// The inputs hash the next `warp build` of this app would compute: S2I's
+/// assemble uses it to decide whether a saved venv can be reused.
+pub fn inputs_hash(paths: &AppPaths, options: &BuildOptions) -> Result<String> {
+    Ok(plan(paths, options)?.inputs_hash)
+}
+
+fn plan(paths: &AppPaths, options: &BuildOptions) -> Result<Plan> {
     let config = Config::load(&paths.src_root)?;
-    let mut vars = AppVars::load(paths, &config)?;
+    let vars = AppVars::load(paths, &config)?;
     let home = vars.app_home(paths)?;
     detect::require_app(&home, &vars)?;
     let layout = detect::layout(&home, &vars, &config)?;
@@ -106,25 +123,9 @@ pub fn build(paths: &AppPaths, options: &BuildOptions) -> Result<BuildRecord> {
         chosen => chosen,
     };
     let tool = installer.resolve()?;
-
-    let app_root = &paths.app_root;
-    let existing = venv::is_venv(app_root)
+    let existing = venv::is_venv(&paths.app_root)
         .then(|| python::probe(&paths.python()).ok())
         .flatten();
-    if app_root.exists() && existing.is_none() && !paths.src_root.starts_with(app_root) {
-        let empty = std::fs::read_dir(app_root)
-            .map(|mut d| d.next().is_none())
-            .unwrap_or(false);
-        if !empty {
-            return Err(fail(
-                format!(
-                    "the app root {} exists and is not a virtualenv",
-                    app_root.display()
-                ),
-                "remove it, or set WARP_APP_ROOT to a new directory",
-            ));
-        }
-    }
     let requested = options
         .python
         .clone()
@@ -151,11 +152,50 @@ pub fn build(paths: &AppPaths, options: &BuildOptions) -> Result<BuildRecord> {
         python_version: &base.version,
         layout: &layout,
         home: &home,
-        app_root,
+        app_root: &paths.app_root,
         wheelhouse: wheelhouse.as_deref(),
         vars: &hash_vars,
     }
     .hash();
+    Ok(Plan {
+        vars,
+        home,
+        layout,
+        tool,
+        base,
+        existing,
+        inputs_hash,
+    })
+}
+
+/// Build the app: the steps of `warp build`, fail-fast; returns the record it saved.
+pub fn build(paths: &AppPaths, options: &BuildOptions) -> Result<BuildRecord> {
+    let app_root = &paths.app_root;
+    let _lock = venv::BuildLock::acquire(app_root)?;
+    // Everything that can be checked without changing anything comes first.
+    let Plan {
+        mut vars,
+        home,
+        layout,
+        tool,
+        base,
+        existing,
+        inputs_hash,
+    } = plan(paths, options)?;
+    if app_root.exists() && existing.is_none() && !paths.src_root.starts_with(app_root) {
+        let empty = std::fs::read_dir(app_root)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false);
+        if !empty {
+            return Err(fail(
+                format!(
+                    "the app root {} exists and is not a virtualenv",
+                    app_root.display()
+                ),
+                "remove it, or set WARP_APP_ROOT to a new directory",
+            ));
+        }
+    }
     let previous = BuildRecord::load(app_root).ok().flatten();
     let unchanged = existing
         .as_ref()

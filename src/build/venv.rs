@@ -123,3 +123,34 @@ impl SetAside {
             .with_context(|| format!("removing the previous build {}", self.aside.display()))
     }
 }
+
+/// An exclusive lock on building into one place, held until dropped: a
+/// second `warp build` (or a `warp start` that builds) waits instead of
+/// renaming the app root under the first. The lock is a `flock` on the app
+/// root's parent directory, so no lock file is left in anyone's tree (builds
+/// of sibling app roots wait for each other, which is harmless).
+pub struct BuildLock {
+    _lock: nix::fcntl::Flock<std::fs::File>,
+}
+
+impl BuildLock {
+    pub fn acquire(app_root: &Path) -> Result<BuildLock> {
+        use nix::fcntl::{Flock, FlockArg};
+        let parent = app_root.parent().unwrap_or(Path::new("/"));
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+        let dir =
+            std::fs::File::open(parent).with_context(|| format!("opening {}", parent.display()))?;
+        let dir = match Flock::lock(dir, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => return Ok(BuildLock { _lock: lock }),
+            Err((dir, _)) => dir,
+        };
+        eprintln!(
+            "==> Waiting for another build in {} to finish",
+            parent.display()
+        );
+        let lock = Flock::lock(dir, FlockArg::LockExclusive)
+            .map_err(|(_, e)| anyhow::anyhow!("locking {} for the build: {e}", parent.display()))?;
+        Ok(BuildLock { _lock: lock })
+    }
+}

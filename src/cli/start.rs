@@ -9,6 +9,9 @@ use clap::Args;
   warp start myapp.wsgi:app --processes 2 --threads 10
   warp start --maximum-requests 1000 --maximum-requests-jitter 100 --memory-limit 512MiB
 
+Options may also come from the source: the `server:` mapping of .warp/config.yaml
+or .warpdrive/server_args (the command line wins).
+
 Signals: TERM/INT stop gracefully, HUP restarts the workers one by one,
 USR1 prints the workers' states to the log.")]
 pub struct StartArgs {
@@ -21,6 +24,40 @@ pub struct StartArgs {
     pub serve: ServeOptions,
 }
 
+/// `warp start` alone, for parsing again with the source's options in front.
+#[derive(clap::Parser)]
+#[command(name = "warp start", args_override_self = true)]
+struct StartCommand {
+    #[command(flatten)]
+    args: StartArgs,
+}
+
 pub fn run(args: StartArgs) -> anyhow::Result<i32> {
+    let from_source = crate::serve::source_options::load(&args.app.src)?;
+    let args = if from_source.is_empty() {
+        args
+    } else {
+        // The source's options first, the command line's after them (it wins).
+        let command_line = std::env::args_os().skip(2);
+        let argv = std::iter::once("warp start".into())
+            .chain(from_source.iter().map(std::ffi::OsString::from))
+            .chain(command_line);
+        match <StartCommand as clap::Parser>::try_parse_from(argv) {
+            Ok(parsed) => parsed.args,
+            Err(e) => {
+                let text = e.to_string();
+                return Err(crate::error::fail(
+                    format!(
+                        "the server options of the source are not valid: {}",
+                        text.lines()
+                            .next()
+                            .unwrap_or("")
+                            .trim_start_matches("error: ")
+                    ),
+                    format!("they are: {}", from_source.join(" ")),
+                ));
+            }
+        }
+    };
     crate::serve::start(&args.app.src, args.target.as_deref(), &args.serve)
 }

@@ -14,6 +14,14 @@ pub struct BannerFacts<'a> {
 
 pub fn render(s: &Settings, facts: &BannerFacts) -> String {
     let secs = |d: Duration| format!("{} (seconds)", trim(d.as_secs_f64()));
+    // Timeouts the user turned off with 0.
+    let timeout = |d: Duration| {
+        if d.is_zero() {
+            "off".to_string()
+        } else {
+            secs(d)
+        }
+    };
     let off_or = |d: Option<Duration>| d.map_or("off".to_string(), secs);
     let plural = |n: u32, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "es" });
     let url = if facts.addr.ip().is_unspecified() {
@@ -42,13 +50,13 @@ pub fn render(s: &Settings, facts: &BannerFacts) -> String {
                 s.concurrency_source
             ),
         ),
-        ("Request Timeout", secs(s.request_timeout)),
-        ("Startup Timeout", secs(s.startup_timeout)),
+        ("Request Timeout", timeout(s.request_timeout)),
+        ("Startup Timeout", timeout(s.startup_timeout)),
         (
             "Queue Backlog",
             format!("{} (connections)", s.listen_backlog),
         ),
-        ("Queue Timeout", secs(s.queue_timeout)),
+        ("Queue Timeout", timeout(s.queue_timeout)),
         ("Inactivity Timeout", off_or(s.inactivity_timeout)),
         (
             "Maximum Requests",
@@ -66,10 +74,10 @@ pub fn render(s: &Settings, facts: &BannerFacts) -> String {
             s.memory_limit
                 .map_or("off".into(), |m| format!("{} (per process)", human_size(m))),
         ),
-        ("Deadlock Timeout", secs(s.deadlock_timeout)),
+        ("Deadlock Timeout", timeout(s.deadlock_timeout)),
         ("Graceful Timeout", secs(s.graceful_timeout)),
         ("Shutdown Timeout", secs(s.shutdown_timeout)),
-        ("Header Timeout", secs(s.header_timeout)),
+        ("Header Timeout", timeout(s.header_timeout)),
         ("Keep-Alive Timeout", secs(s.keep_alive_timeout)),
         ("Request Body Limit", human_size(s.limit_request_body)),
         (

@@ -16,8 +16,8 @@ pub const DEFAULT_THREADS: u32 = 5;
 /// (warpdrive's and OpenShift's 8080, not mod_wsgi-express's 8000).
 pub const DEFAULT_PORT: u16 = 8080;
 
-/// `warp start`'s options. Durations are in seconds (fractions allowed),
-/// sizes in bytes with an optional unit (`10MiB`, `512M`, `1G`).
+/// `warp start`'s options. Durations are in seconds (fractions allowed; a
+/// timeout of 0 is off), sizes in bytes with an optional unit (`10MiB`, `512M`, `1G`).
 #[derive(Args, Debug, Clone, Default)]
 pub struct ServeOptions {
     /// Address to listen on.
@@ -35,7 +35,7 @@ pub struct ServeOptions {
     /// Serve the files under DIR at URL (repeatable), e.g. `--url-alias /static static`.
     #[arg(long, num_args = 2, value_names = ["URL", "DIR"], action = clap::ArgAction::Append)]
     pub url_alias: Vec<String>,
-    /// Directory the workers run in [default: the source directory].
+    /// Directory the workers run in [default: the app directory: $APP_HOME, else the source].
     #[arg(long, value_name = "DIR")]
     pub working_directory: Option<PathBuf>,
     /// Extra directory on the app's sys.path (repeatable).
@@ -169,6 +169,12 @@ pub const DEFAULT_PROXY_HEADERS: &[&str] = &[
     "Forwarded",
 ];
 
+/// The default graceful-timeout and shutdown-timeout, in seconds (mod_wsgi-express's);
+/// `warp manifests` sizes a pod's termination grace period from them. The
+/// clap defaults above must say the same (a unit test checks it).
+pub const GRACEFUL_TIMEOUT_SECS: u32 = 15;
+pub const SHUTDOWN_TIMEOUT_SECS: u32 = 5;
+
 /// The options after defaults and checks: what the supervisor runs with.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -224,11 +230,11 @@ impl Environment for ProcessEnv {
 }
 
 impl ServeOptions {
-    /// Fill in defaults and check every value. `src_root` is where relative
-    /// directories of the app are found.
+    /// Fill in defaults and check every value. `app_dir` (APP_HOME, else the
+    /// source root) is the default working directory and where relative paths start.
     pub fn resolve(
         &self,
-        src_root: &Path,
+        app_dir: &Path,
         env: &dyn Environment,
         machine: &Resources,
     ) -> Result<Settings> {
@@ -288,24 +294,6 @@ impl ServeOptions {
                 "use 1 or more (default 1000 per worker)",
             ));
         }
-        if self.startup_timeout.is_zero() {
-            return Err(fail(
-                "--startup-timeout 0 gives no worker time to load the app",
-                "use a number of seconds (default 15)",
-            ));
-        }
-        for (name, value) in [
-            ("--request-timeout", self.request_timeout),
-            ("--queue-timeout", self.queue_timeout),
-            ("--header-timeout", self.header_timeout),
-        ] {
-            if value.is_zero() {
-                return Err(fail(
-                    format!("{name} 0 would fail every request"),
-                    format!("give {name} a number of seconds greater than 0"),
-                ));
-            }
-        }
         let mut url_aliases = Vec::new();
         for pair in self.url_alias.chunks(2) {
             let (url, dir) = (&pair[0], Path::new(&pair[1]));
@@ -321,7 +309,7 @@ impl ServeOptions {
             let abs = if dir.is_absolute() {
                 dir.to_path_buf()
             } else {
-                src_root.join(dir)
+                app_dir.join(dir)
             };
             if !abs.is_dir() {
                 return Err(fail(
@@ -329,23 +317,23 @@ impl ServeOptions {
                         "--url-alias {url}: the directory {} does not exist",
                         abs.display()
                     ),
-                    "give an existing directory (relative paths are inside the source directory)",
+                    "give an existing directory (relative paths start in the app's directory)",
                 ));
             }
             url_aliases.push((url.trim_end_matches('/').to_string(), abs));
         }
         let working_directory = match &self.working_directory {
-            None => src_root.to_path_buf(),
+            None => app_dir.to_path_buf(),
             Some(dir) => {
                 let abs = if dir.is_absolute() {
                     dir.clone()
                 } else {
-                    src_root.join(dir)
+                    app_dir.join(dir)
                 };
                 if !abs.is_dir() {
                     return Err(fail(
                         format!("--working-directory {} does not exist", abs.display()),
-                        "give an existing directory (relative paths are inside the source directory)",
+                        "give an existing directory (relative paths start in the app's directory)",
                     ));
                 }
                 abs
@@ -358,7 +346,7 @@ impl ServeOptions {
                 if p.is_absolute() {
                     p.clone()
                 } else {
-                    src_root.join(p)
+                    app_dir.join(p)
                 }
             })
             .collect();
@@ -567,8 +555,14 @@ mod tests {
         assert_eq!(s.startup_timeout, Duration::from_secs(15));
         assert_eq!(s.request_timeout, Duration::from_secs(60));
         assert_eq!(s.queue_timeout, Duration::from_secs(45));
-        assert_eq!(s.graceful_timeout, Duration::from_secs(15));
-        assert_eq!(s.shutdown_timeout, Duration::from_secs(5));
+        assert_eq!(
+            s.graceful_timeout,
+            Duration::from_secs(GRACEFUL_TIMEOUT_SECS.into())
+        );
+        assert_eq!(
+            s.shutdown_timeout,
+            Duration::from_secs(SHUTDOWN_TIMEOUT_SECS.into())
+        );
         assert_eq!(s.limit_request_body, 10 << 20);
         assert_eq!(s.listen_backlog, 100);
         assert_eq!(s.maximum_requests, None);
@@ -606,7 +600,9 @@ mod tests {
         assert!(err.to_string().contains("--threads 0"), "{err}");
         assert!(resolve(&["--processes", "0"], &[]).is_err());
         assert!(resolve(&["--listen-backlog", "0"], &[]).is_err());
-        assert!(resolve(&["--startup-timeout", "0"], &[]).is_err());
+        // Timeouts of 0 are off, as in mod_wsgi-express.
+        let s = resolve(&["--startup-timeout", "0", "--request-timeout", "0"], &[]).unwrap();
+        assert!(s.startup_timeout.is_zero() && s.request_timeout.is_zero());
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod listener;
 pub mod python;
 pub mod reload;
 pub mod resources;
+pub mod source_options;
 pub mod splash;
 pub mod supervisor;
 pub mod target;
@@ -32,10 +33,16 @@ use target::AppTarget;
 /// `warp start [TARGET]` for the app in `src`; the result is the exit code.
 pub fn start(src: &Path, target_arg: Option<&str>, options: &ServeOptions) -> Result<i32> {
     let paths = AppPaths::locate(src)?;
+    // The app may live in a subdirectory of the source (APP_HOME, as in
+    // s2i-python-container): the workers run there and relative paths start there.
+    let home = {
+        let config = crate::build::config::Config::load(&paths.src_root)?;
+        crate::build::vars::AppVars::load(&paths, &config)?.app_home(&paths)?
+    };
     let machine = resources::detect();
-    let mut settings = options.resolve(&paths.src_root, &ProcessEnv, &machine)?;
+    let mut settings = options.resolve(&home, &ProcessEnv, &machine)?;
     let explicit = target_arg
-        .map(|arg| target::from_argument(arg, &paths.src_root, &settings.callable_object))
+        .map(|arg| target::from_argument(arg, &home, &settings.callable_object))
         .transpose()?;
     let record = match BuildRecord::load(&paths.app_root)? {
         Some(record) => record,
@@ -93,20 +100,19 @@ pub fn start(src: &Path, target_arg: Option<&str>, options: &ServeOptions) -> Re
     let addr = listener::local_addr(&socket)?;
     let describe = target.describe();
     let python_text = python.display().to_string();
-    print!(
-        "{}",
-        banner::render(
-            &settings,
-            &banner::BannerFacts {
-                addr,
-                app: &describe,
-                python_version: &python_version,
-                python: &python_text,
-            },
-        )
+    let banner = banner::render(
+        &settings,
+        &banner::BannerFacts {
+            addr,
+            app: &describe,
+            python_version: &python_version,
+            python: &python_text,
+        },
     );
-    use std::io::Write;
-    std::io::stdout().flush()?;
+    // A closed stdout (`warp start | head`) must not stop the server.
+    let mut stdout = std::io::stdout();
+    let _ = std::io::Write::write_all(&mut stdout, banner.as_bytes())
+        .and_then(|_| std::io::Write::flush(&mut stdout));
 
     let (worker_target, callable) = target.worker_target().expect("a WSGI target");
     let mut config = worker::WorkerConfig::new(&settings, worker_target, addr.port());
@@ -117,6 +123,7 @@ pub fn start(src: &Path, target_arg: Option<&str>, options: &ServeOptions) -> Re
         working_directory: settings.working_directory.clone(),
         listen_fd: socket.as_raw_fd(),
         own_process_group: !settings.enable_debugger,
+        log_fd: worker::Launcher::copy_stderr()?,
     };
     let watch = settings.reload_on_changes.then(|| reload::Watch {
         src: paths.src_root.clone(),

@@ -15,7 +15,8 @@
 //! alive). Afterwards a slot whose worker fails to start is retried with
 //! capped exponential backoff (1 s, 2 s, 4 s … 30 s), and a worker that dies
 //! while serving is respawned at once (with backoff only when it keeps dying
-//! within 10 s of becoming ready). Each distinct traceback is printed once.
+//! within 10 s of becoming ready, from the fourth time in a row). Each
+//! distinct traceback is printed once.
 use crate::error::fail;
 use crate::serve::config::{human_size, LogLevel, Settings};
 use crate::serve::events::{self, Event, LineReader};
@@ -35,6 +36,10 @@ use std::time::{Duration, Instant};
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// A worker that dies sooner than this after becoming ready counts as crash-looping.
 const CRASH_LOOP_WINDOW: Duration = Duration::from_secs(10);
+/// The most a starting worker's output is held back (its tail is kept).
+const MAX_HELD_OUTPUT: usize = 256 * 1024;
+/// Quick deaths in a row that are still respawned at once; later ones back off.
+const QUICK_CRASHES_ALLOWED: u32 = 3;
 /// How often resident memory is checked (with --memory-limit) and the source polled (--reload-on-changes).
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -60,6 +65,10 @@ struct Worker {
     pid: i32,
     status: File,
     reader: LineReader,
+    /// The worker's stderr; what it prints before "ready" is held back.
+    stderr: File,
+    stderr_closed: bool,
+    held_output: Vec<u8>,
     state: State,
     spawned: Instant,
     ready_at: Option<Instant>,
@@ -249,6 +258,8 @@ impl Supervisor {
             let waiting = s.not_before.is_some_and(|t| now < t);
             let held = s.failed_first_start && !self.ever_ready;
             if !starting_or_serving && !waiting && !held {
+                // A backoff that has passed must not keep waking the loop.
+                self.slots[slot].not_before = None;
                 if let Err(e) = self.spawn(slot) {
                     self.spawn_failed(slot, &format!("{e:#}"), now);
                 }
@@ -261,7 +272,11 @@ impl Supervisor {
         let s = &self.settings;
         let w = &self.workers[i];
         match w.state {
-            State::Starting if !w.killed && now - w.spawned >= s.startup_timeout => {
+            State::Starting
+                if !w.killed
+                    && !s.startup_timeout.is_zero()
+                    && now - w.spawned >= s.startup_timeout =>
+            {
                 let why = format!(
                     "not ready within {} s (--startup-timeout); killed",
                     s.startup_timeout.as_secs_f64()
@@ -290,7 +305,8 @@ impl Supervisor {
             State::Ready if w.retiring.is_none() && !self.shutting_down => {
                 let ready_at = w.ready_at.unwrap_or(w.spawned);
                 if let Some(interval) = s.restart_interval.filter(|&d| now - ready_at >= d) {
-                    let reason = format!("restart-interval: serving for {} s", interval.as_secs());
+                    let reason =
+                        format!("restart-interval: serving for {} s", interval.as_secs_f64());
                     self.retire(i, reason);
                 } else if let Some(max) = w.max_requests.filter(|&m| w.requests >= m) {
                     self.retire(i, format!("maximum-requests: {max} requests served"));
@@ -320,19 +336,21 @@ impl Supervisor {
             consider(r.next_poll);
         }
         for slot in &self.slots {
-            if let Some(t) = slot.not_before {
+            if let Some(t) = slot.not_before.filter(|&t| t > now) {
                 consider(t);
             }
         }
         for w in &self.workers {
             match w.state {
-                State::Starting if !w.killed => consider(w.spawned + s.startup_timeout),
+                State::Starting if !w.killed && !s.startup_timeout.is_zero() => {
+                    consider(w.spawned + s.startup_timeout)
+                }
                 State::Stopping if !w.killed => {
                     if let Some(t) = w.stop_sent {
                         consider(t + s.graceful_timeout + s.shutdown_timeout)
                     }
                 }
-                State::Ready => {
+                State::Ready if w.retiring.is_none() => {
                     if let Some(d) = s.restart_interval {
                         consider(w.ready_at.unwrap_or(w.spawned) + d);
                     }
@@ -351,15 +369,21 @@ impl Supervisor {
             events: libc::POLLIN,
             revents: 0,
         }];
+        // (worker pid, true for its stderr / false for its status pipe)
         let mut owners = Vec::new();
-        for (i, w) in self.workers.iter().enumerate() {
-            if !w.reader.closed {
-                fds.push(libc::pollfd {
-                    fd: w.status.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                });
-                owners.push(i);
+        for w in &self.workers {
+            for (is_stderr, fd, closed) in [
+                (false, w.status.as_raw_fd(), w.reader.closed),
+                (true, w.stderr.as_raw_fd(), w.stderr_closed),
+            ] {
+                if !closed {
+                    fds.push(libc::pollfd {
+                        fd,
+                        events: libc::POLLIN,
+                        revents: 0,
+                    });
+                    owners.push((w.pid, is_stderr));
+                }
             }
         }
         let millis = timeout.as_millis().min(i32::MAX as u128) as i32;
@@ -375,18 +399,51 @@ impl Supervisor {
         if fds[0].revents != 0 {
             self.handle_signals();
         }
-        let pids: Vec<i32> = fds[1..]
+        let ready: Vec<(i32, bool)> = fds[1..]
             .iter()
-            .zip(&owners)
+            .zip(owners)
             .filter(|(fd, _)| fd.revents != 0)
-            .map(|(_, &i)| self.workers[i].pid)
+            .map(|(_, owner)| owner)
             .collect();
-        for pid in pids {
+        for (pid, is_stderr) in ready {
             if let Some(i) = self.workers.iter().position(|w| w.pid == pid) {
-                self.read_status(i);
+                if is_stderr {
+                    self.read_stderr(i);
+                } else {
+                    self.read_status(i);
+                }
             }
         }
         Ok(())
+    }
+
+    /// Pass on what a worker printed; hold it back while the worker starts.
+    fn read_stderr(&mut self, i: usize) {
+        let w = &mut self.workers[i];
+        let mut buf = [0u8; 16384];
+        loop {
+            match std::io::Read::read(&mut w.stderr, &mut buf) {
+                Ok(0) => {
+                    w.stderr_closed = true;
+                    return;
+                }
+                Ok(n) if w.state == State::Starting => {
+                    w.held_output.extend_from_slice(&buf[..n]);
+                    // Keep the tail (where a traceback ends) of a flood.
+                    if w.held_output.len() > MAX_HELD_OUTPUT {
+                        let cut = w.held_output.len() - MAX_HELD_OUTPUT;
+                        w.held_output.drain(..cut);
+                    }
+                }
+                Ok(n) => write_stderr(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(_) => {
+                    w.stderr_closed = true;
+                    return;
+                }
+            }
+        }
     }
 
     fn handle_signals(&mut self) {
@@ -551,6 +608,9 @@ impl Supervisor {
             pid: spawned.pid,
             status: spawned.status,
             reader: LineReader::default(),
+            stderr: spawned.stderr,
+            stderr_closed: false,
+            held_output: Vec::new(),
             state: State::Starting,
             spawned: now,
             ready_at: None,
@@ -636,6 +696,7 @@ impl Supervisor {
                 w.state = State::Ready;
                 w.ready_at = Some(now);
                 w.last_activity = now;
+                write_stderr(&std::mem::take(&mut w.held_output));
                 let (slot, pid, took) = (w.slot, w.pid, now - w.spawned);
                 self.slots[slot].failures = 0;
                 self.slots[slot].not_before = None;
@@ -708,14 +769,18 @@ impl Supervisor {
     }
 
     fn on_exit(&mut self, i: usize, status: WaitStatus) {
-        // The last status lines (a "failed" traceback) are read before the verdict.
+        // The last status lines (a "failed" traceback) and output are read
+        // before the verdict.
         self.read_status(i);
+        self.read_stderr(i);
         let w = self.workers.remove(i);
         let now = Instant::now();
         let cause = describe_exit(status);
         let name = format!("worker {} (pid {})", w.slot + 1, w.pid);
         match w.state {
             State::Stopping => {
+                // Stopped while it was still starting: what it printed is shown.
+                write_stderr(&w.held_output);
                 let took = w.stop_sent.map_or(0.0, |t| (now - t).as_secs_f64());
                 self.info(&format!(
                     "{name} stopped ({cause}, {took:.1} s after SIGTERM)"
@@ -725,12 +790,27 @@ impl Supervisor {
                 // The error that explains the failure: the worker's traceback
                 // (printed once per distinct text), the startup timeout, or
                 // the exit itself (the worker's own output is above it).
+                let output = String::from_utf8_lossy(&w.held_output).into_owned();
                 let error = match w.failure {
                     Some(Failure::Traceback(traceback)) => {
-                        self.report_traceback(&name, &traceback);
+                        let text = if output.contains(traceback.trim()) {
+                            output
+                        } else {
+                            format!("{output}{traceback}")
+                        };
+                        self.report_failure(&name, &text);
                         traceback
                     }
-                    Some(Failure::Timeout(why)) => why,
+                    Some(Failure::Timeout(why)) => {
+                        if !output.trim().is_empty() {
+                            self.report_failure(&name, &output);
+                        }
+                        why
+                    }
+                    None if !output.trim().is_empty() => {
+                        self.report_failure(&name, &output);
+                        output
+                    }
                     None => format!("a worker {cause} before it was ready"),
                 };
                 if !self.ever_ready {
@@ -775,8 +855,8 @@ impl Supervisor {
                 } else {
                     slot.quick_crashes = 0;
                 }
-                if slot.quick_crashes > 1 {
-                    let delay = backoff(slot.quick_crashes - 1);
+                if slot.quick_crashes > QUICK_CRASHES_ALLOWED {
+                    let delay = backoff(slot.quick_crashes - QUICK_CRASHES_ALLOWED);
                     slot.not_before = Some(now + delay);
                     text.push_str(&format!(
                         "; it keeps dying, next start in {} s",
@@ -790,29 +870,29 @@ impl Supervisor {
         }
     }
 
-    /// A failed start's traceback, printed once per distinct error.
-    fn report_traceback(&mut self, name: &str, error: &str) {
+    /// What a worker that failed to start printed (its traceback), shown
+    /// once per distinct text: N workers failing alike print it once.
+    fn report_failure(&mut self, name: &str, error: &str) {
         if self.errors_seen.insert(error.to_string()) {
-            eprintln!("[warp] ERROR: {name} could not load the app:");
+            let mut text = format!("[warp] ERROR: {name} failed to start:\n");
             for line in error.trim_end().lines() {
-                eprintln!("  {line}");
+                text.push_str(&format!("  {line}\n"));
             }
+            log_line(text.trim_end());
         } else {
-            self.warn(&format!(
-                "{name} could not load the app (same error as before)"
-            ));
+            self.warn(&format!("{name} failed to start (same error as before)"));
         }
     }
 
     fn debug(&self, text: &str) {
         if self.settings.log_level == LogLevel::Debug {
-            eprintln!("[warp] {text}");
+            log_line(&format!("[warp] {text}"));
         }
     }
 
     fn info(&self, text: &str) {
         if matches!(self.settings.log_level, LogLevel::Debug | LogLevel::Info) {
-            eprintln!("[warp] {text}");
+            log_line(&format!("[warp] {text}"));
         }
     }
 
@@ -821,9 +901,21 @@ impl Supervisor {
             self.settings.log_level,
             LogLevel::Error | LogLevel::Critical
         ) {
-            eprintln!("[warp] WARNING: {text}");
+            log_line(&format!("[warp] WARNING: {text}"));
         }
     }
+}
+
+/// Bytes a worker printed, passed on to our stderr as they are.
+fn write_stderr(bytes: &[u8]) {
+    use std::io::Write;
+    let _ = std::io::stderr().lock().write_all(bytes);
+}
+
+/// One line (or block) to stderr; a closed stderr must not stop the supervisor.
+fn log_line(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
 }
 
 /// 1 s, 2 s, 4 s … capped at 30 s, for the n-th consecutive failure (n ≥ 1).

@@ -15,6 +15,9 @@ use std::process::{Command, Stdio};
 pub const LISTEN_FD: RawFd = 3;
 /// The fd a worker writes its status lines to.
 pub const STATUS_FD: RawFd = 4;
+/// The supervisor's own stderr, for a worker to take over (`dup2(5, 2)`) once
+/// it is ready, so its later output does not pass through the supervisor.
+pub const LOG_FD: RawFd = 5;
 
 /// `WARPSERVER_CONFIG`: a worker's settings, with the keys of
 /// `server/src/config.rs` (which rejects unknown keys). Durations are seconds
@@ -124,6 +127,10 @@ pub struct Spawned {
     pub pid: i32,
     /// Non-blocking, close-on-exec.
     pub status: File,
+    /// The read end of the worker's stderr (non-blocking): the supervisor
+    /// holds back what a worker prints while it starts, so that a traceback
+    /// every worker prints alike is shown once, and passes it on afterwards.
+    pub stderr: File,
 }
 
 /// What every worker of this run shares.
@@ -137,27 +144,46 @@ pub struct Launcher {
     /// only the supervisor (which stops them gracefully). Off with the debugger,
     /// whose pdb needs the terminal's foreground group.
     pub own_process_group: bool,
+    /// A close-on-exec copy of the supervisor's stderr (given as [`LOG_FD`]).
+    pub log_fd: OwnedFd,
 }
 
 impl Launcher {
+    /// A close-on-exec copy of this process's stderr, for [`Launcher::log_fd`].
+    pub fn copy_stderr() -> Result<OwnedFd> {
+        // SAFETY: fcntl on fd 2; the new fd is owned by the OwnedFd.
+        let fd = unsafe { libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 10) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error()).context("copying stderr");
+        }
+        // SAFETY: a fresh descriptor nobody else owns.
+        Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+    }
+
     /// Start worker `id` with `config`.
     pub fn spawn(&self, id: u32, config: &WorkerConfig) -> Result<Spawned> {
         let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .context("creating a worker's status pipe")?;
         set_nonblocking(&read_end)?;
+        let (stderr_read, stderr_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .context("creating a worker's stderr pipe")?;
+        set_nonblocking(&stderr_read)?;
         let json = serde_json::to_string(config)?;
         let mut cmd = Command::new(&self.python);
         cmd.args(["-m", "warpserver.worker"])
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("WARPSERVER_CONFIG", json)
             .env("WARPSERVER_WORKER_ID", id.to_string())
+            .env("WARPSERVER_LOG_FD", LOG_FD.to_string())
             .current_dir(&self.working_directory)
-            .stdin(Stdio::inherit());
+            .stdin(Stdio::inherit())
+            .stderr(Stdio::from(stderr_write));
         if self.own_process_group {
             cmd.process_group(0);
         }
         let listen = self.listen_fd;
         let status = write_end.as_raw_fd();
+        let log = self.log_fd.as_raw_fd();
         // SAFETY: only async-signal-safe calls (sigprocmask, prctl, fcntl, dup2)
         // between fork and exec.
         unsafe {
@@ -168,7 +194,7 @@ impl Launcher {
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
-                place_fds(&[(listen, LISTEN_FD), (status, STATUS_FD)])
+                place_fds(&[(listen, LISTEN_FD), (status, STATUS_FD), (log, LOG_FD)])
             });
         }
         let child = cmd
@@ -178,6 +204,7 @@ impl Launcher {
         Ok(Spawned {
             pid: child.id() as i32,
             status: File::from(read_end),
+            stderr: File::from(stderr_read),
         })
     }
 }

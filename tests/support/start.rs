@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A WSGI script for the tests: `/` says hello with the worker's pid,
-/// `/sleep?SECS` sleeps first, `/grow?MIB` keeps MIB more memory. With the file `fail-import` in the source
+/// `/sleep?SECS` sleeps first, `/grow?MIB` keeps MIB more memory, `/crash`
+/// kills the worker with SIGSEGV. With the file `fail-import` in the source
 /// directory the import raises; with `sleep-import` it sleeps that many seconds.
 pub const TEST_APP: &str = r#"
 import os, time
@@ -27,6 +28,9 @@ if os.path.exists(os.path.join(_here, "sleep-import")):
 _hog = []
 
 def application(environ, start_response):
+    if environ.get("PATH_INFO") == "/crash":
+        import signal
+        os.kill(os.getpid(), signal.SIGSEGV)
     if environ.get("PATH_INFO") == "/grow":
         _hog.append(b"x" * (int(environ.get("QUERY_STRING") or "1") << 20))
     if environ.get("PATH_INFO") == "/sleep":
@@ -223,6 +227,28 @@ impl Server {
 
     pub fn get(&self, path: &str) -> Result<(u16, String), String> {
         http_get(self.port, path, Duration::from_secs(10))
+    }
+
+    /// GET until something answers (an app that runs its own server), within `limit`.
+    pub fn first_answer(&self, path: &str, limit: Duration) -> (u16, String) {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok(answer) = self.get(path) {
+                return answer;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no answer; output:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// GET that must get an answer: panics with the server's output otherwise.
+    pub fn must_get(&self, path: &str) -> (u16, String) {
+        self.get(path)
+            .unwrap_or_else(|e| panic!("GET {path}: {e}; output:\n{}", self.output()))
     }
 }
 

@@ -34,6 +34,9 @@ pub struct ResponseBody {
     sent: u64,
     /// The connection's "idle since the last response" flag (keep-alive timeout).
     idle: Option<Arc<AtomicBool>>,
+    /// The app failed mid-body: after one more poll (so hyper flushes what
+    /// was already sent) the body errors and hyper drops the connection.
+    aborting: bool,
 }
 
 impl ResponseBody {
@@ -64,6 +67,7 @@ impl ResponseBody {
             log: None,
             sent: 0,
             idle: None,
+            aborting: false,
         }
     }
 
@@ -129,6 +133,11 @@ impl http_body::Body for ResponseBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         let this = self.get_mut();
+        if this.aborting {
+            return Poll::Ready(Some(Err(io::Error::other(
+                "the application aborted the response",
+            ))));
+        }
         loop {
             if this.file.is_some() {
                 match this.poll_file(cx) {
@@ -162,9 +171,13 @@ impl http_body::Body for ResponseBody {
                     Poll::Ready(Some(Reply::End)) => Poll::Ready(None),
                     Poll::Ready(Some(Reply::Head { .. }))
                     | Poll::Ready(Some(Reply::Abort))
-                    | Poll::Ready(None) => Poll::Ready(Some(Err(io::Error::other(
-                        "the application aborted the response",
-                    )))),
+                    | Poll::Ready(None) => {
+                        // Error on the next poll, so that hyper first flushes
+                        // what the app already sent; then it drops the connection.
+                        this.aborting = true;
+                        cx.waker().wake_by_ref();
+                        Poll::Pending
+                    }
                 },
             };
         }

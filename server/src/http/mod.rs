@@ -29,6 +29,10 @@ struct IdleTimeoutIo {
     idle: Arc<AtomicBool>,
     timeout: Option<Duration>,
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Lingering close: after our FIN, read and discard what the client still
+    /// sends (pipelined requests we will not answer) for up to a second, so
+    /// the kernel does not answer them with a RST that destroys our response.
+    linger: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl AsyncRead for IdleTimeoutIo {
@@ -85,7 +89,29 @@ impl AsyncWrite for IdleTimeoutIo {
         Pin::new(&mut self.get_mut().inner).poll_flush(cx)
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+        let this = self.get_mut();
+        if this.linger.is_none() {
+            if let Err(e) = std::task::ready!(Pin::new(&mut this.inner).poll_shutdown(cx)) {
+                return Poll::Ready(Err(e));
+            }
+            this.linger = Some(Box::pin(tokio::time::sleep(Duration::from_secs(1))));
+        }
+        let mut scratch = [0u8; 4096];
+        loop {
+            let mut buf = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut this.inner).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if !buf.filled().is_empty() => continue,
+                Poll::Ready(_) => return Poll::Ready(Ok(())),
+                Poll::Pending => {
+                    let linger = this.linger.as_mut().expect("set above");
+                    return if linger.as_mut().poll(cx).is_ready() {
+                        Poll::Ready(Ok(()))
+                    } else {
+                        Poll::Pending
+                    };
+                }
+            }
+        }
     }
 }
 
@@ -119,10 +145,14 @@ async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(seconds(config.header_timeout))
         .keep_alive(config.keep_alive_timeout > 0.0)
-        .max_headers(config.limit_request_headers_count.max(1))
-        .max_header_size(config.limit_request_headers_size.max(1024))
+        .max_header_size(config.limit_request_headers_size.max(1024) * 2)
         .pipeline_flush(true)
         .half_close(false);
+    // hyper's default of 100 header slots lives on the stack (fast); more
+    // slots move to the heap, so ask only when the limit needs it.
+    if config.limit_request_headers_count > 100 {
+        builder.max_headers(config.limit_request_headers_count * 2);
+    }
     let service = Arc::new(Service {
         shared: shared.clone(),
         jobs,
@@ -171,6 +201,7 @@ async fn serve(
             idle,
             timeout: keep_alive,
             sleep: None,
+            linger: None,
         });
         let service = service.clone();
         let handler =

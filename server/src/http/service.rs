@@ -70,41 +70,122 @@ fn request_id(headers: &HeaderMap) -> String {
     )
 }
 
-/// Requests hyper accepts but a strict server must not pass on.
-fn malformed(req: &Request<Incoming>) -> Option<&'static str> {
+/// Why a request that hyper parsed must still be refused.
+pub enum Refusal {
+    BadRequest(&'static str),
+    UriTooLong,
+    FieldTooLarge,
+}
+
+/// Requests hyper accepts but a strict server must not pass on (RFC 9112
+/// framing rules, gunicorn's default limits), checked before anything else.
+fn malformed(req: &Request<Incoming>, config: &crate::config::Config) -> Option<Refusal> {
+    use Refusal::BadRequest;
     let headers = req.headers();
-    let te: Vec<&HeaderValue> = headers.get_all(header::TRANSFER_ENCODING).iter().collect();
+    let method = req.method().as_str();
+    // gunicorn's default: methods are upper-case tokens of 3 to 20 characters.
+    if method.len() < 3
+        || method.len() > 20
+        || method.bytes().any(|b| b.is_ascii_lowercase() || b == b'#')
+    {
+        return Some(BadRequest("unconventional request method"));
+    }
+    let target_len = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().len())
+        .unwrap_or(0)
+        + req.uri().authority().map(|a| a.as_str().len()).unwrap_or(0)
+        + req.uri().scheme_str().map(|s| s.len() + 3).unwrap_or(0);
+    if config.limit_request_line > 0 && method.len() + target_len + 10 > config.limit_request_line {
+        return Some(Refusal::UriTooLong);
+    }
+    // hyper is given twice these limits (beyond that it closes the
+    // connection); here they get a proper 431.
+    if config.limit_request_headers_count > 0 && headers.len() > config.limit_request_headers_count
+    {
+        return Some(Refusal::FieldTooLarge);
+    }
+    let head_size: usize = headers
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + 4)
+        .sum::<usize>()
+        + method.len()
+        + target_len
+        + 12;
+    if config.limit_request_headers_size > 0 && head_size > config.limit_request_headers_size {
+        return Some(Refusal::FieldTooLarge);
+    }
+    if config.limit_request_field_size > 0 {
+        for (name, value) in headers.iter() {
+            if name.as_str().len() + value.len() + 4 > config.limit_request_field_size {
+                return Some(Refusal::FieldTooLarge);
+            }
+        }
+    }
+    let te: Vec<&[u8]> = headers
+        .get_all(header::TRANSFER_ENCODING)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+        .map(|c| c.trim_ascii())
+        .collect();
     if !te.is_empty() {
         if req.version() == Version::HTTP_10 {
-            return Some("Transfer-Encoding is not allowed in HTTP/1.0");
+            return Some(BadRequest("Transfer-Encoding is not allowed in HTTP/1.0"));
         }
         if headers.contains_key(header::CONTENT_LENGTH) {
-            return Some("both Content-Length and Transfer-Encoding");
+            return Some(BadRequest("both Content-Length and Transfer-Encoding"));
+        }
+        let chunked = te
+            .iter()
+            .filter(|c| c.eq_ignore_ascii_case(b"chunked"))
+            .count();
+        if chunked != 1
+            || !te
+                .last()
+                .is_some_and(|c| c.eq_ignore_ascii_case(b"chunked"))
+        {
+            return Some(BadRequest(
+                "chunked must be the last and only chunked transfer coding",
+            ));
         }
     }
     let lengths: Vec<&HeaderValue> = headers.get_all(header::CONTENT_LENGTH).iter().collect();
     if lengths.len() > 1 {
-        return Some("several Content-Length headers");
+        return Some(BadRequest("several Content-Length headers"));
     }
     for value in lengths {
         if value.is_empty() || !value.as_bytes().iter().all(u8::is_ascii_digit) {
-            return Some("Content-Length is not a number");
+            return Some(BadRequest("Content-Length is not a number"));
         }
     }
-    let path = req.uri().path();
-    if !(path.starts_with('/') || path == "*") {
-        return Some("bad request target");
+    if headers.get_all(header::CONTENT_TYPE).iter().count() > 1 {
+        return Some(BadRequest("several Content-Type headers"));
+    }
+    let uri = req.uri();
+    let is_connect = req.method() == http::Method::CONNECT;
+    let path = uri.path();
+    if is_connect {
+        if uri.authority().is_none() || uri.scheme().is_some() {
+            return Some(BadRequest("CONNECT needs an authority-form target"));
+        }
+    } else if path == "*" {
+        if req.method() != http::Method::OPTIONS {
+            return Some(BadRequest("the asterisk target is only for OPTIONS"));
+        }
+    } else if uri.scheme().is_none() && uri.authority().is_some() || !path.starts_with('/') {
+        return Some(BadRequest("bad request target"));
     }
     if req.version() == Version::HTTP_11 && headers.get_all(header::HOST).iter().count() > 1 {
-        return Some("several Host headers");
+        return Some(BadRequest("several Host headers"));
     }
     for (_name, value) in headers.iter() {
         if value
             .as_bytes()
             .iter()
-            .any(|&b| b == 0 || b == b'\r' || b == b'\n')
+            .any(|&b| b == 0 || b == b'\r' || b == b'\n' || b == 0x7f || (b < 0x20 && b != b'\t'))
         {
-            return Some("invalid character in a header value");
+            return Some(BadRequest("invalid character in a header value"));
         }
     }
     None
@@ -168,8 +249,15 @@ impl Service {
         request_id: String,
     ) -> Response<ResponseBody> {
         let shared = &self.shared;
-        if let Some(why) = malformed(&req) {
-            return refuse(StatusCode::BAD_REQUEST, why);
+        if let Some(refusal) = malformed(&req, &shared.config) {
+            return match refusal {
+                Refusal::BadRequest(why) => refuse(StatusCode::BAD_REQUEST, why),
+                Refusal::UriTooLong => refuse(StatusCode::URI_TOO_LONG, "Request line too long"),
+                Refusal::FieldTooLarge => refuse(
+                    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                    "Request header field too large",
+                ),
+            };
         }
         if let Some((root, rest)) =
             static_files::find_mount(&shared.static_mounts, req.uri().path())
@@ -196,6 +284,12 @@ impl Service {
             }
             Err(BodyError::Broken) => {
                 return refuse(StatusCode::BAD_REQUEST, "Malformed request body")
+            }
+            Err(BodyError::ForbiddenTrailer) => {
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    "Forbidden field in the chunked trailer",
+                )
             }
         };
         let (reply_tx, mut reply_rx) = tokio::sync::mpsc::channel(16);
@@ -264,13 +358,16 @@ impl Service {
         loop {
             let deadline = match ticket.picked_at(shared) {
                 Some(picked) => picked + request_timeout.unwrap_or(far),
-                None => ticket.enqueued + queue_timeout.unwrap_or(far),
+                // Not picked yet: look again shortly, since a thread may pick
+                // it any moment and the request-timeout then starts.
+                None => (ticket.enqueued + queue_timeout.unwrap_or(far))
+                    .min(Instant::now() + Duration::from_millis(20)),
             };
             tokio::select! {
                 reply = reply_rx.recv() => return Ok(reply),
                 _ = tokio::time::sleep_until(deadline.into()) => {
                     match ticket.picked_at(shared) {
-                        None if ticket.expire() => {
+                        None if queue_timeout.is_some_and(|t| ticket.enqueued.elapsed() >= t) && ticket.expire() => {
                             shared.metrics.queue_rejected.fetch_add(1, Ordering::Relaxed);
                             return Err(plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable: no thread became free within the queue-timeout"));
                         }
@@ -292,6 +389,7 @@ impl Service {
 }
 
 enum BodyError {
+    ForbiddenTrailer,
     TooLarge,
     Slow,
     Broken,
@@ -319,6 +417,23 @@ async fn read_body(
             Ok(Some(Err(_))) => return Err(BodyError::Broken),
             Ok(Some(Ok(frame))) => frame,
         };
+        if let Some(trailers) = frame.trailers_ref() {
+            // RFC 9110 §6.5.1: framing, routing and auth fields never come from trailers.
+            const FORBIDDEN: &[&str] = &[
+                "content-length",
+                "transfer-encoding",
+                "host",
+                "authorization",
+                "te",
+                "trailer",
+                "connection",
+                "expect",
+            ];
+            if trailers.keys().any(|k| FORBIDDEN.contains(&k.as_str())) {
+                return Err(BodyError::ForbiddenTrailer);
+            }
+            continue;
+        }
         if let Ok(data) = frame.into_data() {
             let total = buf.len() + first.as_ref().map_or(0, |b| b.len()) + data.len();
             if limit > 0 && total as u64 > limit {

@@ -130,6 +130,9 @@ fn parse_range(value: &str, size: u64) -> Option<Result<(u64, u64), ()>> {
         (size.saturating_sub(n), size.checked_sub(1)?)
     } else {
         let start: u64 = start.parse().ok()?;
+        if start >= size {
+            return Some(Err(()));
+        }
         let end: u64 = if end.is_empty() {
             size.saturating_sub(1)
         } else {

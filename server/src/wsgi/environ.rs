@@ -267,13 +267,14 @@ pub fn build<'py>(py: Python<'py>, job: &Job, shared: &Shared) -> PyResult<Bound
     env.set_item(intern!(py, "PATH_INFO"), latin1(py, path_info))?;
     let query = job.uri.query().unwrap_or("");
     env.set_item(intern!(py, "QUERY_STRING"), query)?;
-    let request_uri = job
-        .uri
-        .path_and_query()
-        .map(|pq| pq.as_str())
-        .unwrap_or("/");
-    env.set_item(intern!(py, "REQUEST_URI"), request_uri)?;
-    env.set_item(intern!(py, "RAW_URI"), request_uri)?;
+    // The request target as sent (latin-1), like gunicorn's RAW_URI.
+    let request_uri = match job.uri.path_and_query() {
+        Some(pq) if job.method != http::Method::CONNECT => pq.as_str(),
+        _ => job.uri.authority().map(|a| a.as_str()).unwrap_or(""),
+    };
+    let request_uri = latin1(py, request_uri.as_bytes());
+    env.set_item(intern!(py, "REQUEST_URI"), &request_uri)?;
+    env.set_item(intern!(py, "RAW_URI"), &request_uri)?;
     env.set_item(
         intern!(py, "SERVER_PROTOCOL"),
         if job.version == http::Version::HTTP_10 {

@@ -25,7 +25,7 @@ impl Input {
 
     fn take(&mut self, n: usize) -> &[u8] {
         let start = self.pos;
-        self.pos = (self.pos + n).min(self.body.len());
+        self.pos = self.pos.saturating_add(n).min(self.body.len());
         &self.body[start..self.pos]
     }
 

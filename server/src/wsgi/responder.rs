@@ -300,6 +300,9 @@ impl Responder {
         slf.headers = map;
         slf.remaining = content_length;
         let py = slf.py();
+        if crate::events::enabled() {
+            crate::events::response_started(py, &status, headers);
+        }
         let this = slf.into_pyobject(py)?;
         this.getattr("write")
     }

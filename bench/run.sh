@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Benchmark warp's WSGI worker against granian and gunicorn, side by side in
+# ONE run: each server with 1 worker process pinned to CPU 0, wrk pinned to
+# CPU 1, on the same apps (hello world, a Django JSON view, a 100 KB streamed
+# response, a 1 MB upload). For hello world it also runs `warp-off`: the same
+# build with request/queue/header timeouts and limits switched off, to show
+# what the recovery machinery costs. Prints a table with req/s, p99 latency and worker
+# RSS, and each figure as a ratio to granian's.
+#
+#   bench/run.sh                 all apps, 10 s per run
+#   DURATION=5 bench/run.sh      shorter runs
+#   APPS="hello django" bench/run.sh
+#
+# Until `warp start` is merged, warp's worker is started by
+# bench/launch_worker.py (the same fd-3 contract the supervisor uses).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+bench="$root/target/bench"
+venv="$bench/venv"
+duration="${DURATION:-10}"
+connections="${CONNECTIONS:-50}"
+apps="${APPS:-hello django stream upload}"
+mkdir -p "$bench"
+
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+if [ ! -x "$venv/bin/granian" ] || [ ! -x "$venv/bin/gunicorn" ] || ! "$venv/bin/python" -c 'import django' 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q granian gunicorn django
+fi
+
+# warp's worker package, built exactly as the warp binary embeds it.
+PYO3_BUILD_EXTENSION_MODULE=1 cargo build -q --release --manifest-path server/Cargo.toml \
+  --target-dir target/warpserver
+pkg="$bench/pkg"
+rm -rf "$pkg" && mkdir -p "$pkg/warpserver"
+cp target/warpserver/release/lib_core.so "$pkg/warpserver/_core.abi3.so"
+cp server/python/warpserver/*.py "$pkg/warpserver/"
+
+export PYTHONPATH="$pkg:$root/bench/apps" DJANGO_SETTINGS_MODULE=djbench.settings
+port=18700
+
+target_of() { # app -> module:callable
+  case "$1" in
+    hello) echo benchapps:hello ;; stream) echo benchapps:stream ;;
+    upload) echo benchapps:upload ;; django) echo djbench.wsgi:application ;;
+  esac
+}
+path_of() { case "$1" in django) echo /json ;; *) echo / ;; esac; }
+
+start_server() { # server app port -> pid of the process group leader
+  local server=$1 target=$2 port=$3
+  case "$server" in
+    warp) setsid taskset -c 0 "$venv/bin/python" "$root/bench/launch_worker.py" 127.0.0.1 "$port" "$target" 1 \
+            '{"keep_alive_timeout": 30}' >"$bench/$server.log" 2>&1 & ;;
+    warp-off) setsid taskset -c 0 "$venv/bin/python" "$root/bench/launch_worker.py" 127.0.0.1 "$port" "$target" 1 \
+            '{"keep_alive_timeout": 30, "request_timeout": 0, "queue_timeout": 0, "header_timeout": 0, "limit_request_body": 0, "limit_request_line": 0, "limit_request_field_size": 0}' \
+            >"$bench/$server.log" 2>&1 & ;;
+    granian) setsid taskset -c 0 "$venv/bin/granian" --interface wsgi --workers 1 --blocking-threads 1 \
+            --host 127.0.0.1 --port "$port" --no-ws "$target" >"$bench/$server.log" 2>&1 & ;;
+    gunicorn) setsid taskset -c 0 "$venv/bin/gunicorn" -w 1 -b "127.0.0.1:$port" "$target" \
+            >"$bench/$server.log" 2>&1 & ;;
+  esac
+  echo $!
+}
+
+wait_up() { # port
+  for _ in $(seq 100); do
+    curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0
+    sleep 0.1
+  done
+  echo "server on port $1 did not come up" >&2
+  return 1
+}
+
+rss_kb() { # pid: RSS of the process and all its descendants
+  local total=0 p
+  for p in $(pgrep -g "$1" 2>/dev/null || echo "$1"); do
+    total=$((total + $(awk '/VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)))
+  done
+  echo $total
+}
+
+to_ms() { # wrk latency like 1.23ms / 456.00us / 1.2s -> ms
+  awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n *= 1; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'
+}
+
+results="$bench/results.tsv"
+: >"$results"
+for app in $apps; do
+  servers="warp granian gunicorn"
+  # The cost of the recovery machinery (issue 4): the same build with it all off.
+  [ "$app" = hello ] && servers="warp warp-off granian gunicorn"
+  for server in $servers; do
+    port=$((port + 1))
+    pid=$(start_server "$server" "$(target_of "$app")" "$port")
+    if ! wait_up "$port"; then kill -- -"$pid" 2>/dev/null || true; cat "$bench/$server.log"; continue; fi
+    url="http://127.0.0.1:$port$(path_of "$app")"
+    script=()
+    [ "$app" = upload ] && script=(-s "$root/bench/upload.lua")
+    conns=$connections
+    [ "$app" = upload ] && conns=8
+    taskset -c 1 wrk -t1 -c"$conns" -d2s "${script[@]}" "$url" >/dev/null 2>&1 || true   # warm-up
+    out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${duration}s" --latency "${script[@]}" "$url" 2>&1)
+    rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+    p99=$(to_ms "$(echo "$out" | awk '$1 == "99%" {print $2}')")
+    errors=$(echo "$out" | awk '/Non-2xx|Socket errors/ {print}' | tr '\n' ' ')
+    rss=$(rss_kb "$pid")
+    kill -TERM -- -"$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- -"$pid" 2>/dev/null || true
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$app" "$server" "${rps:-0}" "$p99" "$rss" "$errors" | tee -a "$results"
+  done
+done
+
+echo
+echo "warp benchmark — $(date -u +%Y-%m-%d), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)),"
+echo "1 worker each on CPU 0, wrk -t1 -c$connections (upload: -c8) ${duration}s on CPU 1"
+echo
+printf '| app | server | req/s | p99 ms | RSS MiB | req/s vs granian | p99 vs granian | RSS vs granian |\n'
+printf '|---|---|---:|---:|---:|---:|---:|---:|\n'
+awk -F'\t' '
+  { rps[$1,$2]=$3; p99[$1,$2]=$4; rss[$1,$2]=$5; if (!seen[$1]++) order[++n]=$1 }
+  END {
+    for (i = 1; i <= n; i++) { a = order[i]
+      split("warp warp-off granian gunicorn", servers, " ")
+      for (j = 1; j <= 4; j++) { s = servers[j]; if (!((a,s) in rps)) continue
+        g = (a,"granian") in rps ? 1 : 0
+        printf "| %s | %s | %.0f | %.2f | %.1f | %s | %s | %s |\n", a, s, rps[a,s], p99[a,s], rss[a,s]/1024,
+          (g && rps[a,"granian"] > 0) ? sprintf("%.2f×", rps[a,s]/rps[a,"granian"]) : "-",
+          (g && p99[a,"granian"] > 0) ? sprintf("%.2f×", p99[a,s]/p99[a,"granian"]) : "-",
+          (g && rss[a,"granian"] > 0) ? sprintf("%.2f×", rss[a,s]/rss[a,"granian"]) : "-"
+      }
+    }
+  }' "$results"

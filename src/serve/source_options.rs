@@ -1,0 +1,157 @@
+//! `warp start` options kept with the app's source, so that an image or an
+//! S2I build runs with them without changing its command: the `server:`
+//! mapping of `.warp/config.yaml` (keys are the option names, as on the
+//! command line) and warpdrive's `.warpdrive/server_args` / `.warp/server_args`
+//! (plain arguments separated by white space). They come before the command
+//! line's own arguments, so the command line wins.
+//!
+//! ```yaml
+//! server:
+//!   processes: 2
+//!   maximum-requests: 1000
+//!   url-alias: [[/static, static]]
+//!   trust-proxy: [10.0.0.0/8]
+//!   access-log: true
+//! ```
+use crate::build::config::{Config, CONFIG_FILE};
+use crate::error::fail;
+use anyhow::Result;
+use serde_yaml_ng::Value;
+use std::path::Path;
+
+/// warpdrive's file of extra server arguments, and warp's own name for it.
+pub const SERVER_ARGS_FILES: [&str; 2] = [".warp/server_args", ".warpdrive/server_args"];
+
+/// The arguments the source asks for (empty when it has none).
+pub fn load(src_root: &Path) -> Result<Vec<String>> {
+    let mut args = Vec::new();
+    if let Some(server) = Config::load(src_root)?.server {
+        args.extend(yaml_to_args(&server)?);
+    }
+    for name in SERVER_ARGS_FILES {
+        if let Ok(text) = std::fs::read_to_string(src_root.join(name)) {
+            args.extend(text.split_whitespace().map(str::to_string));
+            break;
+        }
+    }
+    Ok(args)
+}
+
+/// The `server:` mapping as command-line arguments.
+pub fn yaml_to_args(server: &Value) -> Result<Vec<String>> {
+    let bad = |what: String| {
+        fail(
+            format!("{CONFIG_FILE}: server: {what}"),
+            "write each option as on the command line, e.g. `processes: 2`, `access-log: true`, `url-alias: [[/static, static]]`",
+        )
+    };
+    let Value::Mapping(map) = server else {
+        if server.is_null() {
+            return Ok(Vec::new());
+        }
+        return Err(bad("must be a mapping of option names to values".into()));
+    };
+    let mut args = Vec::new();
+    for (key, value) in map {
+        let Some(key) = key.as_str() else {
+            return Err(bad(format!("{key:?} is not an option name")));
+        };
+        let flag = format!("--{}", key.replace('_', "-"));
+        match value {
+            Value::Null | Value::Bool(false) => {}
+            Value::Bool(true) => args.push(flag),
+            Value::Sequence(items) => {
+                for item in items {
+                    args.push(flag.clone());
+                    match item {
+                        Value::Sequence(parts) => {
+                            for part in parts {
+                                args.push(scalar(part).ok_or_else(|| {
+                                    bad(format!("{key}: {part:?} is not a plain value"))
+                                })?);
+                            }
+                        }
+                        other => args.push(scalar(other).ok_or_else(|| {
+                            bad(format!("{key}: {other:?} is not a plain value"))
+                        })?),
+                    }
+                }
+            }
+            other => {
+                args.push(flag);
+                args.push(
+                    scalar(other)
+                        .ok_or_else(|| bad(format!("{key}: {other:?} is not a plain value")))?,
+                );
+            }
+        }
+    }
+    Ok(args)
+}
+
+fn scalar(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(yaml: &str) -> Result<Vec<String>> {
+        yaml_to_args(&serde_yaml_ng::from_str(yaml).unwrap())
+    }
+
+    #[test]
+    fn options_become_arguments() {
+        let got = args(
+            "processes: 2\nmaximum_requests: 1000\naccess-log: true\nreload-on-changes: false\n\
+             url-alias: [[/static, static], [/media, media]]\ntrust-proxy: [10.0.0.0/8]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            [
+                "--processes",
+                "2",
+                "--maximum-requests",
+                "1000",
+                "--access-log",
+                "--url-alias",
+                "/static",
+                "static",
+                "--url-alias",
+                "/media",
+                "media",
+                "--trust-proxy",
+                "10.0.0.0/8"
+            ]
+        );
+    }
+
+    #[test]
+    fn nested_mappings_are_refused() {
+        let err = args("processes: {a: 1}\n").unwrap_err().to_string();
+        assert!(err.contains("server: processes"), "{err}");
+        assert!(args("[1, 2]\n").is_err());
+    }
+
+    #[test]
+    fn warpdrive_server_args_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(".warpdrive")).unwrap();
+        std::fs::write(
+            dir.path().join(".warpdrive/server_args"),
+            "--threads 3\n--access-log\n",
+        )
+        .unwrap();
+        assert_eq!(
+            load(dir.path()).unwrap(),
+            ["--threads", "3", "--access-log"]
+        );
+    }
+}
