@@ -100,12 +100,3 @@ pub fn run() -> anyhow::Result<i32> {
         Command::Manifests(a) => manifests::run(a),
     }
 }
-
-/// The answer of a command that is not built yet: one line, exit 2.
-pub fn not_built(command: &str, issue: u32) -> anyhow::Result<i32> {
-    Err(crate::error::fail_with_code(
-        format!("`warp {command}` is not built yet"),
-        format!("it is planned in issue {issue}; see README.md for what works today"),
-        2,
-    ))
-}
