@@ -20,8 +20,23 @@ pub fn fixtures_dir() -> PathBuf {
 
 /// The layer cache shared by the tests whose results do not depend on it
 /// being cold (the dependency layer is reused across tests, as intended).
+/// Emptied when the warp binary changed since it was filled: its cached
+/// trees are keyed by the binary and would only pile up.
 pub fn shared_cache() -> PathBuf {
-    fixtures_dir().join("cache")
+    static CHECKED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    CHECKED
+        .get_or_init(|| {
+            let cache = fixtures_dir().join("cache");
+            let meta = std::fs::metadata(support::warp_bin()).unwrap();
+            let stamp = format!("{} {:?}", meta.len(), meta.modified().unwrap());
+            let stamp_file = fixtures_dir().join("cache.warp-binary");
+            if std::fs::read_to_string(&stamp_file).ok().as_deref() != Some(stamp.as_str()) {
+                let _ = std::fs::remove_dir_all(&cache);
+                std::fs::write(&stamp_file, stamp).unwrap();
+            }
+            cache
+        })
+        .clone()
 }
 
 static SAVE: Mutex<()> = Mutex::new(());
