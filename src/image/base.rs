@@ -315,3 +315,22 @@ fn load_docker_archive(
         identity: config_digest,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_index_resolves_to_this_machines_platform() {
+        let arch = host_architecture();
+        let index = serde_json::json!({"manifests": [
+            {"digest": "sha256:windows", "platform": {"os": "windows", "architecture": arch}},
+            {"digest": "sha256:other", "platform": {"os": "linux", "architecture": "s390x"}},
+            {"digest": "sha256:ours", "mediaType": media::OCI_MANIFEST, "platform": {"os": "linux", "architecture": arch}},
+        ]});
+        assert_eq!(pick_platform(&index, "x").unwrap().0, "sha256:ours");
+        let none = serde_json::json!({"manifests": [{"digest": "sha256:o", "platform": {"os": "linux", "architecture": "s390x"}}]});
+        let err = pick_platform(&none, "the base").unwrap_err().to_string();
+        assert!(err.contains(&format!("no image for linux/{arch}")), "{err}");
+    }
+}
