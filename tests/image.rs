@@ -68,6 +68,17 @@ fn bad_input_is_refused_with_a_hint() {
             stderr(&out)
         );
     }
+    // The base named in .warp/config.yaml is the one used.
+    app.write(
+        ".warp/config.yaml",
+        "image:\n  base: oci-archive:/nonexistent/configured.tar\n",
+    );
+    let out = run(warp_image(app.path(), cache.path()).arg("app"));
+    assert_fails_with(&out, "oci-archive:/nonexistent/configured.tar");
+    app.write(".warp/config.yaml", "image:\n  base: [1, 2]\n");
+    let out = run(warp_image(app.path(), cache.path()).arg("app"));
+    assert_fails_with(&out, "`image.base` in .warp/config.yaml is not a string");
+    std::fs::remove_file(app.path().join(".warp/config.yaml")).unwrap();
     let out = run(warp_image(app.path(), cache.path())
         .env("SOURCE_DATE_EPOCH", "yesterday")
         .arg("app"));

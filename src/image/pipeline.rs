@@ -273,23 +273,19 @@ pub fn build_image(options: &ImageOptions) -> Result<()> {
     Ok(())
 }
 
-/// `image.base` from the app's `.warp/config.yaml`, if set.
+/// `image.base` from the app's `.warp/config.yaml` (read as `warp build`
+/// reads it, so a bad file gets the same message), if set.
 fn configured_base(src: &Path) -> Result<Option<String>> {
-    let path = src.join(".warp/config.yaml");
-    let Ok(text) = fs::read_to_string(&path) else {
-        return Ok(None);
-    };
-    let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).map_err(|e| {
-        fail(
-            format!("{} is not valid YAML: {e}", path.display()),
-            "fix the file; `image: {base: REF}` names the base image",
-        )
-    })?;
-    Ok(value
-        .get("image")
-        .and_then(|i| i.get("base"))
-        .and_then(|b| b.as_str())
-        .map(str::to_string))
+    let config = crate::build::config::Config::load(src)?;
+    let base = config.image.as_ref().and_then(|image| image.get("base"));
+    match base {
+        None => Ok(None),
+        Some(serde_yaml_ng::Value::String(base)) => Ok(Some(base.clone())),
+        Some(_) => Err(fail(
+            "`image.base` in .warp/config.yaml is not a string",
+            "write it as `image: {base: docker.io/library/python:3.12-slim-bookworm}`",
+        )),
+    }
 }
 
 /// SOURCE_DATE_EPOCH, else the last commit time of the source, else 0.
