@@ -657,3 +657,52 @@ fn an_unprivileged_user_builds_the_same_image_as_root() {
     assert_ok(&as_user);
     assert_eq!(digest_of(&as_root), digest_of(&as_user));
 }
+
+/// With uv on the host's PATH and none in the base, the build uses it
+/// (bind-mounted read-only) and it is in no layer.
+#[test]
+fn the_hosts_uv_builds_the_venv_and_stays_out_of_the_image() {
+    let Some(base) = base_archive("oci-archive") else {
+        return;
+    };
+    let Some(uv) = support::tool("uv") else {
+        return;
+    };
+    let app = flask_app("built with uv\n");
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    let path = format!(
+        "{}:{}",
+        uv.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = run(warp_image(app.path(), &shared_cache())
+        .env("PATH", path)
+        .args([
+            "app",
+            "--base",
+            &format!("oci-archive:{}", base.display()),
+            "--output",
+            &format!("oci:{}", layout.display()),
+        ]));
+    assert_ok(&out);
+    let log = stderr(&out);
+    assert!(
+        log.contains(", uv)") || log.contains("install skipped"),
+        "{log}"
+    );
+    let (manifest, _) = read_layout(&layout);
+    check_added_layers(&layout, &manifest, 1);
+    let deps = manifest["layers"][2]["digest"].as_str().unwrap();
+    let entries = layer_entries(&layout, deps);
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.path.contains("site-packages/flask/")),
+        "no flask in the venv layer"
+    );
+    assert!(
+        !entries.iter().any(|e| e.path.ends_with("bin/uv")),
+        "uv leaked into the image"
+    );
+}
