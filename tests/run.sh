@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 export DEBIAN_FRONTEND=noninteractive
 
-say() { printf '\n### %s\n' "$*"; }
+say() { printf '\n### %s (at %d s)\n' "$*" "$SECONDS"; }
 
 # --- Debian packages -------------------------------------------------------
 # command-that-proves-it:package
@@ -70,4 +70,6 @@ cargo clippy --all-targets -q -- -D warnings
    --target-dir "$root/target/warpserver" -- -D warnings)
 
 say "cargo test"
-cargo test "$@"
+# --no-fail-fast: one failing test binary must not hide the others' results.
+cargo test --no-fail-fast "$@"
+say "done"
