@@ -1,4 +1,5 @@
 //! `warp image`: build an OCI image of the app without a daemon or a Dockerfile.
+use crate::image::builder::{build_builder, BuilderOptions};
 use crate::image::pipeline::{build_image, ImageOptions};
 use crate::image::registry::RegistryOptions;
 use clap::{ArgAction, Args};
@@ -9,7 +10,9 @@ Examples:
   warp image myapp                                  load into podman/docker (else write myapp.tar)
   warp image myapp --base oci-archive:base.tar --output docker-archive:myapp.tar
   warp image 127.0.0.1:5000/team/app:1 --base docker://127.0.0.1:5000/python:3.12 --push
-  warp image myapp --output oci:out:v1 --output oci-archive:app.tar --sbom app.spdx.json";
+  warp image myapp --output oci:out:v1 --output oci-archive:app.tar --sbom app.spdx.json
+  warp image warp-builder --builder --base docker.io/library/python:3.12-slim-bookworm
+                                                    the S2I builder image, no podman needed";
 
 #[derive(Args, Debug)]
 #[command(after_help = EXAMPLES)]
@@ -37,9 +40,31 @@ pub struct ImageArgs {
     /// Write the venv's packages as SPDX JSON (CycloneDX when FILE ends in .cdx.json).
     #[arg(long, value_name = "FILE")]
     pub sbom: Option<PathBuf>,
+    /// Make the Source-to-Image builder image (what the Containerfile
+    /// builds) instead of an app image: no app, no container engine.
+    #[arg(long)]
+    pub builder: bool,
 }
 
 pub fn run(args: ImageArgs) -> anyhow::Result<i32> {
+    if args.builder {
+        if args.sbom.is_some() {
+            return Err(crate::error::fail(
+                "--sbom lists an app's packages; a builder image (--builder) has no app",
+                "drop --sbom, or build the app's image without --builder",
+            ));
+        }
+        build_builder(&BuilderOptions {
+            name: args.name,
+            base: args.base,
+            outputs: args.outputs,
+            push: args.push,
+            registry: RegistryOptions {
+                tls_verify: args.tls_verify,
+            },
+        })?;
+        return Ok(0);
+    }
     build_image(&ImageOptions {
         name: args.name,
         src: args.app.src,

@@ -92,6 +92,11 @@ fn environment(base_env: &[String]) -> Vec<String> {
         ("PYTHONUNBUFFERED", "1"),
         ("PIP_NO_CACHE_DIR", "off"),
     ];
+    merge_env(base_env, &ours)
+}
+
+/// The base's environment with `ours` set (replacing the base's values).
+pub fn merge_env(base_env: &[String], ours: &[(&str, &str)]) -> Vec<String> {
     let mut env: Vec<String> = base_env
         .iter()
         .filter(|line| {
@@ -113,19 +118,8 @@ pub fn assemble(
 ) -> Result<Assembled> {
     let mut config: Value = serde_json::to_value(base)?;
     let created = rfc3339(facts.epoch);
-    let base_env = base
-        .config()
-        .as_ref()
-        .and_then(|c| c.env().clone())
-        .unwrap_or_default();
-    let mut labels: Map<String, Value> = base
-        .config()
-        .as_ref()
-        .and_then(|c| c.labels().clone())
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, Value::String(v)))
-        .collect();
+    let base_env = base_env(base);
+    let mut labels = base_labels(base);
     let mut set = |k: &str, v: &str| {
         labels.insert(k.to_string(), Value::String(v.to_string()));
     };
@@ -158,6 +152,37 @@ pub fn assemble(
     runtime.insert("StopSignal".into(), json!("SIGTERM"));
     runtime.insert("Labels".into(), Value::Object(labels));
     config["config"] = Value::Object(runtime);
+    finish(config, base_layers, added, &created)
+}
+
+/// The base's labels (Config.Labels) as JSON values, to add to.
+pub fn base_labels(base: &ImageConfiguration) -> Map<String, Value> {
+    base.config()
+        .as_ref()
+        .and_then(|c| c.labels().clone())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect()
+}
+
+/// The base's environment (Config.Env).
+pub fn base_env(base: &ImageConfiguration) -> Vec<String> {
+    base.config()
+        .as_ref()
+        .and_then(|c| c.env().clone())
+        .unwrap_or_default()
+}
+
+/// Complete `config` (the base's, its runtime settings already changed):
+/// the added layers' diff ids and history lines, then serialise config and
+/// manifest canonically and check them against the spec's types.
+pub fn finish(
+    mut config: Value,
+    base_layers: &[Layer],
+    added: &[AddedLayer],
+    created: &str,
+) -> Result<Assembled> {
     config["created"] = json!(created);
     config["author"] = json!(concat!("warp ", env!("CARGO_PKG_VERSION")));
     let mut diff_ids: Vec<Value> = base_layers.iter().map(|l| json!(l.diff_id)).collect();

@@ -4,8 +4,12 @@
 //!
 //! base (any transport) ─▶ store ─▶ unpack ─▶ sandbox (`warp build` inside)
 //!   ─▶ layers (runtime, dependencies, app) ─▶ config + manifest ─▶ outputs
+//!
+//! `--builder` (builder.rs) takes the same road without the app: base ─▶
+//! runtime layer + S2I scripts layer ─▶ the builder's config ─▶ outputs.
 
 pub mod base;
+pub mod builder;
 pub mod config;
 pub mod layer;
 pub mod output;

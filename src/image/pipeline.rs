@@ -60,15 +60,7 @@ fn skip_source(rel: &Path) -> bool {
 const APP_PARTS: &[&str] = &["src", "tmp", "data", ".warp"];
 
 pub fn build_image(options: &ImageOptions) -> Result<()> {
-    let name = DockerRef::parse(&options.name)?;
-    let mut outputs = options
-        .outputs
-        .iter()
-        .map(|o| ImageRef::parse(o))
-        .collect::<Result<Vec<_>>>()?;
-    if options.push {
-        outputs.push(ImageRef::Docker(name.clone()));
-    }
+    let (name, outputs) = destinations(&options.name, &options.outputs, options.push)?;
     if !options.src.is_dir() {
         return Err(fail(
             format!(
@@ -87,25 +79,7 @@ pub fn build_image(options: &ImageOptions) -> Result<()> {
     let epoch = source_date_epoch(&src)?;
     let store = BlobStore::open_default()?;
 
-    let base = ui::step(&format!("Base image {base_ref}"), || {
-        base::load(&base_ref, &store, &options.registry)
-    })?;
-    let base_root = ui::step(
-        &format!("Base root filesystem ({} layers)", base.layers.len()),
-        || {
-            roots::ensure(
-                &store,
-                &format!("base-{}", roots::key(&base.identity)),
-                |dir| {
-                    for (i, l) in base.layers.iter().enumerate() {
-                        let what = format!("base layer {} ({})", i + 1, l.digest);
-                        unpack::unpack_layer(&store.path(&l.digest)?, dir, &what)?;
-                    }
-                    Ok(())
-                },
-            )
-        },
-    )?;
+    let (base, base_root) = load_base(&base_ref, &store, &options.registry)?;
     let python = sandbox::find_python(&base_root, &base_text)?;
     let exe = std::env::current_exe().context("locating the warp binary")?;
     let exe_hash = file_hash(&exe)?;
@@ -245,14 +219,83 @@ pub fn build_image(options: &ImageOptions) -> Result<()> {
         },
     ];
     let assembled = config::assemble(&base.config, &base.layers, &added, &facts)?;
+    write_outputs(
+        &assembled,
+        &store,
+        &options.name,
+        &name,
+        &base_ref,
+        &outputs,
+        &options.registry,
+    )
+}
+
+/// The image's name and where to write it (checked before any work):
+/// `--output`s, plus the registry NAME names with `--push`.
+pub(super) fn destinations(
+    name_text: &str,
+    outputs: &[String],
+    push: bool,
+) -> Result<(DockerRef, Vec<ImageRef>)> {
+    let name = DockerRef::parse(name_text)?;
+    let mut dests = outputs
+        .iter()
+        .map(|o| ImageRef::parse(o))
+        .collect::<Result<Vec<_>>>()?;
+    if push {
+        dests.push(ImageRef::Docker(name.clone()));
+    }
+    Ok((name, dests))
+}
+
+/// The base image read into the store, and its root filesystem (unpacked
+/// once per base, then cached).
+pub(super) fn load_base(
+    base_ref: &ImageRef,
+    store: &BlobStore,
+    registry: &RegistryOptions,
+) -> Result<(LoadedImage, PathBuf)> {
+    let base = ui::step(&format!("Base image {base_ref}"), || {
+        base::load(base_ref, store, registry)
+    })?;
+    let base_root = ui::step(
+        &format!("Base root filesystem ({} layers)", base.layers.len()),
+        || {
+            roots::ensure(
+                store,
+                &format!("base-{}", roots::key(&base.identity)),
+                |dir| {
+                    for (i, l) in base.layers.iter().enumerate() {
+                        let what = format!("base layer {} ({})", i + 1, l.digest);
+                        unpack::unpack_layer(&store.path(&l.digest)?, dir, &what)?;
+                    }
+                    Ok(())
+                },
+            )
+        },
+    )?;
+    Ok((base, base_root))
+}
+
+/// Store the config and manifest, write every output (none named: load into
+/// podman/docker or write NAME.tar) and print the manifest digest.
+pub(super) fn write_outputs(
+    assembled: &config::Assembled,
+    store: &BlobStore,
+    name_text: &str,
+    name: &DockerRef,
+    base_ref: &ImageRef,
+    outputs: &[ImageRef],
+    registry: &RegistryOptions,
+) -> Result<()> {
     store.put_bytes(&assembled.config)?;
     store.put_bytes(&assembled.manifest)?;
     let finished = Finished {
-        assembled: &assembled,
-        store: &store,
-        name: &name,
-        local_name: output::local_name(&options.name, &name),
-        base_origin: match &base_ref {
+        assembled,
+        store,
+        name,
+        local_name: output::local_name(name_text, name),
+        base_origin: match base_ref {
             ImageRef::Docker(d) => Some(d.clone()),
             _ => None,
         },
@@ -263,9 +306,9 @@ pub fn build_image(options: &ImageOptions) -> Result<()> {
         })?;
         eprintln!("    {done}");
     }
-    for dest in &outputs {
+    for dest in outputs {
         let done = ui::step(&format!("Output {dest}"), || {
-            output::write(dest, &finished, &options.registry)
+            output::write(dest, &finished, registry)
         })?;
         eprintln!("    {done}");
     }
@@ -290,18 +333,26 @@ fn configured_base(src: &Path) -> Result<Option<String>> {
 
 /// SOURCE_DATE_EPOCH, else the last commit time of the source, else 0.
 pub fn source_date_epoch(src: &Path) -> Result<u64> {
-    if let Some(text) = std::env::var_os("SOURCE_DATE_EPOCH").filter(|v| !v.is_empty()) {
-        let text = text.to_string_lossy();
-        return text.trim().parse().map_err(|_| {
-            fail(
-                format!("SOURCE_DATE_EPOCH={text:?} is not a number of seconds"),
-                "set it to a Unix time, e.g. $(git log -1 --format=%ct)",
-            )
-        });
+    if let Some(epoch) = env_source_date_epoch()? {
+        return Ok(epoch);
     }
     Ok(git(src, &["log", "-1", "--format=%ct"])
         .and_then(|t| t.parse().ok())
         .unwrap_or(0))
+}
+
+/// SOURCE_DATE_EPOCH, when set.
+pub(super) fn env_source_date_epoch() -> Result<Option<u64>> {
+    let Some(text) = std::env::var_os("SOURCE_DATE_EPOCH").filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let text = text.to_string_lossy();
+    text.trim().parse().map(Some).map_err(|_| {
+        fail(
+            format!("SOURCE_DATE_EPOCH={text:?} is not a number of seconds"),
+            "set it to a Unix time, e.g. $(git log -1 --format=%ct)",
+        )
+    })
 }
 
 /// The output of `git -C src ARGS`, if git is there and succeeds.
@@ -334,20 +385,20 @@ fn strip_credentials(url: &str) -> String {
     }
 }
 
-fn file_hash(path: &Path) -> Result<String> {
+pub(super) fn file_hash(path: &Path) -> Result<String> {
     let mut hasher = Sha256::new();
     std::io::copy(&mut fs::File::open(path)?, &mut hasher)?;
     Ok(hex::encode(hasher.finalize()))
 }
 
 /// The passwd entry `warp start` expects for the image user.
-const APP_USER_ENTRY: &str =
+pub(super) const APP_USER_ENTRY: &str =
     "default:x:1001:0:Default Application User:/opt/app-root/src:/sbin/nologin\n";
 
 /// The warp binary, /etc/passwd (with user 1001, group-writable so that
 /// `warp start` can add an arbitrary UID) and /opt/app-root. The same for
 /// every app on a base: cached (tree and layer) by the warp binary and the base.
-fn runtime_layer(
+pub(super) fn runtime_layer(
     store: &BlobStore,
     base_root: &Path,
     base: &LoadedImage,
