@@ -356,3 +356,28 @@ fn django_runwarp_serves_a_real_project_and_its_static_files() {
     assert!(page.contains("Django"), "{page}");
     drop(guard);
 }
+
+#[test]
+fn a_python_older_than_3_9_is_refused_clearly() {
+    let home = std::env::var("HOME").unwrap_or_default();
+    let old: Vec<_> = ["3.8", "3.7", "3.6", "2.7"]
+        .iter()
+        .filter_map(|minor| {
+            std::fs::read_dir(format!("{home}/.pyenv/versions"))
+                .ok()?
+                .flatten()
+                .find(|e| e.file_name().to_string_lossy().starts_with(&format!("{minor}.")))
+                .map(|e| e.path().join("bin/python"))
+        })
+        .collect();
+    if old.is_empty() {
+        support::require_all("a pyenv CPython older than 3.9");
+        return;
+    }
+    for python in old {
+        let mut w = worker("apps:hello", json!({})).python(&python).spawn();
+        let status = w.wait_exit(Duration::from_secs(20)).expect("should exit");
+        assert_eq!(status.code(), Some(2), "{}", python.display());
+        assert!(w.stderr().contains("needs CPython 3.9 or newer"), "{}: {}", python.display(), w.stderr());
+    }
+}
