@@ -64,6 +64,56 @@ fn request_timeout_gives_504_at_the_deadline_and_asks_for_a_recycle() {
     assert!(status.success(), "{status}");
 }
 
+fn next_non_heartbeat(w: &server::Worker, within: Duration) -> String {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Some(line) = w.next_event(Duration::from_millis(100)) {
+            if !line.contains("heartbeat") {
+                return line;
+            }
+        }
+    }
+    panic!("no status event within {within:?}");
+}
+
+#[test]
+fn heartbeats_report_requests_and_a_stuck_gil_ends_the_worker() {
+    let w = worker("apps:hello", json!({"heartbeat_interval": 0.5})).start();
+    w.get("/");
+    w.get("/");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut beat = String::new();
+    while Instant::now() < deadline {
+        if let Some(line) = w.next_event(Duration::from_millis(100)) {
+            if line.contains("\"requests\":2") {
+                beat = line;
+                break;
+            }
+        }
+    }
+    assert!(beat.contains("\"heartbeat\"") && beat.contains("\"busy\":0"), "{beat:?}");
+
+    let mut w = worker("apps:hold_the_gil", json!({"deadlock_timeout": 2, "heartbeat_interval": 0})).start();
+    let _stuck = send_get(w.addr, "/");
+    let started = Instant::now();
+    let status = w.wait_exit(Duration::from_secs(15)).expect("a deadlocked worker exits");
+    assert_eq!(status.code(), Some(3), "{}", w.stderr());
+    assert!(started.elapsed() < Duration::from_secs(8));
+    assert!(w.stderr().contains("deadlock-timeout"), "{}", w.stderr());
+    assert!(next_non_heartbeat(&w, Duration::from_secs(2)).contains("deadlock-timeout"));
+}
+
+#[test]
+fn process_stopping_is_published_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("stopped");
+    let mut w = worker("apps:stopping", json!({})).env("WARP_TEST_STOP_MARKER", marker.to_str().unwrap()).start();
+    assert_eq!(w.get("/").status, 200);
+    w.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(w.wait_exit(Duration::from_secs(10)).expect("exits").success());
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "SIGTERM");
+}
+
 #[test]
 fn queue_timeout_gives_503_at_expiry_not_at_pickup() {
     let w = worker("apps:slow", json!({"threads": 1, "queue_timeout": 0.5})).start();

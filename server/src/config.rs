@@ -71,6 +71,11 @@ pub struct Config {
     /// SERVER_NAME / SERVER_PORT fallback when the request has no Host.
     pub server_name: Option<String>,
     pub server_port: Option<u16>,
+    /// Seconds between `{"event":"heartbeat",...}` lines on the status pipe (0 = none).
+    pub heartbeat_interval: f64,
+    /// Seconds the GIL may stay unobtainable before the worker declares a
+    /// deadlock, says `recycle` and exits at once (0 = no check).
+    pub deadlock_timeout: f64,
     /// SCRIPT_NAME: the URL prefix the app is mounted at ("" = root).
     pub script_name: String,
 }
@@ -113,6 +118,8 @@ impl Default for Config {
             trust_proxy_headers: Vec::new(),
             server_name: None,
             server_port: None,
+            heartbeat_interval: 5.0,
+            deadlock_timeout: 60.0,
             script_name: String::new(),
         }
     }

@@ -13,6 +13,7 @@ pub mod context;
 pub mod events;
 pub mod http;
 pub mod pool;
+pub mod watchdog;
 pub mod wsgi;
 
 use pyo3::exceptions::{PyOSError, PyValueError};
@@ -65,6 +66,7 @@ fn serve(
     let listener = unsafe { std::net::TcpListener::from_raw_fd(listen_fd) };
     let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(shared.config.queue_backlog.max(1));
     let threads = pool::start_threads(app, shared.clone(), jobs_rx);
+    watchdog::start(shared.clone());
     let served = py.detach(|| {
         let served = http::run(listener, shared.clone(), jobs_tx);
         // Let busy threads finish their request, up to the shutdown-timeout.
