@@ -467,3 +467,22 @@ fn the_event_api_reports_requests_like_mod_wsgi() {
     assert!(metrics["process"]["memory_rss"].as_u64().unwrap() > 1_000_000);
     assert!(metrics["process"]["pid"].as_u64().unwrap() > 1);
 }
+
+#[test]
+fn recycle_triggers_maximum_requests_inactivity_and_memory() {
+    for (settings, requests, reason) in [
+        (json!({"maximum_requests": 3, "heartbeat_interval": 0}), 3, "maximum-requests"),
+        (json!({"inactivity_timeout": 0.5, "heartbeat_interval": 0}), 0, "inactivity-timeout"),
+        (json!({"restart_interval": 0.5, "heartbeat_interval": 0}), 0, "restart-interval"),
+        (json!({"memory_limit": 1_000_000, "heartbeat_interval": 0}), 0, "memory-limit"),
+    ] {
+        let mut w = worker("apps:hello", settings).start();
+        for _ in 0..requests {
+            assert_eq!(w.get("/").status, 200);
+        }
+        let event = next_non_heartbeat(&w, Duration::from_secs(5));
+        assert!(event.contains("recycle") && event.contains(reason), "{reason}: {event}");
+        let status = w.wait_exit(Duration::from_secs(10)).expect("recycled worker exits");
+        assert!(status.success(), "{reason}: {status}");
+    }
+}

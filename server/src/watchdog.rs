@@ -4,6 +4,10 @@
 //! seconds, the interpreter is stuck (a C extension holding the GIL), so the
 //! worker says `recycle` and exits at once — a graceful drain is impossible
 //! without the GIL.
+//!
+//! It also asks for a graceful recycle (status `recycle`, then drain and exit
+//! 0) on maximum-requests (with jitter), inactivity-timeout, restart-interval
+//! and memory-limit.
 use crate::context::Shared;
 use pyo3::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,6 +40,23 @@ fn watch(shared: Arc<Shared>) {
     let deadlock = crate::config::seconds(shared.config.deadlock_timeout);
     let tick = Duration::from_millis(250);
     let mut since_beat = Duration::ZERO;
+    let config = &shared.config;
+    let jitter = if config.maximum_requests_jitter > 0 {
+        // Enough randomness for spreading restarts: time and pid.
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos() as u64)
+            .unwrap_or(0)
+            ^ (std::process::id() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        seed % (config.maximum_requests_jitter + 1)
+    } else {
+        0
+    };
+    let max_requests = (config.maximum_requests > 0).then(|| config.maximum_requests + jitter);
+    let inactivity = crate::config::seconds(config.inactivity_timeout);
+    let lifetime = crate::config::seconds(config.restart_interval);
+    let mut last_count = 0;
+    let mut last_activity = std::time::Instant::now();
     loop {
         std::thread::sleep(tick);
         since_beat += tick;
@@ -51,6 +72,30 @@ fn watch(shared: Arc<Shared>) {
             // SAFETY: _exit ends the process without running anything that could need the GIL.
             unsafe { libc::_exit(3) };
         }
+        if !shared.is_stopping() {
+            let m = &shared.metrics;
+            let count = m.requests.load(Ordering::Relaxed);
+            if count != last_count || m.busy_threads.load(Ordering::Relaxed) > 0 {
+                last_count = count;
+                last_activity = std::time::Instant::now();
+            }
+            let reason = if max_requests.is_some_and(|max| count >= max) {
+                Some("maximum-requests")
+            } else if inactivity.is_some_and(|t| last_activity.elapsed() >= t) {
+                Some("inactivity-timeout")
+            } else if lifetime.is_some_and(|t| shared.started.elapsed() >= t) {
+                Some("restart-interval")
+            } else if config.memory_limit > 0 && rss_bytes() > config.memory_limit {
+                Some("memory-limit")
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                eprintln!("[warpserver] {reason} reached; recycling this worker");
+                shared.send_status(&format!(r#"{{"event":"recycle","reason":"{reason}"}}"#));
+                shared.begin_stop(reason);
+            }
+        }
         if let Some(every) = heartbeat {
             if since_beat >= every {
                 since_beat = Duration::ZERO;
@@ -64,4 +109,18 @@ fn watch(shared: Arc<Shared>) {
             }
         }
     }
+}
+
+/// Resident set size of this process, from /proc/self/statm.
+pub fn rss_bytes() -> u64 {
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64;
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .map(|pages| pages * page)
+        .unwrap_or(0)
 }
