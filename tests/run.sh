@@ -69,3 +69,7 @@ cargo clippy --all-targets -q -- -D warnings
 
 say "cargo test"
 cargo test "$@"
+if [ $# -eq 0 ]; then
+  say "server unit tests (links libpython; the shipped extension is built with PYO3_BUILD_EXTENSION_MODULE=1)"
+  (cd server && cargo test -q --target-dir "$root/target/warpserver")
+fi

@@ -366,7 +366,11 @@ fn a_python_older_than_3_9_is_refused_clearly() {
             std::fs::read_dir(format!("{home}/.pyenv/versions"))
                 .ok()?
                 .flatten()
-                .find(|e| e.file_name().to_string_lossy().starts_with(&format!("{minor}.")))
+                .find(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .starts_with(&format!("{minor}."))
+                })
                 .map(|e| e.path().join("bin/python"))
         })
         .collect();
@@ -378,6 +382,11 @@ fn a_python_older_than_3_9_is_refused_clearly() {
         let mut w = worker("apps:hello", json!({})).python(&python).spawn();
         let status = w.wait_exit(Duration::from_secs(20)).expect("should exit");
         assert_eq!(status.code(), Some(2), "{}", python.display());
-        assert!(w.stderr().contains("needs CPython 3.9 or newer"), "{}: {}", python.display(), w.stderr());
+        assert!(
+            w.stderr().contains("needs CPython 3.9 or newer"),
+            "{}: {}",
+            python.display(),
+            w.stderr()
+        );
     }
 }
