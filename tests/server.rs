@@ -390,3 +390,15 @@ fn a_python_older_than_3_9_is_refused_clearly() {
         );
     }
 }
+
+#[test]
+fn once_ready_the_error_log_goes_to_the_supervisors_fd_5() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("supervisor-stderr");
+    let w = worker("apps:boom", json!({})).log_fd_file(&log).start();
+    assert_eq!(w.get("/").status, 500);
+    std::thread::sleep(Duration::from_millis(200));
+    let taken_over = std::fs::read_to_string(&log).unwrap();
+    assert!(taken_over.contains("secret detail"), "{taken_over}");
+    assert!(!w.stderr().contains("secret detail"), "{}", w.stderr());
+}

@@ -43,21 +43,21 @@ fn request_timeout_gives_504_at_the_deadline_and_asks_for_a_recycle() {
         json!({"request_timeout": 1, "graceful_timeout": 1, "shutdown_timeout": 1}),
     )
     .start();
-    eprintln!("pid {}", w.child.id());
     let (status, took) = send_get(w.addr, "/?s=30").join().unwrap();
     assert_eq!(status, 504, "{}", w.stderr());
     assert!(
         took >= Duration::from_millis(900) && took < Duration::from_secs(3),
         "{took:?}"
     );
-    let event = w
-        .next_event(Duration::from_secs(5))
-        .expect("a status event");
+    let event = next_non_heartbeat(&w, Duration::from_secs(5));
     assert!(
         event.contains("\"recycle\"") && event.contains("request-timeout"),
         "{event}"
     );
-    // It stops taking work and exits by itself, stuck thread and all.
+    // Under a supervisor it keeps serving with its other threads until the
+    // replacement is ready and SIGTERM comes; then it exits, stuck thread and all.
+    assert_eq!(send_get(w.addr, "/?s=0").join().unwrap().0, 200);
+    w.signal(nix::sys::signal::Signal::SIGTERM);
     let status = w
         .wait_exit(Duration::from_secs(10))
         .expect("the recycled worker exits");
@@ -516,6 +516,8 @@ fn recycle_triggers_maximum_requests_inactivity_and_memory() {
             event.contains("recycle") && event.contains(reason),
             "{reason}: {event}"
         );
+        assert_eq!(w.get("/").status, 200, "still serving until SIGTERM");
+        w.signal(nix::sys::signal::Signal::SIGTERM);
         let status = w
             .wait_exit(Duration::from_secs(10))
             .expect("recycled worker exits");

@@ -5,8 +5,7 @@
 //! worker says `recycle` and exits at once — a graceful drain is impossible
 //! without the GIL.
 //!
-//! It also asks for a graceful recycle (status `recycle`, then drain and exit
-//! 0) on maximum-requests (with jitter), inactivity-timeout, restart-interval
+//! It also asks to be recycled (see `Shared::recycle`) on maximum-requests (with jitter), inactivity-timeout, restart-interval
 //! and memory-limit.
 use crate::context::Shared;
 use pyo3::prelude::*;
@@ -57,6 +56,7 @@ fn watch(shared: Arc<Shared>) {
     let lifetime = crate::config::seconds(config.restart_interval);
     let mut last_count = 0;
     let mut last_activity = std::time::Instant::now();
+    let mut recycled = false;
     loop {
         std::thread::sleep(tick);
         since_beat += tick;
@@ -90,20 +90,19 @@ fn watch(shared: Arc<Shared>) {
             } else {
                 None
             };
-            if let Some(reason) = reason {
-                eprintln!("[warpserver] {reason} reached; recycling this worker");
-                shared.send_status(&format!(r#"{{"event":"recycle","reason":"{reason}"}}"#));
-                shared.begin_stop(reason);
+            if let Some(reason) = reason.filter(|_| !recycled) {
+                recycled = true;
+                shared.recycle(reason);
             }
         }
         if let Some(every) = heartbeat {
             if since_beat >= every {
                 since_beat = Duration::ZERO;
                 let m = &shared.metrics;
+                let busy = m.busy_threads.load(Ordering::Relaxed);
                 shared.send_status(&format!(
-                    r#"{{"event":"heartbeat","requests":{},"busy":{},"gil_age_ms":{}}}"#,
+                    r#"{{"event":"heartbeat","requests":{},"busy":{busy},"active":{busy},"gil_age_ms":{}}}"#,
                     m.requests.load(Ordering::Relaxed),
-                    m.busy_threads.load(Ordering::Relaxed),
                     gil_age.as_millis()
                 ));
             }

@@ -377,9 +377,7 @@ impl Service {
                         }
                         Some(picked) if request_timeout.is_some_and(|t| picked.elapsed() >= t) => {
                             shared.metrics.request_timeouts.fetch_add(1, Ordering::Relaxed);
-                            eprintln!("[warpserver] request-timeout: a request ran longer than {}s; recycling this worker", shared.config.request_timeout);
-                            shared.send_status(r#"{"event":"recycle","reason":"request-timeout"}"#);
-                            shared.begin_stop("request-timeout");
+                            shared.recycle("request-timeout");
                             let mut response = plain(StatusCode::GATEWAY_TIMEOUT, "Gateway Timeout: the application did not answer within the request-timeout");
                             response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
                             return Err(response);
