@@ -402,3 +402,22 @@ fn once_ready_the_error_log_goes_to_the_supervisors_fd_5() {
     assert!(taken_over.contains("secret detail"), "{taken_over}");
     assert!(!w.stderr().contains("secret detail"), "{}", w.stderr());
 }
+
+#[test]
+fn sigusr1_dumps_the_state_and_sighup_does_not_kill() {
+    let mut w = worker("apps:hello", json!({})).start();
+    assert_eq!(w.get("/").status, 200);
+    w.signal(nix::sys::signal::Signal::SIGHUP);
+    w.signal(nix::sys::signal::Signal::SIGUSR1);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !w.stderr().contains("[warpserver] state:") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        w.stderr().contains("requests 1, busy threads 0/2"),
+        "{}",
+        w.stderr()
+    );
+    assert!(w.child.try_wait().unwrap().is_none(), "the worker died");
+    assert_eq!(w.get("/").status, 200);
+}
