@@ -353,14 +353,20 @@ fn keep_alive_and_pipelining() {
 fn close_is_called_on_success_error_and_disconnect() {
     let w = worker("apps:close_tracked", json!({})).start();
     let dir = tempfile::tempdir().unwrap();
+    let wait_for = |marker: &std::path::Path| {
+        // close() runs right after the last chunk is handed over, so it may
+        // finish just after the client has the whole response.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !marker.exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        std::fs::read_to_string(marker).unwrap_or_default()
+    };
     for mode in ["ok", "fail"] {
         let marker = dir.path().join(mode);
         let _ = w.get(&format!("/?mode={mode}&marker={}", marker.display()));
-        assert_eq!(
-            std::fs::read_to_string(&marker).unwrap_or_default(),
-            "closed",
-            "mode {mode}"
-        );
+        assert_eq!(wait_for(&marker), "closed", "mode {mode}");
     }
     // The client goes away in the middle of a long response.
     let marker = dir.path().join("gone");

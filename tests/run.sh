@@ -72,4 +72,8 @@ cargo clippy --all-targets -q -- -D warnings
 say "cargo test"
 # --no-fail-fast: one failing test binary must not hide the others' results.
 cargo test --no-fail-fast "$@"
+if [ $# -eq 0 ]; then
+  say "server unit tests (links libpython; the shipped extension is built with PYO3_BUILD_EXTENSION_MODULE=1)"
+  (cd server && cargo test -q --target-dir "$root/target/warpserver")
+fi
 say "done"

@@ -356,3 +356,68 @@ fn django_runwarp_serves_a_real_project_and_its_static_files() {
     assert!(page.contains("Django"), "{page}");
     drop(guard);
 }
+
+#[test]
+fn a_python_older_than_3_9_is_refused_clearly() {
+    let home = std::env::var("HOME").unwrap_or_default();
+    let old: Vec<_> = ["3.8", "3.7", "3.6", "2.7"]
+        .iter()
+        .filter_map(|minor| {
+            std::fs::read_dir(format!("{home}/.pyenv/versions"))
+                .ok()?
+                .flatten()
+                .find(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .starts_with(&format!("{minor}."))
+                })
+                .map(|e| e.path().join("bin/python"))
+        })
+        .collect();
+    if old.is_empty() {
+        support::require_all("a pyenv CPython older than 3.9");
+        return;
+    }
+    for python in old {
+        let mut w = worker("apps:hello", json!({})).python(&python).spawn();
+        let status = w.wait_exit(Duration::from_secs(20)).expect("should exit");
+        assert_eq!(status.code(), Some(2), "{}", python.display());
+        assert!(
+            w.stderr().contains("needs CPython 3.9 or newer"),
+            "{}: {}",
+            python.display(),
+            w.stderr()
+        );
+    }
+}
+
+#[test]
+fn once_ready_the_error_log_goes_to_the_supervisors_fd_5() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("supervisor-stderr");
+    let w = worker("apps:boom", json!({})).log_fd_file(&log).start();
+    assert_eq!(w.get("/").status, 500);
+    std::thread::sleep(Duration::from_millis(200));
+    let taken_over = std::fs::read_to_string(&log).unwrap();
+    assert!(taken_over.contains("secret detail"), "{taken_over}");
+    assert!(!w.stderr().contains("secret detail"), "{}", w.stderr());
+}
+
+#[test]
+fn sigusr1_dumps_the_state_and_sighup_does_not_kill() {
+    let mut w = worker("apps:hello", json!({})).start();
+    assert_eq!(w.get("/").status, 200);
+    w.signal(nix::sys::signal::Signal::SIGHUP);
+    w.signal(nix::sys::signal::Signal::SIGUSR1);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !w.stderr().contains("[warpserver] state:") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        w.stderr().contains("requests 1, busy threads 0/2"),
+        "{}",
+        w.stderr()
+    );
+    assert!(w.child.try_wait().unwrap().is_none(), "the worker died");
+    assert_eq!(w.get("/").status, 200);
+}

@@ -43,25 +43,89 @@ fn request_timeout_gives_504_at_the_deadline_and_asks_for_a_recycle() {
         json!({"request_timeout": 1, "graceful_timeout": 1, "shutdown_timeout": 1}),
     )
     .start();
-    eprintln!("pid {}", w.child.id());
     let (status, took) = send_get(w.addr, "/?s=30").join().unwrap();
     assert_eq!(status, 504, "{}", w.stderr());
     assert!(
         took >= Duration::from_millis(900) && took < Duration::from_secs(3),
         "{took:?}"
     );
-    let event = w
-        .next_event(Duration::from_secs(5))
-        .expect("a status event");
+    let event = next_non_heartbeat(&w, Duration::from_secs(5));
     assert!(
         event.contains("\"recycle\"") && event.contains("request-timeout"),
         "{event}"
     );
-    // It stops taking work and exits by itself, stuck thread and all.
+    // Under a supervisor it keeps serving with its other threads until the
+    // replacement is ready and SIGTERM comes; then it exits, stuck thread and all.
+    assert_eq!(send_get(w.addr, "/?s=0").join().unwrap().0, 200);
+    w.signal(nix::sys::signal::Signal::SIGTERM);
     let status = w
         .wait_exit(Duration::from_secs(10))
         .expect("the recycled worker exits");
     assert!(status.success(), "{status}");
+}
+
+fn next_non_heartbeat(w: &server::Worker, within: Duration) -> String {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Some(line) = w.next_event(Duration::from_millis(100)) {
+            if !line.contains("heartbeat") {
+                return line;
+            }
+        }
+    }
+    panic!("no status event within {within:?}");
+}
+
+#[test]
+fn heartbeats_report_requests_and_a_stuck_gil_ends_the_worker() {
+    let w = worker("apps:hello", json!({"heartbeat_interval": 0.5})).start();
+    w.get("/");
+    w.get("/");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut beat = String::new();
+    while Instant::now() < deadline {
+        if let Some(line) = w.next_event(Duration::from_millis(100)) {
+            if line.contains("\"requests\":2") {
+                beat = line;
+                break;
+            }
+        }
+    }
+    assert!(
+        beat.contains("\"heartbeat\"") && beat.contains("\"busy\":0"),
+        "{beat:?}"
+    );
+
+    let mut w = worker(
+        "apps:hold_the_gil",
+        json!({"deadlock_timeout": 2, "heartbeat_interval": 0}),
+    )
+    .start();
+    let _stuck = send_get(w.addr, "/");
+    let started = Instant::now();
+    let status = w
+        .wait_exit(Duration::from_secs(15))
+        .expect("a deadlocked worker exits");
+    assert_eq!(status.code(), Some(3), "{}", w.stderr());
+    assert!(started.elapsed() < Duration::from_secs(8));
+    assert!(w.stderr().contains("deadlock-timeout"), "{}", w.stderr());
+    assert!(next_non_heartbeat(&w, Duration::from_secs(2)).contains("deadlock-timeout"));
+}
+
+#[test]
+fn process_stopping_is_published_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("stopped");
+    let mut w = worker("apps:stopping", json!({}))
+        .env("WARP_TEST_STOP_MARKER", marker.to_str().unwrap())
+        .start();
+    assert_eq!(w.get("/").status, 200);
+    w.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(w
+        .wait_exit(Duration::from_secs(10))
+        .expect("exits")
+        .success());
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "SIGTERM");
 }
 
 #[test]
@@ -408,7 +472,8 @@ fn the_event_api_reports_requests_like_mod_wsgi() {
 
     let metrics = w.get("/metrics").json();
     assert!(
-        metrics["request"]["requests"].as_u64().unwrap() >= 4,
+        // 4 requests before this one; the last may still be wrapping up on its thread
+        metrics["request"]["requests"].as_u64().unwrap() >= 3,
         "{metrics}"
     );
     let utilization = metrics["request"]["capacity_utilization"].as_f64().unwrap();
@@ -416,4 +481,46 @@ fn the_event_api_reports_requests_like_mod_wsgi() {
     assert_eq!(metrics["request"]["threads"], 2);
     assert!(metrics["process"]["memory_rss"].as_u64().unwrap() > 1_000_000);
     assert!(metrics["process"]["pid"].as_u64().unwrap() > 1);
+}
+
+#[test]
+fn recycle_triggers_maximum_requests_inactivity_and_memory() {
+    for (settings, requests, reason) in [
+        (
+            json!({"maximum_requests": 3, "heartbeat_interval": 0}),
+            3,
+            "maximum-requests",
+        ),
+        (
+            json!({"inactivity_timeout": 0.5, "heartbeat_interval": 0}),
+            0,
+            "inactivity-timeout",
+        ),
+        (
+            json!({"restart_interval": 0.5, "heartbeat_interval": 0}),
+            0,
+            "restart-interval",
+        ),
+        (
+            json!({"memory_limit": 1_000_000, "heartbeat_interval": 0}),
+            0,
+            "memory-limit",
+        ),
+    ] {
+        let mut w = worker("apps:hello", settings).start();
+        for _ in 0..requests {
+            assert_eq!(w.get("/").status, 200);
+        }
+        let event = next_non_heartbeat(&w, Duration::from_secs(5));
+        assert!(
+            event.contains("recycle") && event.contains(reason),
+            "{reason}: {event}"
+        );
+        assert_eq!(w.get("/").status, 200, "still serving until SIGTERM");
+        w.signal(nix::sys::signal::Signal::SIGTERM);
+        let status = w
+            .wait_exit(Duration::from_secs(10))
+            .expect("recycled worker exits");
+        assert!(status.success(), "{reason}: {status}");
+    }
 }

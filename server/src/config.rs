@@ -71,6 +71,21 @@ pub struct Config {
     /// SERVER_NAME / SERVER_PORT fallback when the request has no Host.
     pub server_name: Option<String>,
     pub server_port: Option<u16>,
+    /// Seconds between `{"event":"heartbeat",...}` lines on the status pipe (0 = none).
+    pub heartbeat_interval: f64,
+    /// Seconds the GIL may stay unobtainable before the worker declares a
+    /// deadlock, says `recycle` and exits at once (0 = no check).
+    pub deadlock_timeout: f64,
+    /// Recycle after this many requests (0 = never), plus a random 0..jitter
+    /// so that workers do not all restart together.
+    pub maximum_requests: u64,
+    pub maximum_requests_jitter: u64,
+    /// Recycle when no request came for this many seconds (0 = never).
+    pub inactivity_timeout: f64,
+    /// Recycle after this many seconds of life (0 = never).
+    pub restart_interval: f64,
+    /// Recycle when the worker's RSS exceeds this many bytes (0 = never).
+    pub memory_limit: u64,
     /// SCRIPT_NAME: the URL prefix the app is mounted at ("" = root).
     pub script_name: String,
 }
@@ -113,6 +128,13 @@ impl Default for Config {
             trust_proxy_headers: Vec::new(),
             server_name: None,
             server_port: None,
+            heartbeat_interval: 5.0,
+            deadlock_timeout: 60.0,
+            maximum_requests: 0,
+            maximum_requests_jitter: 0,
+            inactivity_timeout: 0.0,
+            restart_interval: 0.0,
+            memory_limit: 0,
             script_name: String::new(),
         }
     }

@@ -21,6 +21,7 @@ pub struct Shared {
     pub stopping: AtomicBool,
     pub stop: Notify,
     pub stop_reason: Mutex<String>,
+    recycle_sent: AtomicBool,
 }
 
 impl Shared {
@@ -38,6 +39,7 @@ impl Shared {
             stopping: AtomicBool::new(false),
             stop: Notify::new(),
             stop_reason: Mutex::new(String::new()),
+            recycle_sent: AtomicBool::new(false),
         }
     }
 
@@ -45,6 +47,22 @@ impl Shared {
     pub fn send_status(&self, json_line: &str) {
         if let Some(pipe) = self.status_pipe.lock().unwrap().as_mut() {
             let _ = pipe.write_all(format!("{json_line}\n").as_bytes());
+        }
+    }
+
+    /// Ask to be replaced. Under a supervisor (a status pipe) the worker keeps
+    /// serving until the supervisor, its replacement ready, sends SIGTERM —
+    /// so capacity never drops; alone, it drains and exits by itself.
+    /// Said once per worker.
+    pub fn recycle(&self, reason: &str) {
+        if self.recycle_sent.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        eprintln!("[warpserver] {reason}: asking to be replaced");
+        if self.status_pipe.lock().unwrap().is_some() {
+            self.send_status(&format!(r#"{{"event":"recycle","reason":"{reason}"}}"#));
+        } else {
+            self.begin_stop(reason);
         }
     }
 

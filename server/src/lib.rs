@@ -13,6 +13,7 @@ pub mod context;
 pub mod events;
 pub mod http;
 pub mod pool;
+pub mod watchdog;
 pub mod wsgi;
 
 use pyo3::exceptions::{PyOSError, PyValueError};
@@ -65,6 +66,7 @@ fn serve(
     let listener = unsafe { std::net::TcpListener::from_raw_fd(listen_fd) };
     let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(shared.config.queue_backlog.max(1));
     let threads = pool::start_threads(app, shared.clone(), jobs_rx);
+    watchdog::start(shared.clone());
     let served = py.detach(|| {
         let served = http::run(listener, shared.clone(), jobs_tx);
         // Let busy threads finish their request, up to the shutdown-timeout.
@@ -134,16 +136,7 @@ fn process_metrics(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     // SAFETY: getrusage writes into the struct we own.
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
     let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64;
-    let rss = std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| {
-            s.split_whitespace()
-                .nth(1)
-                .and_then(|v| v.parse::<u64>().ok())
-        })
-        .map(|pages| pages * page)
-        .unwrap_or(0);
+    let rss = watchdog::rss_bytes();
     d.set_item("pid", std::process::id())?;
     d.set_item("cpu_user_time", secs(usage.ru_utime))?;
     d.set_item("cpu_system_time", secs(usage.ru_stime))?;

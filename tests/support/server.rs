@@ -67,6 +67,8 @@ pub struct Worker {
 
 pub struct WorkerBuilder {
     python: PathBuf,
+    /// A file given as fd 5 (WARPSERVER_LOG_FD), like the supervisor's stderr.
+    log_file: Option<PathBuf>,
     config: serde_json::Value,
     env: Vec<(String, String)>,
 }
@@ -74,6 +76,11 @@ pub struct WorkerBuilder {
 impl WorkerBuilder {
     pub fn python(mut self, python: &Path) -> Self {
         self.python = python.to_path_buf();
+        self
+    }
+
+    pub fn log_fd_file(mut self, path: &Path) -> Self {
+        self.log_file = Some(path.to_path_buf());
         self
     }
 
@@ -109,10 +116,22 @@ impl WorkerBuilder {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
+        let log = self
+            .log_file
+            .as_ref()
+            .map(|p| std::fs::File::create(p).unwrap());
+        let log_fd = log.as_ref().map(|f| f.as_raw_fd());
+        if log_fd.is_some() {
+            cmd.env("WARPSERVER_LOG_FD", "5");
+        }
         // SAFETY: only async-signal-safe calls (dup2, fcntl) between fork and exec.
         unsafe {
             cmd.pre_exec(move || {
-                for (from, to) in [(listen_fd, 3), (status_fd, 4)] {
+                let mut fds = vec![(listen_fd, 3), (status_fd, 4)];
+                if let Some(fd) = log_fd {
+                    fds.push((fd, 5));
+                }
+                for (from, to) in fds {
                     if from == to {
                         let flags = libc::fcntl(to, libc::F_GETFD);
                         libc::fcntl(to, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
@@ -128,6 +147,7 @@ impl WorkerBuilder {
             .expect("could not start python -m warpserver.worker");
         drop(status_write);
         drop(listener);
+        drop(log);
         let (tx, events) = mpsc::channel();
         let reader = std::fs::File::from(status_read);
         std::thread::spawn(move || {
@@ -164,6 +184,7 @@ pub fn worker(target: &str, extra: serde_json::Value) -> WorkerBuilder {
     }
     WorkerBuilder {
         python: PathBuf::from("python3"),
+        log_file: None,
         config,
         env: Vec::new(),
     }

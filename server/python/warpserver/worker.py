@@ -59,6 +59,17 @@ def load_application(target, callable_object="application"):
     return app
 
 
+def _take_over_log_fd():
+    """Once ready, write the error log straight to the supervisor's stderr
+    (fd WARPSERVER_LOG_FD) instead of through the pipe it reads while we start."""
+    raw = os.environ.get("WARPSERVER_LOG_FD")
+    if not raw or not raw.isdigit() or _fd_mode(int(raw)) is None:
+        return
+    sys.stderr.flush()
+    os.dup2(int(raw), 2)
+    os.close(int(raw))
+
+
 def status(event, **fields):
     """One JSON line to the supervisor, when there is a status pipe."""
     import json
@@ -125,6 +136,7 @@ def main():
             % (target, type(app).__name__), 1)
 
     status("ready", pid=os.getpid(), worker_id=os.environ.get("WARPSERVER_WORKER_ID"))
+    _take_over_log_fd()
     reason = _core.serve(app, raw, LISTEN_FD, status_fd)
     _core.publish_event("process_stopping", {"shutdown_reason": reason})
     sys.stdout.flush()

@@ -161,6 +161,34 @@ async fn serve(
     let permits = Arc::new(tokio::sync::Semaphore::new(config.max_connections.max(1)));
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
+    // SIGUSR1: dump this worker's state to the error log. SIGHUP: the
+    // supervisor's business (rolling restart); a worker ignores it rather
+    // than dying of the default action.
+    let mut sigusr1 = signal(SignalKind::user_defined1())?;
+    let mut sighup = signal(SignalKind::hangup())?;
+    let state = shared.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                Some(()) = sigusr1.recv() => {
+                    let m = &state.metrics;
+                    eprintln!(
+                        "[warpserver] state: pid {} up {:.0}s, requests {}, busy threads {}/{}, queue rejections {}, request timeouts {}, stopping {}",
+                        std::process::id(),
+                        state.started.elapsed().as_secs_f64(),
+                        m.requests.load(Ordering::Relaxed),
+                        m.busy_threads.load(Ordering::Relaxed),
+                        state.config.threads,
+                        m.queue_rejected.load(Ordering::Relaxed),
+                        m.request_timeouts.load(Ordering::Relaxed),
+                        state.is_stopping(),
+                    );
+                }
+                Some(()) = sighup.recv() => {}
+                else => break,
+            }
+        }
+    });
     let keep_alive = seconds(config.keep_alive_timeout);
 
     loop {

@@ -57,17 +57,21 @@ fn request_id(headers: &HeaderMap) -> String {
             return id.to_string();
         }
     }
+    // pid + process start time + a counter: unique per worker, no clock read per request.
+    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let prefix = PREFIX.get_or_init(|| {
+        let started = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or(0);
+        format!(
+            "{:06x}{:010x}",
+            std::process::id() & 0xff_ffff,
+            started & 0xff_ffff_ffff
+        )
+    });
     let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    let seed = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    format!(
-        "{:08x}{:08x}{:08x}",
-        std::process::id(),
-        (seed >> 16) as u32,
-        n as u32
-    )
+    format!("{prefix}{n:08x}")
 }
 
 /// Why a request that hyper parsed must still be refused.
@@ -373,9 +377,7 @@ impl Service {
                         }
                         Some(picked) if request_timeout.is_some_and(|t| picked.elapsed() >= t) => {
                             shared.metrics.request_timeouts.fetch_add(1, Ordering::Relaxed);
-                            eprintln!("[warpserver] request-timeout: a request ran longer than {}s; recycling this worker", shared.config.request_timeout);
-                            shared.send_status(r#"{"event":"recycle","reason":"request-timeout"}"#);
-                            shared.begin_stop("request-timeout");
+                            shared.recycle("request-timeout");
                             let mut response = plain(StatusCode::GATEWAY_TIMEOUT, "Gateway Timeout: the application did not answer within the request-timeout");
                             response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
                             return Err(response);
@@ -404,8 +406,8 @@ async fn read_body(
     declared: Option<u64>,
     timeout: f64,
 ) -> Result<Bytes, BodyError> {
-    if declared == Some(0) {
-        return Ok(Bytes::new());
+    if declared == Some(0) || http_body::Body::is_end_stream(&incoming) {
+        return Ok(Bytes::new()); // no body: no timer, no polling
     }
     let step = crate::config::seconds(timeout).unwrap_or(Duration::from_secs(86400));
     let mut buf = BytesMut::with_capacity(declared.unwrap_or(0).min(1 << 20) as usize);

@@ -1,0 +1,125 @@
+//! Liveness of a worker: heartbeats on the status pipe, and the deadlock
+//! check (mod_wsgi's deadlock-timeout). A probe thread takes the GIL for a
+//! moment every second; if it has not managed to for `deadlock_timeout`
+//! seconds, the interpreter is stuck (a C extension holding the GIL), so the
+//! worker says `recycle` and exits at once — a graceful drain is impossible
+//! without the GIL.
+//!
+//! It also asks to be recycled (see `Shared::recycle`) on maximum-requests (with jitter), inactivity-timeout, restart-interval
+//! and memory-limit.
+use crate::context::Shared;
+use pyo3::prelude::*;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Milliseconds since start when the probe last held the GIL.
+static GIL_SEEN_MS: AtomicU64 = AtomicU64::new(0);
+
+pub fn start(shared: Arc<Shared>) {
+    let probe_shared = shared.clone();
+    let _ = std::thread::Builder::new()
+        .name("warpserver-gil-probe".into())
+        .spawn(move || loop {
+            Python::attach(|_py| {
+                GIL_SEEN_MS.store(
+                    probe_shared.started.elapsed().as_millis() as u64,
+                    Ordering::Relaxed,
+                )
+            });
+            std::thread::sleep(Duration::from_secs(1));
+        });
+    let _ = std::thread::Builder::new()
+        .name("warpserver-watchdog".into())
+        .spawn(move || watch(shared));
+}
+
+fn watch(shared: Arc<Shared>) {
+    let heartbeat = crate::config::seconds(shared.config.heartbeat_interval);
+    let deadlock = crate::config::seconds(shared.config.deadlock_timeout);
+    let tick = Duration::from_millis(250);
+    let mut since_beat = Duration::ZERO;
+    let config = &shared.config;
+    let jitter = if config.maximum_requests_jitter > 0 {
+        // Enough randomness for spreading restarts: time and pid.
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos() as u64)
+            .unwrap_or(0)
+            ^ (std::process::id() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        seed % (config.maximum_requests_jitter + 1)
+    } else {
+        0
+    };
+    let max_requests = (config.maximum_requests > 0).then(|| config.maximum_requests + jitter);
+    let inactivity = crate::config::seconds(config.inactivity_timeout);
+    let lifetime = crate::config::seconds(config.restart_interval);
+    let mut last_count = 0;
+    let mut last_activity = std::time::Instant::now();
+    let mut recycled = false;
+    loop {
+        std::thread::sleep(tick);
+        since_beat += tick;
+        let now_ms = shared.started.elapsed().as_millis() as u64;
+        let gil_age =
+            Duration::from_millis(now_ms.saturating_sub(GIL_SEEN_MS.load(Ordering::Relaxed)));
+        if deadlock.is_some_and(|limit| gil_age > limit) {
+            eprintln!(
+                "[warpserver] deadlock-timeout: the GIL could not be acquired for {:.0}s; exiting so the worker is replaced",
+                gil_age.as_secs_f64()
+            );
+            shared.send_status(r#"{"event":"recycle","reason":"deadlock-timeout"}"#);
+            // SAFETY: _exit ends the process without running anything that could need the GIL.
+            unsafe { libc::_exit(3) };
+        }
+        if !shared.is_stopping() {
+            let m = &shared.metrics;
+            let count = m.requests.load(Ordering::Relaxed);
+            if count != last_count || m.busy_threads.load(Ordering::Relaxed) > 0 {
+                last_count = count;
+                last_activity = std::time::Instant::now();
+            }
+            let reason = if max_requests.is_some_and(|max| count >= max) {
+                Some("maximum-requests")
+            } else if inactivity.is_some_and(|t| last_activity.elapsed() >= t) {
+                Some("inactivity-timeout")
+            } else if lifetime.is_some_and(|t| shared.started.elapsed() >= t) {
+                Some("restart-interval")
+            } else if config.memory_limit > 0 && rss_bytes() > config.memory_limit {
+                Some("memory-limit")
+            } else {
+                None
+            };
+            if let Some(reason) = reason.filter(|_| !recycled) {
+                recycled = true;
+                shared.recycle(reason);
+            }
+        }
+        if let Some(every) = heartbeat {
+            if since_beat >= every {
+                since_beat = Duration::ZERO;
+                let m = &shared.metrics;
+                let busy = m.busy_threads.load(Ordering::Relaxed);
+                shared.send_status(&format!(
+                    r#"{{"event":"heartbeat","requests":{},"busy":{busy},"active":{busy},"gil_age_ms":{}}}"#,
+                    m.requests.load(Ordering::Relaxed),
+                    gil_age.as_millis()
+                ));
+            }
+        }
+    }
+}
+
+/// Resident set size of this process, from /proc/self/statm.
+pub fn rss_bytes() -> u64 {
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64;
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .map(|pages| pages * page)
+        .unwrap_or(0)
+}
