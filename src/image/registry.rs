@@ -5,9 +5,18 @@
 //! anonymous, basic, and bearer tokens from the `WWW-Authenticate`
 //! challenge, with credentials from `$REGISTRY_AUTH_FILE`,
 //! `$XDG_RUNTIME_DIR/containers/auth.json` or `~/.docker/config.json`.
-//! As Docker does, registries on localhost and 127.0.0.0/8 are spoken to over
-//! plain HTTP; elsewhere HTTPS, verified unless `--tls-verify=false`.
-//! Transient failures (connection errors, 5xx, 429) are retried.
+//!
+//! TLS: registries are spoken to over HTTPS, verified unless
+//! `--tls-verify=false` (podman's flag). A registry on loopback (localhost,
+//! 127.0.0.0/8, [::1]) may also speak plain HTTP, as Docker allows for
+//! localhost: warp tries HTTPS first and uses HTTP only when the server
+//! answers the TLS handshake in plain text. A loopback registry that does
+//! speak TLS gets its certificate verified like any other (a loopback port
+//! may be a tunnel to a remote registry).
+//!
+//! Transient failures (connection refused/reset/closed, timeouts, HTTP 5xx
+//! and 429) are retried [`ATTEMPTS`]` - 1` times with exponential backoff
+//! (honouring a short `Retry-After`), then reported with the last cause.
 use super::reference::{DockerRef, DOCKER_HUB};
 use super::store::{sha256_digest, BlobStore};
 use super::{media, Layer, LoadedImage};
@@ -49,6 +58,7 @@ enum Body<'a> {
 /// A session with one registry, holding the credentials and the token.
 pub struct RegistryClient {
     agent: ureq::Agent,
+    /// `https://host[:port]` or, for a loopback registry without TLS, `http://…`.
     base_url: String,
     registry: String,
     credentials: Option<(String, String)>,
@@ -76,14 +86,14 @@ impl RegistryClient {
         } else {
             reference.registry.clone()
         };
-        let scheme = if reference.is_local_registry() {
-            "http"
+        let base_url = if reference.is_local_registry() {
+            probe_loopback_scheme(&agent, &host)?
         } else {
-            "https"
+            format!("https://{host}")
         };
         Ok(RegistryClient {
             agent,
-            base_url: format!("{scheme}://{host}"),
+            base_url,
             registry: reference.registry.clone(),
             credentials: credentials_for(&reference.registry)?,
             authorization: None,
@@ -133,23 +143,49 @@ impl RegistryClient {
             };
             let response = match result {
                 Ok(response) => response,
-                Err(e) if attempt < 4 => {
-                    eprintln!("    {method} {url}: {e}; retrying");
-                    std::thread::sleep(Duration::from_millis(300 * attempt));
-                    continue;
-                }
-                Err(e) => {
-                    return Err(fail(
-                        format!("cannot reach the registry {}: {e}", self.registry),
-                        "check the registry address and the network; for a self-signed certificate use --tls-verify=false",
-                    ))
-                }
+                Err(e) => match classify(&e) {
+                    Failure::Transient if attempt < ATTEMPTS => {
+                        let wait = backoff(attempt, None);
+                        eprintln!("    {method} {url}: {e}; retrying in {:.1} s", wait.as_secs_f64());
+                        std::thread::sleep(wait);
+                        continue;
+                    }
+                    Failure::Certificate => return Err(untrusted_certificate(&self.registry, &e)),
+                    Failure::Transient => {
+                        return Err(fail(
+                            format!(
+                                "cannot reach the registry {} ({ATTEMPTS} attempts): {e}",
+                                self.registry
+                            ),
+                            "check that the registry is running and reachable, then run the command again",
+                        ))
+                    }
+                    Failure::NotTls | Failure::Other => {
+                        return Err(fail(
+                            format!("cannot reach the registry {}: {e}", self.registry),
+                            "check the registry address and the network",
+                        ))
+                    }
+                },
             };
             let status = response.status().as_u16();
-            if (status >= 500 || status == 429) && attempt < 4 {
-                eprintln!("    {method} {url}: HTTP {status}; retrying");
-                std::thread::sleep(Duration::from_millis(500 * attempt));
-                continue;
+            if status >= 500 || status == 429 {
+                if attempt < ATTEMPTS {
+                    let wait = backoff(attempt, header(&response, "retry-after").as_deref());
+                    eprintln!(
+                        "    {method} {url}: HTTP {status}; retrying in {:.1} s",
+                        wait.as_secs_f64()
+                    );
+                    std::thread::sleep(wait);
+                    continue;
+                }
+                return Err(fail(
+                    format!(
+                        "the registry {} answered HTTP {status} to {method} {path} ({ATTEMPTS} attempts)",
+                        self.registry
+                    ),
+                    "the registry is failing or overloaded: check its logs, then run the command again",
+                ));
             }
             if status == 401 && !answered_challenge {
                 answered_challenge = true;
@@ -210,8 +246,10 @@ impl RegistryClient {
             .find(|(k, _)| k == "scope")
             .map(|(_, v)| v.clone())
             .unwrap_or_else(|| scope.to_string());
-        if !wanted_scope.is_empty() {
-            request = request.query("scope", &wanted_scope);
+        // Several scopes (a cross-repository mount) are several `scope`
+        // parameters, as the token specification says.
+        for one_scope in wanted_scope.split_whitespace() {
+            request = request.query("scope", one_scope);
         }
         if let Some((user, pass)) = &self.credentials {
             let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
@@ -516,6 +554,105 @@ impl RegistryClient {
     }
 }
 
+/// How many times a request is tried before a transient failure is reported.
+pub const ATTEMPTS: u32 = 4;
+
+/// The wait before try `attempt + 1`: 0.5, 1, 2 s…, or the registry's
+/// `Retry-After` seconds when it gives a short one.
+fn backoff(attempt: u32, retry_after: Option<&str>) -> Duration {
+    let exponential = Duration::from_millis(500 << (attempt - 1).min(4));
+    match retry_after.and_then(|v| v.trim().parse::<u64>().ok()) {
+        Some(seconds) if seconds <= 10 => Duration::from_secs(seconds),
+        _ => exponential,
+    }
+}
+
+/// What a failed connection or request means for what to do next.
+#[derive(Debug, PartialEq, Eq)]
+enum Failure {
+    /// The server's TLS certificate was not accepted.
+    Certificate,
+    /// The server answered the TLS handshake with something else (plain HTTP).
+    NotTls,
+    /// Worth another try: refused, reset or closed connections, timeouts.
+    Transient,
+    Other,
+}
+
+fn classify(error: &ureq::Error) -> Failure {
+    fn tls(error: &rustls::Error) -> Failure {
+        match error {
+            rustls::Error::InvalidCertificate(_)
+            | rustls::Error::NoCertificatesPresented
+            | rustls::Error::UnsupportedNameType => Failure::Certificate,
+            rustls::Error::InvalidMessage(_) => Failure::NotTls,
+            _ => Failure::Other,
+        }
+    }
+    match error {
+        ureq::Error::Rustls(e) => tls(e),
+        ureq::Error::Io(io) => {
+            if let Some(e) = io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+                return tls(e);
+            }
+            use std::io::ErrorKind::*;
+            match io.kind() {
+                ConnectionRefused | ConnectionReset | ConnectionAborted | UnexpectedEof
+                | BrokenPipe | TimedOut | Interrupted | WouldBlock => Failure::Transient,
+                _ => Failure::Other,
+            }
+        }
+        ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed => Failure::Transient,
+        _ => Failure::Other,
+    }
+}
+
+fn untrusted_certificate(registry: &str, error: &ureq::Error) -> anyhow::Error {
+    fail(
+        format!("the TLS certificate of the registry {registry} is not trusted: {error}"),
+        "for a registry with a self-signed certificate use --tls-verify=false, or add its CA to the system's trust store",
+    )
+}
+
+/// `https://host` when the loopback registry at `host` speaks TLS, else
+/// `http://host` (the server answered the handshake in plain text).
+/// Connection failures are retried as any request's are.
+fn probe_loopback_scheme(agent: &ureq::Agent, host: &str) -> Result<String> {
+    let https = format!("https://{host}");
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let error = match agent.get(format!("{https}/v2/")).call() {
+            Ok(_) => return Ok(https),
+            Err(e) => e,
+        };
+        match classify(&error) {
+            Failure::NotTls => return Ok(format!("http://{host}")),
+            Failure::Certificate => return Err(untrusted_certificate(host, &error)),
+            Failure::Transient if attempt < ATTEMPTS => {
+                let wait = backoff(attempt, None);
+                eprintln!(
+                    "    connecting to {host}: {error}; retrying in {:.1} s",
+                    wait.as_secs_f64()
+                );
+                std::thread::sleep(wait);
+            }
+            Failure::Transient => {
+                return Err(fail(
+                    format!("cannot reach the registry {host} ({ATTEMPTS} attempts): {error}"),
+                    "check that the registry is running and reachable, then run the command again",
+                ))
+            }
+            Failure::Other => {
+                return Err(fail(
+                    format!("cannot reach the registry {host}: {error}"),
+                    "check the registry address and the network",
+                ))
+            }
+        }
+    }
+}
+
 fn header(response: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String> {
     response
         .headers()
@@ -643,5 +780,18 @@ mod tests {
         );
         assert_eq!(params[1], ("service".into(), "registry.example".into()));
         assert_eq!(params[2], ("scope".into(), "repository:a/b:pull".into()));
+    }
+
+    #[test]
+    fn backoff_doubles_and_honours_a_short_retry_after() {
+        assert_eq!(backoff(1, None), Duration::from_millis(500));
+        assert_eq!(backoff(2, None), Duration::from_secs(1));
+        assert_eq!(backoff(3, None), Duration::from_secs(2));
+        assert_eq!(backoff(1, Some("3")), Duration::from_secs(3));
+        assert_eq!(backoff(1, Some("3600")), Duration::from_millis(500));
+        assert_eq!(
+            backoff(2, Some("Wed, 21 Oct 2015 07:28:00 GMT")),
+            Duration::from_secs(1)
+        );
     }
 }

@@ -1,0 +1,193 @@
+//! `warp image` against real registries on 127.0.0.1 (docker-registry,
+//! distribution 2.8): TLS with a self-signed certificate (verified by
+//! default, `--tls-verify=false`, or trusted through `SSL_CERT_FILE`),
+//! bearer-token auth with a real token server, and retries of transient
+//! failures through a proxy that closes or answers 503 to the first
+//! connections.
+#[path = "support/image.rs"]
+mod image_support;
+#[path = "support/registry.rs"]
+mod registry_support;
+mod support;
+
+use image_support::*;
+use registry_support::{FlakyProxy, Registry};
+use std::time::{Duration, Instant};
+use support::{assert_fails_with, assert_ok, run, stderr};
+
+#[test]
+fn a_tls_registry_on_loopback_is_verified_unless_tls_verify_is_false() {
+    let Some(registry) = Registry::with_tls() else {
+        return;
+    };
+    let Some(base) = registry.push_test_base() else {
+        return;
+    };
+    let app = plain_app("over tls");
+
+    // Verification is on by default, also on loopback: the self-signed
+    // certificate is refused before anything is built, and warp does not
+    // fall back to plain HTTP.
+    let out = run(warp_image(app.path(), &shared_cache()).args(["app", "--base", &base]));
+    assert_fails_with(
+        &out,
+        &format!(
+            "the TLS certificate of the registry {} is not trusted",
+            registry.host()
+        ),
+    );
+    assert!(
+        stderr(&out).contains("use --tls-verify=false"),
+        "{}",
+        stderr(&out)
+    );
+
+    // --tls-verify=false: the base is pulled and the image pushed over TLS.
+    let name = format!("{}/team/app:1", registry.host());
+    let out = run(warp_image(app.path(), &shared_cache()).args([
+        &name,
+        "--base",
+        &base,
+        "--tls-verify=false",
+        "--push",
+    ]));
+    assert_ok(&out);
+    let digest = digest_of(&out);
+    assert_eq!(registry.digest_of(&name), digest);
+
+    // Verified TLS: trusting the certificate (SSL_CERT_FILE, read by the
+    // platform verifier) is enough, no flag. The pushed image is pulled back
+    // as a base.
+    let layout = tempfile::tempdir().unwrap();
+    let out = run(warp_image(app.path(), &shared_cache())
+        .env("SSL_CERT_FILE", registry.cert_file())
+        .args([
+            "again",
+            "--base",
+            &format!("docker://{name}"),
+            "--output",
+            &format!("oci:{}", layout.path().join("out").display()),
+        ]));
+    assert_ok(&out);
+    assert!(layout.path().join("out/index.json").exists());
+}
+
+#[test]
+fn bearer_token_auth_refuses_anonymous_clients_and_serves_logged_in_ones() {
+    let Some(registry) = Registry::with_token_auth("warp", "t0ken-pass") else {
+        return;
+    };
+    let Some(base) = registry.push_test_base() else {
+        return;
+    };
+    let app = plain_app("with a token");
+    let name = format!("{}/team/private:1", registry.host());
+
+    // Anonymous: the token server hands out a token that grants nothing,
+    // and the registry still answers 401.
+    let out = run(warp_image(app.path(), &shared_cache()).args([&name, "--base", &base]));
+    assert_fails_with(&out, "refused access (HTTP 401)");
+    assert!(stderr(&out).contains("log in"), "{}", stderr(&out));
+    assert!(
+        registry
+            .token_log()
+            .contains("granted (anonymous) (nothing)"),
+        "{}",
+        registry.token_log()
+    );
+
+    // Logged in (credentials from REGISTRY_AUTH_FILE, sent to the realm as
+    // basic auth): pull the base, push the image; the base's layers are
+    // mounted, which takes a token for two repositories.
+    let auth_dir = tempfile::tempdir().unwrap();
+    let auth = registry.auth_file(auth_dir.path());
+    let out = run(warp_image(app.path(), &shared_cache())
+        .env("REGISTRY_AUTH_FILE", &auth)
+        .args([&name, "--base", &base, "--push"]));
+    assert_ok(&out);
+    let digest = digest_of(&out);
+    assert!(stderr(&out).contains("mounted"), "{}", stderr(&out));
+    let tokens = registry.token_log();
+    assert!(
+        tokens.contains("granted warp repository:warp-test/base:pull\n"),
+        "{tokens}"
+    );
+    assert!(
+        tokens.contains(
+            "granted warp repository:team/private:pull,push repository:warp-test/base:pull"
+        ),
+        "{tokens}"
+    );
+    assert_eq!(registry.digest_of(&name), digest);
+
+    // A wrong password: the token server answers 401.
+    registry.assert_wrong_password_is_refused(app.path(), &name, &base);
+}
+
+#[test]
+fn transient_failures_are_retried_with_backoff_and_reported_after_the_budget() {
+    let Some(registry) = Registry::anonymous() else {
+        return;
+    };
+    if registry.push_test_base().is_none() {
+        return;
+    }
+    let app = plain_app("after retries");
+    let cache = shared_cache();
+
+    // A registry that is down for good: 4 attempts, 0.5 + 1 + 2 s apart,
+    // then one clear line.
+    let down = FlakyProxy::start(registry.port, usize::MAX, 0);
+    let started = Instant::now();
+    let out = run(warp_image(app.path(), &cache).args([
+        "app",
+        "--base",
+        &format!("docker://{}/warp-test/base:1", down.host()),
+    ]));
+    let took = started.elapsed();
+    assert_fails_with(
+        &out,
+        &format!("cannot reach the registry {} (4 attempts)", down.host()),
+    );
+    assert!(stderr(&out).contains("hint: check that the registry is running"));
+    assert_eq!(stderr(&out).matches("retrying in").count(), 3);
+    assert_eq!(
+        down.connections.load(std::sync::atomic::Ordering::SeqCst),
+        4
+    );
+    assert!(
+        took >= Duration::from_millis(3500) && took < Duration::from_secs(30),
+        "{took:?}"
+    );
+
+    // A registry that answers 503 for good: the status is reported.
+    let busy = FlakyProxy::start(registry.port, 0, usize::MAX);
+    let out = run(warp_image(app.path(), &cache).args([
+        "app",
+        "--base",
+        &format!("docker://{}/warp-test/base:1", busy.host()),
+    ]));
+    assert_fails_with(
+        &out,
+        "answered HTTP 503 to GET /v2/warp-test/base/manifests/1 (4 attempts)",
+    );
+
+    // Briefly unavailable: two connections closed, then two 503s; the pull
+    // and the push go through.
+    let flaky = FlakyProxy::start(registry.port, 2, 2);
+    let name = format!("{}/team/app:1", flaky.host());
+    let out = run(warp_image(app.path(), &cache).args([
+        &name,
+        "--base",
+        &format!("docker://{}/warp-test/base:1", flaky.host()),
+        "--push",
+    ]));
+    assert_ok(&out);
+    let log = stderr(&out);
+    assert_eq!(log.matches("HTTP 503; retrying in").count(), 2, "{log}");
+    assert_eq!(log.matches("retrying in").count(), 4, "{log}");
+    assert_eq!(
+        registry.digest_of(&format!("{}/team/app:1", registry.host())),
+        digest_of(&out)
+    );
+}
