@@ -13,7 +13,7 @@ mod support;
 use image_support::*;
 use registry_support::{FlakyProxy, Registry};
 use std::time::{Duration, Instant};
-use support::{assert_fails_with, assert_ok, run, stderr};
+use support::{assert_fails_with, assert_ok, run, stderr, stdout};
 
 #[test]
 fn a_tls_registry_on_loopback_is_verified_unless_tls_verify_is_false() {
@@ -190,4 +190,71 @@ fn transient_failures_are_retried_with_backoff_and_reported_after_the_budget() {
         registry.digest_of(&format!("{}/team/app:1", registry.host())),
         digest_of(&out)
     );
+}
+
+/// `cmd` run by script(1) in a pseudo-terminal: its stdout is what the
+/// terminal showed (stdout and stderr together).
+fn in_a_terminal(cmd: &std::process::Command) -> Option<std::process::Command> {
+    let Some(script) = support::which("script") else {
+        support::require_all("script (util-linux)");
+        return None;
+    };
+    let quote =
+        |arg: &std::ffi::OsStr| format!("'{}'", arg.to_str().unwrap().replace('\'', r"'\''"));
+    let line: Vec<String> = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(quote)
+        .collect();
+    let mut wrapped = std::process::Command::new(script);
+    wrapped.args(["-qec", &line.join(" "), "/dev/null"]);
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(value) => wrapped.env(key, value),
+            None => wrapped.env_remove(key),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        wrapped.current_dir(dir);
+    }
+    Some(wrapped)
+}
+
+#[test]
+fn pushes_show_per_layer_progress_in_a_terminal_only() {
+    let Some(registry) = Registry::anonymous() else {
+        return;
+    };
+    let Some(base) = base_archive("oci-archive") else {
+        return;
+    };
+    let app = plain_app("progress");
+    let name = format!("{}/team/app:1", registry.host());
+    let mut cmd = warp_image(app.path(), &shared_cache());
+    cmd.args([
+        &name,
+        "--base",
+        &format!("oci-archive:{}", base.display()),
+        "--push",
+    ]);
+    let Some(mut terminal) = in_a_terminal(&cmd) else {
+        return;
+    };
+    let out = run(&mut terminal);
+    assert_ok(&out);
+    let screen = stdout(&out);
+    // Every blob is uploaded (a fresh registry): each gets a progress line
+    // that reaches 100 %, then its summary line.
+    let base_layer = screen
+        .lines()
+        .flat_map(|line| line.split('\r'))
+        .find(|part| part.contains("blob 1/") && part.contains("100%"))
+        .unwrap_or_else(|| panic!("no progress line for the first blob:\n{screen}"));
+    assert!(base_layer.contains(" MB / "), "{base_layer}");
+    assert!(screen.contains("pushed in"), "{screen}");
+
+    // Not a terminal: the summary lines only.
+    let out = run(&mut cmd);
+    assert_ok(&out);
+    assert!(!stderr(&out).contains('%'), "{}", stderr(&out));
+    assert!(!stderr(&out).contains('\r'), "{}", stderr(&out));
 }

@@ -17,6 +17,7 @@
 //! Transient failures (connection refused/reset/closed, timeouts, HTTP 5xx
 //! and 429) are retried [`ATTEMPTS`]` - 1` times with exponential backoff
 //! (honouring a short `Retry-After`), then reported with the last cause.
+use super::progress::{self, ProgressReader};
 use super::reference::{DockerRef, DOCKER_HUB};
 use super::store::{sha256_digest, BlobStore};
 use super::{media, Layer, LoadedImage};
@@ -52,7 +53,8 @@ pub struct PushBlob {
 enum Body<'a> {
     Empty,
     Bytes(&'a [u8]),
-    File(&'a std::path::Path),
+    /// A file, with the label of its progress line.
+    File(&'a std::path::Path, String),
 }
 
 /// A session with one registry, holding the credentials and the token.
@@ -133,12 +135,13 @@ impl RegistryClient {
             let result = match &body {
                 Body::Empty => self.agent.run(builder.body(())?),
                 Body::Bytes(bytes) => self.agent.run(builder.body(bytes.to_vec())?),
-                Body::File(path) => {
+                Body::File(path, label) => {
                     let file = std::fs::File::open(path)?;
                     let len = file.metadata()?.len();
                     let builder = builder.header("Content-Length", len.to_string());
+                    let reader = ProgressReader::new(file, label.clone(), len);
                     self.agent
-                        .run(builder.body(ureq::SendBody::from_owned_reader(file))?)
+                        .run(builder.body(ureq::SendBody::from_owned_reader(reader))?)
                 }
             };
             let response = match result {
@@ -334,6 +337,7 @@ impl RegistryClient {
         digest: &str,
         store: &BlobStore,
         what: &str,
+        progress: Option<(String, u64)>,
     ) -> Result<()> {
         if store.has(digest) {
             return Ok(());
@@ -352,7 +356,12 @@ impl RegistryClient {
             ));
         }
         let reader = response.into_body().into_reader();
-        store.put_reader(reader, Some(digest), what)?;
+        match progress {
+            Some((label, size)) => {
+                store.put_reader(ProgressReader::new(reader, label, size), Some(digest), what)?
+            }
+            None => store.put_reader(reader, Some(digest), what)?,
+        };
         Ok(())
     }
 
@@ -376,7 +385,7 @@ impl RegistryClient {
             .as_str()
             .unwrap_or_default()
             .to_string();
-        self.fetch_blob(reference, &config_digest, store, "the image config")?;
+        self.fetch_blob(reference, &config_digest, store, "the image config", None)?;
         let config =
             super::base::parse_config(&store.read(&config_digest)?, &reference.to_string())?;
         let diff_ids = config.rootfs().diff_ids().clone();
@@ -397,12 +406,22 @@ impl RegistryClient {
             let size = layer["size"].as_u64().unwrap_or(0);
             let cached = store.has(&digest);
             let started = std::time::Instant::now();
-            self.fetch_blob(reference, &digest, store, &format!("layer {digest}"))?;
-            eprintln!(
-                "    layer {}/{} {} {} {}",
+            let label = format!(
+                "    layer {}/{} {}",
                 i + 1,
                 descriptors.len(),
-                short(&digest),
+                short(&digest)
+            );
+            self.fetch_blob(
+                reference,
+                &digest,
+                store,
+                &format!("layer {digest}"),
+                Some((label.clone(), size)),
+            )?;
+            progress::clear_line();
+            eprintln!(
+                "{label} {} {}",
                 human_size(size),
                 if cached {
                     "cached".to_string()
@@ -500,13 +519,16 @@ impl RegistryClient {
                     let separator = if location.contains('?') { '&' } else { '?' };
                     let url = format!("{location}{separator}digest={}", blob.digest);
                     let path = store.path(&blob.digest)?;
+                    let label =
+                        format!("    blob {}/{} {}", i + 1, blobs.len(), short(&blob.digest));
                     let response = self.request(
                         "PUT",
                         &url,
                         &[("Content-Type", "application/octet-stream")],
-                        Body::File(&path),
+                        Body::File(&path, label),
                         &push_scope,
                     )?;
+                    progress::clear_line();
                     if response.status().as_u16() != 201 {
                         return Err(self.unexpected(
                             &response,
