@@ -344,25 +344,54 @@ impl RegistryClient {
         }
         let path = format!("/v2/{}/blobs/{digest}", reference.repository);
         let scope = format!("repository:{}:pull", reference.repository);
-        let response = self.request("GET", &path, &[], Body::Empty, &scope)?;
-        let status = response.status().as_u16();
-        if status == 404 {
-            return Err(self.not_found(what, reference));
-        }
-        if status != 200 {
-            return Err(fail(
-                format!("the registry answered HTTP {status} for {what} of {reference}"),
-                "try again later",
-            ));
-        }
-        let reader = response.into_body().into_reader();
-        match progress {
-            Some((label, size)) => {
-                store.put_reader(ProgressReader::new(reader, label, size), Some(digest), what)?
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let response = self.request("GET", &path, &[], Body::Empty, &scope)?;
+            let status = response.status().as_u16();
+            if status == 404 {
+                return Err(self.not_found(what, reference));
             }
-            None => store.put_reader(reader, Some(digest), what)?,
-        };
-        Ok(())
+            if status != 200 {
+                return Err(fail(
+                    format!("the registry answered HTTP {status} for {what} of {reference}"),
+                    "try again later",
+                ));
+            }
+            let reader = response.into_body().into_reader();
+            let stored = match &progress {
+                Some((label, size)) => store.put_reader(
+                    ProgressReader::new(reader, label.clone(), *size),
+                    Some(digest),
+                    what,
+                ),
+                None => store.put_reader(reader, Some(digest), what),
+            };
+            match stored {
+                Ok(_) => return Ok(()),
+                // The connection broke during the body: download it again.
+                Err(e) if attempt < ATTEMPTS && broke_off(&e) => {
+                    progress::clear_line();
+                    let wait = backoff(attempt, None);
+                    eprintln!(
+                        "    {what}: the download broke off ({}); retrying in {:.1} s",
+                        e.root_cause(),
+                        wait.as_secs_f64()
+                    );
+                    std::thread::sleep(wait);
+                }
+                Err(e) if broke_off(&e) => {
+                    return Err(fail(
+                        format!(
+                            "cannot download {what} of {reference} ({ATTEMPTS} attempts): {}",
+                            e.root_cause()
+                        ),
+                        "check the network and the registry, then run the command again (blobs already downloaded are kept)",
+                    ))
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Pull `reference` into `store`.
@@ -602,31 +631,46 @@ enum Failure {
 }
 
 fn classify(error: &ureq::Error) -> Failure {
-    fn tls(error: &rustls::Error) -> Failure {
-        match error {
-            rustls::Error::InvalidCertificate(_)
-            | rustls::Error::NoCertificatesPresented
-            | rustls::Error::UnsupportedNameType => Failure::Certificate,
-            rustls::Error::InvalidMessage(_) => Failure::NotTls,
-            _ => Failure::Other,
-        }
-    }
     match error {
-        ureq::Error::Rustls(e) => tls(e),
-        ureq::Error::Io(io) => {
-            if let Some(e) = io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
-                return tls(e);
-            }
-            use std::io::ErrorKind::*;
-            match io.kind() {
-                ConnectionRefused | ConnectionReset | ConnectionAborted | UnexpectedEof
-                | BrokenPipe | TimedOut | Interrupted | WouldBlock => Failure::Transient,
-                _ => Failure::Other,
-            }
-        }
+        ureq::Error::Rustls(e) => classify_tls(e),
+        ureq::Error::Io(io) => classify_io(io),
         ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed => Failure::Transient,
         _ => Failure::Other,
     }
+}
+
+fn classify_tls(error: &rustls::Error) -> Failure {
+    match error {
+        rustls::Error::InvalidCertificate(_)
+        | rustls::Error::NoCertificatesPresented
+        | rustls::Error::UnsupportedNameType => Failure::Certificate,
+        rustls::Error::InvalidMessage(_) => Failure::NotTls,
+        _ => Failure::Other,
+    }
+}
+
+fn classify_io(io: &std::io::Error) -> Failure {
+    if let Some(e) = io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+        return classify_tls(e);
+    }
+    if let Some(e) = io.get_ref().and_then(|e| e.downcast_ref::<ureq::Error>()) {
+        return classify(e);
+    }
+    use std::io::ErrorKind::*;
+    match io.kind() {
+        ConnectionRefused | ConnectionReset | ConnectionAborted | UnexpectedEof | BrokenPipe
+        | TimedOut | Interrupted | WouldBlock => Failure::Transient,
+        _ => Failure::Other,
+    }
+}
+
+/// Whether reading a response body failed because the connection broke
+/// (not a digest mismatch, not a full disk).
+fn broke_off(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .filter_map(|e| e.downcast_ref::<std::io::Error>())
+        .any(|io| classify_io(io) == Failure::Transient)
 }
 
 fn untrusted_certificate(registry: &str, error: &ureq::Error) -> anyhow::Error {

@@ -177,8 +177,9 @@ impl Registry {
     /// The tests' base image copied in as `warp-test/base:1`; returns its
     /// `docker://` reference (None when a fixture is missing: skip).
     pub fn push_test_base(&self) -> Option<String> {
+        let archive = crate::image_support::base_archive("oci-archive")?;
         self.copy_in(
-            &crate::image_support::base_archive("oci-archive")?,
+            &format!("oci-archive:{}", archive.display()),
             "warp-test/base:1",
         )
     }
@@ -210,10 +211,10 @@ impl Registry {
         );
     }
 
-    /// Copy an OCI archive into this registry as `REPO_TAG` with skopeo
+    /// Copy the image at `source` (a skopeo reference) into this registry as `REPO_TAG` with skopeo
     /// (TLS not verified; `creds` as USER:PASSWORD); returns the
     /// `docker://` reference. None (after `require_all`) without skopeo.
-    pub fn copy_in(&self, oci_archive: &Path, repo_tag: &str) -> Option<String> {
+    pub fn copy_in(&self, source: &str, repo_tag: &str) -> Option<String> {
         let Some(skopeo) = crate::support::which("skopeo") else {
             crate::support::require_all("skopeo");
             return None;
@@ -225,7 +226,7 @@ impl Registry {
             cmd.arg("--dest-creds").arg(format!("{user}:{password}"));
         }
         let out = cmd
-            .arg(format!("oci-archive:{}", oci_archive.display()))
+            .arg(source)
             .arg(&target)
             .env_remove("REGISTRY_AUTH_FILE")
             .output()
@@ -335,10 +336,22 @@ fn self_signed_certificate(dir: &Path, name: &str) -> Option<()> {
     Some(())
 }
 
+/// What a [`FlakyProxy`] does to the first connections, in this order.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Faults {
+    /// The first connections of any kind are closed at once.
+    pub drop_first: usize,
+    /// Then plain-HTTP connections (not a TLS handshake) get a canned
+    /// `503 Service Unavailable`.
+    pub http_503_first: usize,
+    /// Then forwarded connections have the server's side cut off after
+    /// `cut_after` bytes.
+    pub cut_first: usize,
+    pub cut_after: u64,
+}
+
 /// A TCP proxy on 127.0.0.1 in front of `target_port` that fails the first
-/// connections: `drop_first` connections of any kind are closed at once, then
-/// `http_503_first` plain-HTTP connections (not a TLS handshake) get a canned
-/// `503 Service Unavailable`; later ones are forwarded. Stopped when dropped.
+/// connections as `Faults` says and forwards the others. Stopped when dropped.
 pub struct FlakyProxy {
     pub port: u16,
     stop: Arc<AtomicBool>,
@@ -346,21 +359,21 @@ pub struct FlakyProxy {
 }
 
 impl FlakyProxy {
-    pub fn start(target_port: u16, drop_first: usize, http_503_first: usize) -> FlakyProxy {
+    pub fn start(target_port: u16, faults: Faults) -> FlakyProxy {
         let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
         let port = listener.local_addr().unwrap().port();
         let stop = Arc::new(AtomicBool::new(false));
         let connections = Arc::new(AtomicUsize::new(0));
         let (stop2, count) = (stop.clone(), connections.clone());
         std::thread::spawn(move || {
-            let mut answered_503 = 0;
+            let (mut answered_503, mut cut) = (0, 0);
             for client in listener.incoming() {
                 if stop2.load(Ordering::SeqCst) {
                     break;
                 }
                 let Ok(mut client) = client else { continue };
                 let n = count.fetch_add(1, Ordering::SeqCst);
-                if n < drop_first {
+                if n < faults.drop_first {
                     let _ = client.shutdown(Shutdown::Both);
                     continue;
                 }
@@ -369,7 +382,7 @@ impl FlakyProxy {
                 let is_tls = client
                     .peek(&mut first)
                     .is_ok_and(|len| len == 1 && first[0] == 0x16);
-                if !is_tls && answered_503 < http_503_first {
+                if !is_tls && answered_503 < faults.http_503_first {
                     answered_503 += 1;
                     // Read the request's head (it arrives in one piece from a
                     // local client), answer, and let the client close.
@@ -382,7 +395,13 @@ impl FlakyProxy {
                     let _ = std::io::copy(&mut client, &mut std::io::sink());
                     continue;
                 }
-                std::thread::spawn(move || forward(client, target_port));
+                let limit = if cut < faults.cut_first {
+                    cut += 1;
+                    faults.cut_after
+                } else {
+                    u64::MAX
+                };
+                std::thread::spawn(move || forward(client, target_port, limit));
             }
         });
         FlakyProxy {
@@ -398,7 +417,8 @@ impl FlakyProxy {
     }
 }
 
-fn forward(client: TcpStream, target_port: u16) {
+/// Copy bytes both ways; the server's answer is cut after `limit` bytes.
+fn forward(client: TcpStream, target_port: u16, limit: u64) {
     let _ = client.set_read_timeout(None);
     let Ok(upstream) = TcpStream::connect(("127.0.0.1", target_port)) else {
         return;
@@ -409,9 +429,10 @@ fn forward(client: TcpStream, target_port: u16) {
         let _ = std::io::copy(&mut client_reader, &mut upstream_writer);
         let _ = upstream_writer.shutdown(Shutdown::Write);
     });
-    let (mut upstream_reader, mut client_writer) = (upstream, client);
-    let _ = std::io::copy(&mut upstream_reader, &mut client_writer);
-    let _ = client_writer.shutdown(Shutdown::Write);
+    let (upstream_reader, mut client_writer) = (upstream, client);
+    let _ = std::io::copy(&mut (&upstream_reader).take(limit), &mut client_writer);
+    let _ = client_writer.shutdown(Shutdown::Both);
+    let _ = upstream_reader.shutdown(Shutdown::Both);
     let _ = upload.join();
 }
 
