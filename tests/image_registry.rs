@@ -84,9 +84,22 @@ fn bearer_token_auth_refuses_anonymous_clients_and_serves_logged_in_ones() {
     let name = format!("{}/team/private:1", registry.host());
 
     // Anonymous: the token server hands out a token that grants nothing,
-    // and the registry still answers 401.
+    // and the registry still answers 401. (The token service fails twice
+    // first: a closed connection, then a 503; both are retried.)
+    registry.realm_proxy().set_faults(Faults {
+        drop_first: 1,
+        http_503_first: 1,
+        ..Faults::default()
+    });
     let out = run(warp_image(app.path(), &shared_cache()).args([&name, "--base", &base]));
     assert_fails_with(&out, "refused access (HTTP 401)");
+    let realm = format!("token from http://{}/token", registry.realm_proxy().host());
+    assert_eq!(stderr(&out).matches(&realm).count(), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("HTTP 503; retrying in"),
+        "{}",
+        stderr(&out)
+    );
     assert!(stderr(&out).contains("log in"), "{}", stderr(&out));
     assert!(
         registry

@@ -240,30 +240,64 @@ impl RegistryClient {
         else {
             return Ok(false);
         };
-        let mut request = self.agent.get(&realm);
-        if let Some((_, service)) = params.iter().find(|(k, _)| k == "service") {
-            request = request.query("service", service);
-        }
         let wanted_scope = params
             .iter()
             .find(|(k, _)| k == "scope")
             .map(|(_, v)| v.clone())
             .unwrap_or_else(|| scope.to_string());
-        // Several scopes (a cross-repository mount) are several `scope`
-        // parameters, as the token specification says.
-        for one_scope in wanted_scope.split_whitespace() {
-            request = request.query("scope", one_scope);
+        if self.credentials.is_some() && !may_carry_credentials(&realm) {
+            return Err(fail(
+                format!("the registry {} sends its clients to a token service over plain HTTP ({realm}); warp does not send credentials there", self.registry),
+                "the registry's token service must use https (plain http is accepted on loopback only)",
+            ));
         }
-        if let Some((user, pass)) = &self.credentials {
-            let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
-            request = request.header("Authorization", format!("Basic {token}"));
-        }
-        let mut response = request.call().map_err(|e| {
-            fail(
-                format!("cannot get a token from {realm}: {e}"),
-                "check the network and the registry's token service",
-            )
-        })?;
+        let mut attempt = 0;
+        let mut response = loop {
+            attempt += 1;
+            let mut request = self.agent.get(&realm);
+            if let Some((_, service)) = params.iter().find(|(k, _)| k == "service") {
+                request = request.query("service", service);
+            }
+            // Several scopes (a cross-repository mount) are several `scope`
+            // parameters, as the token specification says.
+            for one_scope in wanted_scope.split_whitespace() {
+                request = request.query("scope", one_scope);
+            }
+            if let Some((user, pass)) = &self.credentials {
+                let token =
+                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+                request = request.header("Authorization", format!("Basic {token}"));
+            }
+            match request.call() {
+                Ok(response)
+                    if (response.status().is_server_error() || response.status() == 429)
+                        && attempt < ATTEMPTS =>
+                {
+                    let wait = backoff(attempt, header(&response, "retry-after").as_deref());
+                    eprintln!(
+                        "    token from {realm}: HTTP {}; retrying in {:.1} s",
+                        response.status().as_u16(),
+                        wait.as_secs_f64()
+                    );
+                    std::thread::sleep(wait);
+                }
+                Ok(response) => break response,
+                Err(e) if attempt < ATTEMPTS && classify(&e) == Failure::Transient => {
+                    let wait = backoff(attempt, None);
+                    eprintln!(
+                        "    token from {realm}: {e}; retrying in {:.1} s",
+                        wait.as_secs_f64()
+                    );
+                    std::thread::sleep(wait);
+                }
+                Err(e) => {
+                    return Err(fail(
+                        format!("cannot get a token from {realm}: {e}"),
+                        "check the network and the registry's token service",
+                    ))
+                }
+            }
+        };
         if !response.status().is_success() {
             return Ok(false);
         }
@@ -673,6 +707,24 @@ fn broke_off(error: &anyhow::Error) -> bool {
         .any(|io| classify_io(io) == Failure::Transient)
 }
 
+/// Credentials go to a token service over HTTPS, or plain HTTP on loopback.
+fn may_carry_credentials(realm: &str) -> bool {
+    if realm.starts_with("https://") {
+        return true;
+    }
+    let Some(rest) = realm.strip_prefix("http://") else {
+        return false;
+    };
+    let host = rest.split(['/', '?']).next().unwrap_or("");
+    DockerRef {
+        registry: host.to_string(),
+        repository: String::new(),
+        tag: None,
+        digest: None,
+    }
+    .is_local_registry()
+}
+
 fn untrusted_certificate(registry: &str, error: &ureq::Error) -> anyhow::Error {
     fail(
         format!("the TLS certificate of the registry {registry} is not trusted: {error}"),
@@ -846,6 +898,16 @@ mod tests {
         );
         assert_eq!(params[1], ("service".into(), "registry.example".into()));
         assert_eq!(params[2], ("scope".into(), "repository:a/b:pull".into()));
+    }
+
+    #[test]
+    fn credentials_go_to_https_realms_or_plain_http_on_loopback_only() {
+        assert!(may_carry_credentials("https://auth.example/token"));
+        assert!(may_carry_credentials("http://127.0.0.1:5001/token"));
+        assert!(may_carry_credentials("http://localhost/token?x=1"));
+        assert!(!may_carry_credentials("http://auth.example/token"));
+        assert!(!may_carry_credentials("http://127.0.0.1.example.com/token"));
+        assert!(!may_carry_credentials("ftp://auth.example/token"));
     }
 
     #[test]

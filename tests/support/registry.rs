@@ -11,7 +11,7 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub struct Registry {
@@ -19,6 +19,8 @@ pub struct Registry {
     child: Child,
     /// The token server, for a registry with bearer-token auth.
     token_server: Option<Child>,
+    /// The proxy in front of the token server (the realm the registry names).
+    realm_proxy: Option<FlakyProxy>,
     dir: tempfile::TempDir,
     /// (user, password) when started with basic or token auth.
     pub credentials: Option<(String, String)>,
@@ -92,7 +94,7 @@ impl Registry {
         } else {
             config.push_str(&format!("http: {{addr: 127.0.0.1:{port}}}\n"));
         }
-        let mut token_server = None;
+        let (mut token_server, mut realm_proxy) = (None, None);
         if let (Auth::Token, Some((user, password))) = (&auth, &credentials) {
             self_signed_certificate(dir.path(), "token")?;
             let Some(python) = crate::support::which("python3") else {
@@ -117,8 +119,11 @@ impl Registry {
                 .expect("starting the token server");
             token_server = Some(child);
             wait_listening(token_port, "the token server");
+            let proxy = FlakyProxy::start(token_port, Faults::default());
+            let realm_port = proxy.port;
+            realm_proxy = Some(proxy);
             config.push_str(&format!(
-                "auth: {{token: {{realm: \"http://127.0.0.1:{token_port}/token\", service: warp-test-registry, issuer: warp-test-issuer, rootcertbundle: {}}}}}\n",
+                "auth: {{token: {{realm: \"http://127.0.0.1:{realm_port}/token\", service: warp-test-registry, issuer: warp-test-issuer, rootcertbundle: {}}}}}\n",
                 dir.path().join("token.crt").display()
             ));
         }
@@ -153,6 +158,7 @@ impl Registry {
             port,
             child,
             token_server,
+            realm_proxy,
             dir,
             credentials,
         };
@@ -162,6 +168,14 @@ impl Registry {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
+
+    /// The proxy in front of the token server of a registry with token auth,
+    /// to make the realm fail.
+    pub fn realm_proxy(&self) -> &FlakyProxy {
+        self.realm_proxy
+            .as_ref()
+            .expect("a registry with token auth")
     }
 
     /// What the token server granted, one `granted USER SCOPES` line per token.
@@ -355,6 +369,8 @@ pub struct Faults {
 pub struct FlakyProxy {
     pub port: u16,
     stop: Arc<AtomicBool>,
+    /// The faults still to come (each count goes down as it is used).
+    faults: Arc<Mutex<Faults>>,
     pub connections: Arc<AtomicUsize>,
 }
 
@@ -364,16 +380,18 @@ impl FlakyProxy {
         let port = listener.local_addr().unwrap().port();
         let stop = Arc::new(AtomicBool::new(false));
         let connections = Arc::new(AtomicUsize::new(0));
-        let (stop2, count) = (stop.clone(), connections.clone());
+        let faults = Arc::new(Mutex::new(faults));
+        let (stop2, count, to_come) = (stop.clone(), connections.clone(), faults.clone());
         std::thread::spawn(move || {
-            let (mut answered_503, mut cut) = (0, 0);
             for client in listener.incoming() {
                 if stop2.load(Ordering::SeqCst) {
                     break;
                 }
                 let Ok(mut client) = client else { continue };
-                let n = count.fetch_add(1, Ordering::SeqCst);
-                if n < faults.drop_first {
+                count.fetch_add(1, Ordering::SeqCst);
+                let mut faults = to_come.lock().unwrap();
+                if faults.drop_first > 0 {
+                    faults.drop_first -= 1;
                     let _ = client.shutdown(Shutdown::Both);
                     continue;
                 }
@@ -382,8 +400,8 @@ impl FlakyProxy {
                 let is_tls = client
                     .peek(&mut first)
                     .is_ok_and(|len| len == 1 && first[0] == 0x16);
-                if !is_tls && answered_503 < faults.http_503_first {
-                    answered_503 += 1;
+                if !is_tls && faults.http_503_first > 0 {
+                    faults.http_503_first -= 1;
                     // Read the request's head (it arrives in one piece from a
                     // local client), answer, and let the client close.
                     let mut head = [0u8; 8192];
@@ -395,8 +413,8 @@ impl FlakyProxy {
                     let _ = std::io::copy(&mut client, &mut std::io::sink());
                     continue;
                 }
-                let limit = if cut < faults.cut_first {
-                    cut += 1;
+                let limit = if faults.cut_first > 0 {
+                    faults.cut_first -= 1;
                     faults.cut_after
                 } else {
                     u64::MAX
@@ -407,8 +425,14 @@ impl FlakyProxy {
         FlakyProxy {
             port,
             stop,
+            faults,
             connections,
         }
+    }
+
+    /// Fail the next connections as `faults` says (instead of what was left).
+    pub fn set_faults(&self, faults: Faults) {
+        *self.faults.lock().unwrap() = faults;
     }
 
     /// `127.0.0.1:PORT`
