@@ -125,11 +125,18 @@ fn bearer_token_auth_refuses_anonymous_clients_and_serves_logged_in_ones() {
         tokens.contains("granted warp repository:warp-test/base:pull\n"),
         "{tokens}"
     );
-    // (the registry names the two scopes in no fixed order)
+    // (the registry names the scopes, and their actions, in no fixed order)
+    let grants = |line: &str, repository: &str, actions: &[&str]| {
+        line.split(' ').any(|scope| {
+            scope
+                .strip_prefix(&format!("repository:{repository}:"))
+                .is_some_and(|given| actions.iter().all(|a| given.split(',').any(|g| g == *a)))
+        })
+    };
     assert!(
         tokens.lines().any(|line| line.starts_with("granted warp ")
-            && line.contains(" repository:team/private:pull,push")
-            && line.contains(" repository:warp-test/base:pull")),
+            && grants(line, "team/private", &["pull", "push"])
+            && grants(line, "warp-test/base", &["pull"])),
         "{tokens}"
     );
     assert_eq!(registry.digest_of(&name), digest);
@@ -219,8 +226,37 @@ fn transient_failures_are_retried_with_backoff_and_reported_after_the_budget() {
     let log = stderr(&out);
     assert_eq!(log.matches("HTTP 503; retrying in").count(), 2, "{log}");
     assert_eq!(log.matches("retrying in").count(), 4, "{log}");
+    let digest = digest_of(&out);
     assert_eq!(
         registry.digest_of(&format!("{}/team/app:1", registry.host())),
+        digest
+    );
+
+    // An upload that breaks off (the client's side cut after 1 MB, on the
+    // connection after the HTTPS probe's): started again in a new session.
+    // The base comes from a file, so only the push goes through the proxy,
+    // and its first blob (the base's layer, 100 MB) breaks off.
+    flaky.set_faults(Faults {
+        cut_upload_first: 2,
+        cut_upload_after: 1 << 20,
+        ..Faults::default()
+    });
+    let Some(base_file) = base_archive("oci-archive") else {
+        return;
+    };
+    let other = format!("{}/team/other:1", flaky.host());
+    let out = run(warp_image(app.path(), &cache).args([
+        &other,
+        "--base",
+        &format!("oci-archive:{}", base_file.display()),
+        "--push",
+    ]));
+    assert_ok(&out);
+    let log = stderr(&out);
+    assert_eq!(log.matches("broke off").count(), 1, "{log}");
+    assert!(log.contains("starting it again in 0.5 s"), "{log}");
+    assert_eq!(
+        registry.digest_of(&format!("{}/team/other:1", registry.host())),
         digest_of(&out)
     );
 }

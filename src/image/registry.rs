@@ -147,6 +147,10 @@ impl RegistryClient {
             let response = match result {
                 Ok(response) => response,
                 Err(e) => match classify(&e) {
+                    // An upload is started again in a new session by `upload`.
+                    Failure::Transient if matches!(body, Body::File(..)) => {
+                        return Err(UploadBrokeOff(e.to_string()).into())
+                    }
                     Failure::Transient if attempt < ATTEMPTS => {
                         let wait = backoff(attempt, None);
                         eprintln!("    {method} {url}: {e}; retrying in {:.1} s", wait.as_secs_f64());
@@ -172,7 +176,7 @@ impl RegistryClient {
                 },
             };
             let status = response.status().as_u16();
-            if status >= 500 || status == 429 {
+            if (status >= 500 || status == 429) && !matches!(body, Body::File(..)) {
                 if attempt < ATTEMPTS {
                     let wait = backoff(attempt, header(&response, "retry-after").as_deref());
                     eprintln!(
@@ -554,51 +558,9 @@ impl RegistryClient {
                 if mounted {
                     "mounted".to_string()
                 } else {
-                    let location = match location {
-                        Some(l) => l,
-                        None => {
-                            let response = self.request(
-                                "POST",
-                                &format!("/v2/{repo}/blobs/uploads/"),
-                                &[("Content-Length", "0")],
-                                Body::Empty,
-                                &push_scope,
-                            )?;
-                            if response.status().as_u16() != 202 {
-                                return Err(self.unexpected(
-                                    &response,
-                                    "starting an upload",
-                                    reference,
-                                ));
-                            }
-                            header(&response, "location").ok_or_else(|| {
-                                fail(
-                                    "the registry gave no upload location",
-                                    "the registry does not follow the distribution API",
-                                )
-                            })?
-                        }
-                    };
-                    let separator = if location.contains('?') { '&' } else { '?' };
-                    let url = format!("{location}{separator}digest={}", blob.digest);
-                    let path = store.path(&blob.digest)?;
                     let label =
                         format!("    blob {}/{} {}", i + 1, blobs.len(), short(&blob.digest));
-                    let response = self.request(
-                        "PUT",
-                        &url,
-                        &[("Content-Type", "application/octet-stream")],
-                        Body::File(&path, label),
-                        &push_scope,
-                    )?;
-                    progress::clear_line();
-                    if response.status().as_u16() != 201 {
-                        return Err(self.unexpected(
-                            &response,
-                            &format!("uploading {}", blob.digest),
-                            reference,
-                        ));
-                    }
+                    self.upload(reference, blob, location, store, label)?;
                     format!("pushed in {:.1} s", started.elapsed().as_secs_f64())
                 }
             };
@@ -623,6 +585,91 @@ impl RegistryClient {
         Ok(sha256_digest(manifest))
     }
 
+    /// Upload one blob (POST for a session unless `location` is one, then a
+    /// monolithic PUT). A PUT that breaks off or gets a 5xx/429 is not sent
+    /// to the same session again (the registry may hold part of it): a new
+    /// session is started, up to [`ATTEMPTS`] times.
+    fn upload(
+        &mut self,
+        reference: &DockerRef,
+        blob: &PushBlob,
+        mut location: Option<String>,
+        store: &BlobStore,
+        label: String,
+    ) -> Result<()> {
+        let repo = &reference.repository;
+        let push_scope = format!("repository:{repo}:pull,push");
+        let path = store.path(&blob.digest)?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let location = match location.take() {
+                Some(l) => l,
+                None => {
+                    let response = self.request(
+                        "POST",
+                        &format!("/v2/{repo}/blobs/uploads/"),
+                        &[("Content-Length", "0")],
+                        Body::Empty,
+                        &push_scope,
+                    )?;
+                    if response.status().as_u16() != 202 {
+                        return Err(self.unexpected(&response, "starting an upload", reference));
+                    }
+                    header(&response, "location").ok_or_else(|| {
+                        fail(
+                            "the registry gave no upload location",
+                            "the registry does not follow the distribution API",
+                        )
+                    })?
+                }
+            };
+            let separator = if location.contains('?') { '&' } else { '?' };
+            let url = format!("{location}{separator}digest={}", blob.digest);
+            let result = self.request(
+                "PUT",
+                &url,
+                &[("Content-Type", "application/octet-stream")],
+                Body::File(&path, label.clone()),
+                &push_scope,
+            );
+            progress::clear_line();
+            let cause = match result {
+                Ok(response) if response.status().as_u16() == 201 => return Ok(()),
+                Ok(response) if response.status().is_server_error() || response.status() == 429 => {
+                    format!("HTTP {}", response.status().as_u16())
+                }
+                Ok(response) => {
+                    return Err(self.unexpected(
+                        &response,
+                        &format!("uploading {}", blob.digest),
+                        reference,
+                    ))
+                }
+                Err(e) => match e.downcast::<UploadBrokeOff>() {
+                    Ok(broke) => broke.0,
+                    Err(e) => return Err(e),
+                },
+            };
+            if attempt >= ATTEMPTS {
+                return Err(fail(
+                    format!(
+                        "cannot upload {} to {reference} ({ATTEMPTS} attempts): {cause}",
+                        blob.digest
+                    ),
+                    "check the registry and the network, then push again (blobs already there are skipped)",
+                ));
+            }
+            let wait = backoff(attempt, None);
+            eprintln!(
+                "    upload of {} broke off ({cause}); starting it again in {:.1} s",
+                short(&blob.digest),
+                wait.as_secs_f64()
+            );
+            std::thread::sleep(wait);
+        }
+    }
+
     fn unexpected(
         &self,
         response: &ureq::http::Response<ureq::Body>,
@@ -638,6 +685,18 @@ impl RegistryClient {
         )
     }
 }
+
+/// A blob upload whose connection broke (the cause); `upload` starts it again.
+#[derive(Debug)]
+struct UploadBrokeOff(String);
+
+impl std::fmt::Display for UploadBrokeOff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the upload broke off: {}", self.0)
+    }
+}
+
+impl std::error::Error for UploadBrokeOff {}
 
 /// How many times a request is tried before a transient failure is reported.
 pub const ATTEMPTS: u32 = 4;

@@ -362,6 +362,10 @@ pub struct Faults {
     /// `cut_after` bytes.
     pub cut_first: usize,
     pub cut_after: u64,
+    /// Then forwarded connections have the client's side (an upload) cut
+    /// off after `cut_upload_after` bytes.
+    pub cut_upload_first: usize,
+    pub cut_upload_after: u64,
 }
 
 /// A TCP proxy on 127.0.0.1 in front of `target_port` that fails the first
@@ -413,13 +417,19 @@ impl FlakyProxy {
                     let _ = std::io::copy(&mut client, &mut std::io::sink());
                     continue;
                 }
-                let limit = if faults.cut_first > 0 {
+                let down_limit = if faults.cut_first > 0 {
                     faults.cut_first -= 1;
                     faults.cut_after
                 } else {
                     u64::MAX
                 };
-                std::thread::spawn(move || forward(client, target_port, limit));
+                let up_limit = if faults.cut_first == 0 && faults.cut_upload_first > 0 {
+                    faults.cut_upload_first -= 1;
+                    faults.cut_upload_after
+                } else {
+                    u64::MAX
+                };
+                std::thread::spawn(move || forward(client, target_port, up_limit, down_limit));
             }
         });
         FlakyProxy {
@@ -441,20 +451,26 @@ impl FlakyProxy {
     }
 }
 
-/// Copy bytes both ways; the server's answer is cut after `limit` bytes.
-fn forward(client: TcpStream, target_port: u16, limit: u64) {
+/// Copy bytes both ways; the connection is cut when the client has sent
+/// `up_limit` bytes or the server `down_limit`.
+fn forward(client: TcpStream, target_port: u16, up_limit: u64, down_limit: u64) {
     let _ = client.set_read_timeout(None);
     let Ok(upstream) = TcpStream::connect(("127.0.0.1", target_port)) else {
         return;
     };
-    let (mut client_reader, mut upstream_writer) =
+    let (client_reader, mut upstream_writer) =
         (client.try_clone().unwrap(), upstream.try_clone().unwrap());
     let upload = std::thread::spawn(move || {
-        let _ = std::io::copy(&mut client_reader, &mut upstream_writer);
-        let _ = upstream_writer.shutdown(Shutdown::Write);
+        let sent = std::io::copy(&mut (&client_reader).take(up_limit), &mut upstream_writer);
+        if sent.is_ok_and(|n| n == up_limit) {
+            let _ = client_reader.shutdown(Shutdown::Both);
+            let _ = upstream_writer.shutdown(Shutdown::Both);
+        } else {
+            let _ = upstream_writer.shutdown(Shutdown::Write);
+        }
     });
     let (upstream_reader, mut client_writer) = (upstream, client);
-    let _ = std::io::copy(&mut (&upstream_reader).take(limit), &mut client_writer);
+    let _ = std::io::copy(&mut (&upstream_reader).take(down_limit), &mut client_writer);
     let _ = client_writer.shutdown(Shutdown::Both);
     let _ = upstream_reader.shutdown(Shutdown::Both);
     let _ = upload.join();
