@@ -203,6 +203,8 @@ impl RegistryClient {
                     .unwrap_or("")
                     .to_string();
                 if self.authenticate(&challenge, scope)? {
+                    // Answering the challenge is not a failed attempt.
+                    attempt -= 1;
                     continue;
                 }
             }
