@@ -13,28 +13,6 @@ use serde_json::Value;
 use std::path::Path;
 use support::{assert_fails_with, assert_ok, run, stderr, stdout, TempApp};
 
-fn plain_app(body: &str) -> TempApp {
-    let app = TempApp::new();
-    app.write(
-        "wsgi.py",
-        &format!(
-            "def application(environ, start_response):\n    start_response('200 OK', [('Content-Type', 'text/plain')])\n    return [{body:?}.encode()]\n"
-        ),
-    );
-    app
-}
-
-fn digest_of(out: &std::process::Output) -> String {
-    let text = stdout(out);
-    let digest = text.trim().lines().last().unwrap_or("").to_string();
-    assert!(
-        digest.starts_with("sha256:"),
-        "no digest on stdout: {text}\n{}",
-        stderr(out)
-    );
-    digest
-}
-
 #[test]
 fn bad_input_is_refused_with_a_hint() {
     let app = plain_app("x");
@@ -433,32 +411,12 @@ fn same_inputs_same_digest_and_a_code_change_rebuilds_only_the_app_layer() {
     assert_ne!(one[last], three[last]);
 }
 
-/// Push the test base into `registry` as `base:1` with skopeo.
-fn push_base(registry: &Registry, creds: Option<&str>) -> Option<String> {
-    let base = base_archive("oci-archive")?;
-    let Some(skopeo) = support::which("skopeo") else {
-        support::require_all("skopeo");
-        return None;
-    };
-    let target = format!("docker://{}/warp-test/base:1", registry.host());
-    let mut cmd = std::process::Command::new(skopeo);
-    cmd.args(["copy", "-q", "--dest-tls-verify=false"]);
-    if let Some(creds) = creds {
-        cmd.args(["--dest-creds", creds]);
-    }
-    let out = run(cmd
-        .arg(format!("oci-archive:{}", base.display()))
-        .arg(&target));
-    assert_ok(&out);
-    Some(target)
-}
-
 #[test]
 fn registry_pull_build_push_and_pull_back_with_podman() {
     let Some(registry) = Registry::anonymous() else {
         return;
     };
-    let Some(base) = push_base(&registry, None) else {
+    let Some(base) = registry.push_test_base() else {
         return;
     };
     let app = plain_app("from the registry");
@@ -513,7 +471,7 @@ fn registry_with_basic_auth_needs_and_uses_credentials() {
     let Some(registry) = Registry::with_basic_auth("warp", "s3cret-pass") else {
         return;
     };
-    let Some(base) = push_base(&registry, Some("warp:s3cret-pass")) else {
+    let Some(base) = registry.push_test_base() else {
         return;
     };
     let app = plain_app("authenticated");
@@ -544,23 +502,7 @@ fn registry_with_basic_auth_needs_and_uses_credentials() {
     );
 
     // Wrong credentials: a clear refusal, not a crash.
-    std::fs::write(
-        &auth,
-        format!(
-            r#"{{"auths":{{"{}":{{"auth":"d2FycDp3cm9uZw=="}}}}}}"#,
-            registry.host()
-        ),
-    )
-    .unwrap();
-    let out = run(warp_image(app.path(), &shared_cache())
-        .env("REGISTRY_AUTH_FILE", &auth)
-        .args([&name, "--base", &base]));
-    assert_fails_with(&out, "refused access (HTTP 401)");
-    assert!(
-        stderr(&out).contains("check the user name and password"),
-        "{}",
-        stderr(&out)
-    );
+    registry.assert_wrong_password_is_refused(app.path(), &name, &base);
 }
 
 #[test]

@@ -14,6 +14,7 @@ pub mod config;
 pub mod layer;
 pub mod output;
 pub mod pipeline;
+pub mod progress;
 pub mod reference;
 pub mod registry;
 pub mod roots;

@@ -5,9 +5,19 @@
 //! anonymous, basic, and bearer tokens from the `WWW-Authenticate`
 //! challenge, with credentials from `$REGISTRY_AUTH_FILE`,
 //! `$XDG_RUNTIME_DIR/containers/auth.json` or `~/.docker/config.json`.
-//! As Docker does, registries on localhost and 127.0.0.0/8 are spoken to over
-//! plain HTTP; elsewhere HTTPS, verified unless `--tls-verify=false`.
-//! Transient failures (connection errors, 5xx, 429) are retried.
+//!
+//! TLS: registries are spoken to over HTTPS, verified unless
+//! `--tls-verify=false` (podman's flag). A registry on loopback (localhost,
+//! 127.0.0.0/8, [::1]) may also speak plain HTTP, as Docker allows for
+//! localhost: warp tries HTTPS first and uses HTTP only when the server
+//! answers the TLS handshake in plain text. A loopback registry that does
+//! speak TLS gets its certificate verified like any other (a loopback port
+//! may be a tunnel to a remote registry).
+//!
+//! Transient failures (connection refused/reset/closed, timeouts, HTTP 5xx
+//! and 429) are retried [`ATTEMPTS`]` - 1` times with exponential backoff
+//! (honouring a short `Retry-After`), then reported with the last cause.
+use super::progress::{self, ProgressReader};
 use super::reference::{DockerRef, DOCKER_HUB};
 use super::store::{sha256_digest, BlobStore};
 use super::{media, Layer, LoadedImage};
@@ -43,12 +53,14 @@ pub struct PushBlob {
 enum Body<'a> {
     Empty,
     Bytes(&'a [u8]),
-    File(&'a std::path::Path),
+    /// A file, with the label of its progress line.
+    File(&'a std::path::Path, String),
 }
 
 /// A session with one registry, holding the credentials and the token.
 pub struct RegistryClient {
     agent: ureq::Agent,
+    /// `https://host[:port]` or, for a loopback registry without TLS, `http://…`.
     base_url: String,
     registry: String,
     credentials: Option<(String, String)>,
@@ -76,14 +88,14 @@ impl RegistryClient {
         } else {
             reference.registry.clone()
         };
-        let scheme = if reference.is_local_registry() {
-            "http"
+        let base_url = if reference.is_local_registry() {
+            probe_loopback_scheme(&agent, &host)?
         } else {
-            "https"
+            format!("https://{host}")
         };
         Ok(RegistryClient {
             agent,
-            base_url: format!("{scheme}://{host}"),
+            base_url,
             registry: reference.registry.clone(),
             credentials: credentials_for(&reference.registry)?,
             authorization: None,
@@ -123,33 +135,64 @@ impl RegistryClient {
             let result = match &body {
                 Body::Empty => self.agent.run(builder.body(())?),
                 Body::Bytes(bytes) => self.agent.run(builder.body(bytes.to_vec())?),
-                Body::File(path) => {
+                Body::File(path, label) => {
                     let file = std::fs::File::open(path)?;
                     let len = file.metadata()?.len();
                     let builder = builder.header("Content-Length", len.to_string());
+                    let reader = ProgressReader::new(file, label.clone(), len);
                     self.agent
-                        .run(builder.body(ureq::SendBody::from_owned_reader(file))?)
+                        .run(builder.body(ureq::SendBody::from_owned_reader(reader))?)
                 }
             };
             let response = match result {
                 Ok(response) => response,
-                Err(e) if attempt < 4 => {
-                    eprintln!("    {method} {url}: {e}; retrying");
-                    std::thread::sleep(Duration::from_millis(300 * attempt));
-                    continue;
-                }
-                Err(e) => {
-                    return Err(fail(
-                        format!("cannot reach the registry {}: {e}", self.registry),
-                        "check the registry address and the network; for a self-signed certificate use --tls-verify=false",
-                    ))
-                }
+                Err(e) => match classify(&e) {
+                    // An upload is started again in a new session by `upload`.
+                    Failure::Transient if matches!(body, Body::File(..)) => {
+                        return Err(UploadBrokeOff(e.to_string()).into())
+                    }
+                    Failure::Transient if attempt < ATTEMPTS => {
+                        let wait = backoff(attempt, None);
+                        eprintln!("    {method} {url}: {e}; retrying in {:.1} s", wait.as_secs_f64());
+                        std::thread::sleep(wait);
+                        continue;
+                    }
+                    Failure::Certificate => return Err(untrusted_certificate(&self.registry, &e)),
+                    Failure::Transient => {
+                        return Err(fail(
+                            format!(
+                                "cannot reach the registry {} ({ATTEMPTS} attempts): {e}",
+                                self.registry
+                            ),
+                            "check that the registry is running and reachable, then run the command again",
+                        ))
+                    }
+                    Failure::NotTls | Failure::Other => {
+                        return Err(fail(
+                            format!("cannot reach the registry {}: {e}", self.registry),
+                            "check the registry address and the network",
+                        ))
+                    }
+                },
             };
             let status = response.status().as_u16();
-            if (status >= 500 || status == 429) && attempt < 4 {
-                eprintln!("    {method} {url}: HTTP {status}; retrying");
-                std::thread::sleep(Duration::from_millis(500 * attempt));
-                continue;
+            if (status >= 500 || status == 429) && !matches!(body, Body::File(..)) {
+                if attempt < ATTEMPTS {
+                    let wait = backoff(attempt, header(&response, "retry-after").as_deref());
+                    eprintln!(
+                        "    {method} {url}: HTTP {status}; retrying in {:.1} s",
+                        wait.as_secs_f64()
+                    );
+                    std::thread::sleep(wait);
+                    continue;
+                }
+                return Err(fail(
+                    format!(
+                        "the registry {} answered HTTP {status} to {method} {path} ({ATTEMPTS} attempts)",
+                        self.registry
+                    ),
+                    "the registry is failing or overloaded: check its logs, then run the command again",
+                ));
             }
             if status == 401 && !answered_challenge {
                 answered_challenge = true;
@@ -160,6 +203,8 @@ impl RegistryClient {
                     .unwrap_or("")
                     .to_string();
                 if self.authenticate(&challenge, scope)? {
+                    // Answering the challenge is not a failed attempt.
+                    attempt -= 1;
                     continue;
                 }
             }
@@ -201,28 +246,64 @@ impl RegistryClient {
         else {
             return Ok(false);
         };
-        let mut request = self.agent.get(&realm);
-        if let Some((_, service)) = params.iter().find(|(k, _)| k == "service") {
-            request = request.query("service", service);
-        }
         let wanted_scope = params
             .iter()
             .find(|(k, _)| k == "scope")
             .map(|(_, v)| v.clone())
             .unwrap_or_else(|| scope.to_string());
-        if !wanted_scope.is_empty() {
-            request = request.query("scope", &wanted_scope);
+        if self.credentials.is_some() && !may_carry_credentials(&realm) {
+            return Err(fail(
+                format!("the registry {} sends its clients to a token service over plain HTTP ({realm}); warp does not send credentials there", self.registry),
+                "the registry's token service must use https (plain http is accepted on loopback only)",
+            ));
         }
-        if let Some((user, pass)) = &self.credentials {
-            let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
-            request = request.header("Authorization", format!("Basic {token}"));
-        }
-        let mut response = request.call().map_err(|e| {
-            fail(
-                format!("cannot get a token from {realm}: {e}"),
-                "check the network and the registry's token service",
-            )
-        })?;
+        let mut attempt = 0;
+        let mut response = loop {
+            attempt += 1;
+            let mut request = self.agent.get(&realm);
+            if let Some((_, service)) = params.iter().find(|(k, _)| k == "service") {
+                request = request.query("service", service);
+            }
+            // Several scopes (a cross-repository mount) are several `scope`
+            // parameters, as the token specification says.
+            for one_scope in wanted_scope.split_whitespace() {
+                request = request.query("scope", one_scope);
+            }
+            if let Some((user, pass)) = &self.credentials {
+                let token =
+                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+                request = request.header("Authorization", format!("Basic {token}"));
+            }
+            match request.call() {
+                Ok(response)
+                    if (response.status().is_server_error() || response.status() == 429)
+                        && attempt < ATTEMPTS =>
+                {
+                    let wait = backoff(attempt, header(&response, "retry-after").as_deref());
+                    eprintln!(
+                        "    token from {realm}: HTTP {}; retrying in {:.1} s",
+                        response.status().as_u16(),
+                        wait.as_secs_f64()
+                    );
+                    std::thread::sleep(wait);
+                }
+                Ok(response) => break response,
+                Err(e) if attempt < ATTEMPTS && classify(&e) == Failure::Transient => {
+                    let wait = backoff(attempt, None);
+                    eprintln!(
+                        "    token from {realm}: {e}; retrying in {:.1} s",
+                        wait.as_secs_f64()
+                    );
+                    std::thread::sleep(wait);
+                }
+                Err(e) => {
+                    return Err(fail(
+                        format!("cannot get a token from {realm}: {e}"),
+                        "check the network and the registry's token service",
+                    ))
+                }
+            }
+        };
         if !response.status().is_success() {
             return Ok(false);
         }
@@ -296,26 +377,61 @@ impl RegistryClient {
         digest: &str,
         store: &BlobStore,
         what: &str,
+        progress: Option<(String, u64)>,
     ) -> Result<()> {
         if store.has(digest) {
             return Ok(());
         }
         let path = format!("/v2/{}/blobs/{digest}", reference.repository);
         let scope = format!("repository:{}:pull", reference.repository);
-        let response = self.request("GET", &path, &[], Body::Empty, &scope)?;
-        let status = response.status().as_u16();
-        if status == 404 {
-            return Err(self.not_found(what, reference));
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let response = self.request("GET", &path, &[], Body::Empty, &scope)?;
+            let status = response.status().as_u16();
+            if status == 404 {
+                return Err(self.not_found(what, reference));
+            }
+            if status != 200 {
+                return Err(fail(
+                    format!("the registry answered HTTP {status} for {what} of {reference}"),
+                    "try again later",
+                ));
+            }
+            let reader = response.into_body().into_reader();
+            let stored = match &progress {
+                Some((label, size)) => store.put_reader(
+                    ProgressReader::new(reader, label.clone(), *size),
+                    Some(digest),
+                    what,
+                ),
+                None => store.put_reader(reader, Some(digest), what),
+            };
+            match stored {
+                Ok(_) => return Ok(()),
+                // The connection broke during the body: download it again.
+                Err(e) if attempt < ATTEMPTS && broke_off(&e) => {
+                    progress::clear_line();
+                    let wait = backoff(attempt, None);
+                    eprintln!(
+                        "    {what}: the download broke off ({}); retrying in {:.1} s",
+                        e.root_cause(),
+                        wait.as_secs_f64()
+                    );
+                    std::thread::sleep(wait);
+                }
+                Err(e) if broke_off(&e) => {
+                    return Err(fail(
+                        format!(
+                            "cannot download {what} of {reference} ({ATTEMPTS} attempts): {}",
+                            e.root_cause()
+                        ),
+                        "check the network and the registry, then run the command again (blobs already downloaded are kept)",
+                    ))
+                }
+                Err(e) => return Err(e),
+            }
         }
-        if status != 200 {
-            return Err(fail(
-                format!("the registry answered HTTP {status} for {what} of {reference}"),
-                "try again later",
-            ));
-        }
-        let reader = response.into_body().into_reader();
-        store.put_reader(reader, Some(digest), what)?;
-        Ok(())
     }
 
     /// Pull `reference` into `store`.
@@ -338,7 +454,7 @@ impl RegistryClient {
             .as_str()
             .unwrap_or_default()
             .to_string();
-        self.fetch_blob(reference, &config_digest, store, "the image config")?;
+        self.fetch_blob(reference, &config_digest, store, "the image config", None)?;
         let config =
             super::base::parse_config(&store.read(&config_digest)?, &reference.to_string())?;
         let diff_ids = config.rootfs().diff_ids().clone();
@@ -359,12 +475,22 @@ impl RegistryClient {
             let size = layer["size"].as_u64().unwrap_or(0);
             let cached = store.has(&digest);
             let started = std::time::Instant::now();
-            self.fetch_blob(reference, &digest, store, &format!("layer {digest}"))?;
-            eprintln!(
-                "    layer {}/{} {} {} {}",
+            let label = format!(
+                "    layer {}/{} {}",
                 i + 1,
                 descriptors.len(),
-                short(&digest),
+                short(&digest)
+            );
+            self.fetch_blob(
+                reference,
+                &digest,
+                store,
+                &format!("layer {digest}"),
+                Some((label.clone(), size)),
+            )?;
+            progress::clear_line();
+            eprintln!(
+                "{label} {} {}",
                 human_size(size),
                 if cached {
                     "cached".to_string()
@@ -434,48 +560,9 @@ impl RegistryClient {
                 if mounted {
                     "mounted".to_string()
                 } else {
-                    let location = match location {
-                        Some(l) => l,
-                        None => {
-                            let response = self.request(
-                                "POST",
-                                &format!("/v2/{repo}/blobs/uploads/"),
-                                &[("Content-Length", "0")],
-                                Body::Empty,
-                                &push_scope,
-                            )?;
-                            if response.status().as_u16() != 202 {
-                                return Err(self.unexpected(
-                                    &response,
-                                    "starting an upload",
-                                    reference,
-                                ));
-                            }
-                            header(&response, "location").ok_or_else(|| {
-                                fail(
-                                    "the registry gave no upload location",
-                                    "the registry does not follow the distribution API",
-                                )
-                            })?
-                        }
-                    };
-                    let separator = if location.contains('?') { '&' } else { '?' };
-                    let url = format!("{location}{separator}digest={}", blob.digest);
-                    let path = store.path(&blob.digest)?;
-                    let response = self.request(
-                        "PUT",
-                        &url,
-                        &[("Content-Type", "application/octet-stream")],
-                        Body::File(&path),
-                        &push_scope,
-                    )?;
-                    if response.status().as_u16() != 201 {
-                        return Err(self.unexpected(
-                            &response,
-                            &format!("uploading {}", blob.digest),
-                            reference,
-                        ));
-                    }
+                    let label =
+                        format!("    blob {}/{} {}", i + 1, blobs.len(), short(&blob.digest));
+                    self.upload(reference, blob, location, store, label)?;
                     format!("pushed in {:.1} s", started.elapsed().as_secs_f64())
                 }
             };
@@ -500,6 +587,91 @@ impl RegistryClient {
         Ok(sha256_digest(manifest))
     }
 
+    /// Upload one blob (POST for a session unless `location` is one, then a
+    /// monolithic PUT). A PUT that breaks off or gets a 5xx/429 is not sent
+    /// to the same session again (the registry may hold part of it): a new
+    /// session is started, up to [`ATTEMPTS`] times.
+    fn upload(
+        &mut self,
+        reference: &DockerRef,
+        blob: &PushBlob,
+        mut location: Option<String>,
+        store: &BlobStore,
+        label: String,
+    ) -> Result<()> {
+        let repo = &reference.repository;
+        let push_scope = format!("repository:{repo}:pull,push");
+        let path = store.path(&blob.digest)?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let location = match location.take() {
+                Some(l) => l,
+                None => {
+                    let response = self.request(
+                        "POST",
+                        &format!("/v2/{repo}/blobs/uploads/"),
+                        &[("Content-Length", "0")],
+                        Body::Empty,
+                        &push_scope,
+                    )?;
+                    if response.status().as_u16() != 202 {
+                        return Err(self.unexpected(&response, "starting an upload", reference));
+                    }
+                    header(&response, "location").ok_or_else(|| {
+                        fail(
+                            "the registry gave no upload location",
+                            "the registry does not follow the distribution API",
+                        )
+                    })?
+                }
+            };
+            let separator = if location.contains('?') { '&' } else { '?' };
+            let url = format!("{location}{separator}digest={}", blob.digest);
+            let result = self.request(
+                "PUT",
+                &url,
+                &[("Content-Type", "application/octet-stream")],
+                Body::File(&path, label.clone()),
+                &push_scope,
+            );
+            progress::clear_line();
+            let cause = match result {
+                Ok(response) if response.status().as_u16() == 201 => return Ok(()),
+                Ok(response) if response.status().is_server_error() || response.status() == 429 => {
+                    format!("HTTP {}", response.status().as_u16())
+                }
+                Ok(response) => {
+                    return Err(self.unexpected(
+                        &response,
+                        &format!("uploading {}", blob.digest),
+                        reference,
+                    ))
+                }
+                Err(e) => match e.downcast::<UploadBrokeOff>() {
+                    Ok(broke) => broke.0,
+                    Err(e) => return Err(e),
+                },
+            };
+            if attempt >= ATTEMPTS {
+                return Err(fail(
+                    format!(
+                        "cannot upload {} to {reference} ({ATTEMPTS} attempts): {cause}",
+                        blob.digest
+                    ),
+                    "check the registry and the network, then push again (blobs already there are skipped)",
+                ));
+            }
+            let wait = backoff(attempt, None);
+            eprintln!(
+                "    upload of {} broke off ({cause}); starting it again in {:.1} s",
+                short(&blob.digest),
+                wait.as_secs_f64()
+            );
+            std::thread::sleep(wait);
+        }
+    }
+
     fn unexpected(
         &self,
         response: &ureq::http::Response<ureq::Body>,
@@ -513,6 +685,150 @@ impl RegistryClient {
             ),
             "check the registry's logs; the push can be repeated safely",
         )
+    }
+}
+
+/// A blob upload whose connection broke (the cause); `upload` starts it again.
+#[derive(Debug)]
+struct UploadBrokeOff(String);
+
+impl std::fmt::Display for UploadBrokeOff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the upload broke off: {}", self.0)
+    }
+}
+
+impl std::error::Error for UploadBrokeOff {}
+
+/// How many times a request is tried before a transient failure is reported.
+pub const ATTEMPTS: u32 = 4;
+
+/// The wait before try `attempt + 1`: 0.5, 1, 2 s…, or the registry's
+/// `Retry-After` seconds when it gives a short one.
+fn backoff(attempt: u32, retry_after: Option<&str>) -> Duration {
+    let exponential = Duration::from_millis(500 << (attempt - 1).min(4));
+    match retry_after.and_then(|v| v.trim().parse::<u64>().ok()) {
+        Some(seconds) if seconds <= 10 => Duration::from_secs(seconds),
+        _ => exponential,
+    }
+}
+
+/// What a failed connection or request means for what to do next.
+#[derive(Debug, PartialEq, Eq)]
+enum Failure {
+    /// The server's TLS certificate was not accepted.
+    Certificate,
+    /// The server answered the TLS handshake with something else (plain HTTP).
+    NotTls,
+    /// Worth another try: refused, reset or closed connections, timeouts.
+    Transient,
+    Other,
+}
+
+fn classify(error: &ureq::Error) -> Failure {
+    match error {
+        ureq::Error::Rustls(e) => classify_tls(e),
+        ureq::Error::Io(io) => classify_io(io),
+        ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed => Failure::Transient,
+        _ => Failure::Other,
+    }
+}
+
+fn classify_tls(error: &rustls::Error) -> Failure {
+    match error {
+        rustls::Error::InvalidCertificate(_)
+        | rustls::Error::NoCertificatesPresented
+        | rustls::Error::UnsupportedNameType => Failure::Certificate,
+        rustls::Error::InvalidMessage(_) => Failure::NotTls,
+        _ => Failure::Other,
+    }
+}
+
+fn classify_io(io: &std::io::Error) -> Failure {
+    if let Some(e) = io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+        return classify_tls(e);
+    }
+    if let Some(e) = io.get_ref().and_then(|e| e.downcast_ref::<ureq::Error>()) {
+        return classify(e);
+    }
+    use std::io::ErrorKind::*;
+    match io.kind() {
+        ConnectionRefused | ConnectionReset | ConnectionAborted | UnexpectedEof | BrokenPipe
+        | TimedOut | Interrupted | WouldBlock => Failure::Transient,
+        _ => Failure::Other,
+    }
+}
+
+/// Whether reading a response body failed because the connection broke
+/// (not a digest mismatch, not a full disk).
+fn broke_off(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .filter_map(|e| e.downcast_ref::<std::io::Error>())
+        .any(|io| classify_io(io) == Failure::Transient)
+}
+
+/// Credentials go to a token service over HTTPS, or plain HTTP on loopback.
+fn may_carry_credentials(realm: &str) -> bool {
+    if realm.starts_with("https://") {
+        return true;
+    }
+    let Some(rest) = realm.strip_prefix("http://") else {
+        return false;
+    };
+    let host = rest.split(['/', '?']).next().unwrap_or("");
+    DockerRef {
+        registry: host.to_string(),
+        repository: String::new(),
+        tag: None,
+        digest: None,
+    }
+    .is_local_registry()
+}
+
+fn untrusted_certificate(registry: &str, error: &ureq::Error) -> anyhow::Error {
+    fail(
+        format!("the TLS certificate of the registry {registry} is not trusted: {error}"),
+        "for a registry with a self-signed certificate use --tls-verify=false, or add its CA to the system's trust store",
+    )
+}
+
+/// `https://host` when the loopback registry at `host` speaks TLS, else
+/// `http://host` (the server answered the handshake in plain text).
+/// Connection failures are retried as any request's are.
+fn probe_loopback_scheme(agent: &ureq::Agent, host: &str) -> Result<String> {
+    let https = format!("https://{host}");
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let error = match agent.get(format!("{https}/v2/")).call() {
+            Ok(_) => return Ok(https),
+            Err(e) => e,
+        };
+        match classify(&error) {
+            Failure::NotTls => return Ok(format!("http://{host}")),
+            Failure::Certificate => return Err(untrusted_certificate(host, &error)),
+            Failure::Transient if attempt < ATTEMPTS => {
+                let wait = backoff(attempt, None);
+                eprintln!(
+                    "    connecting to {host}: {error}; retrying in {:.1} s",
+                    wait.as_secs_f64()
+                );
+                std::thread::sleep(wait);
+            }
+            Failure::Transient => {
+                return Err(fail(
+                    format!("cannot reach the registry {host} ({ATTEMPTS} attempts): {error}"),
+                    "check that the registry is running and reachable, then run the command again",
+                ))
+            }
+            Failure::Other => {
+                return Err(fail(
+                    format!("cannot reach the registry {host}: {error}"),
+                    "check the registry address and the network",
+                ))
+            }
+        }
     }
 }
 
@@ -643,5 +959,28 @@ mod tests {
         );
         assert_eq!(params[1], ("service".into(), "registry.example".into()));
         assert_eq!(params[2], ("scope".into(), "repository:a/b:pull".into()));
+    }
+
+    #[test]
+    fn credentials_go_to_https_realms_or_plain_http_on_loopback_only() {
+        assert!(may_carry_credentials("https://auth.example/token"));
+        assert!(may_carry_credentials("http://127.0.0.1:5001/token"));
+        assert!(may_carry_credentials("http://localhost/token?x=1"));
+        assert!(!may_carry_credentials("http://auth.example/token"));
+        assert!(!may_carry_credentials("http://127.0.0.1.example.com/token"));
+        assert!(!may_carry_credentials("ftp://auth.example/token"));
+    }
+
+    #[test]
+    fn backoff_doubles_and_honours_a_short_retry_after() {
+        assert_eq!(backoff(1, None), Duration::from_millis(500));
+        assert_eq!(backoff(2, None), Duration::from_secs(1));
+        assert_eq!(backoff(3, None), Duration::from_secs(2));
+        assert_eq!(backoff(1, Some("3")), Duration::from_secs(3));
+        assert_eq!(backoff(1, Some("3600")), Duration::from_millis(500));
+        assert_eq!(
+            backoff(2, Some("Wed, 21 Oct 2015 07:28:00 GMT")),
+            Duration::from_secs(1)
+        );
     }
 }

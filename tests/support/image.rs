@@ -89,6 +89,30 @@ pub fn warp_image(app: &Path, cache: &Path) -> Command {
     cmd
 }
 
+/// An app of one `wsgi.py` that answers `body`.
+pub fn plain_app(body: &str) -> TempApp {
+    let app = TempApp::new();
+    app.write(
+        "wsgi.py",
+        &format!(
+            "def application(environ, start_response):\n    start_response('200 OK', [('Content-Type', 'text/plain')])\n    return [{body:?}.encode()]\n"
+        ),
+    );
+    app
+}
+
+/// The image digest `warp image` printed last on stdout.
+pub fn digest_of(out: &std::process::Output) -> String {
+    let text = support::stdout(out);
+    let digest = text.trim().lines().last().unwrap_or("").to_string();
+    assert!(
+        digest.starts_with("sha256:"),
+        "no digest on stdout: {text}\n{}",
+        support::stderr(out)
+    );
+    digest
+}
+
 /// A Flask app with requirements.txt.
 pub fn flask_app(greeting: &str) -> TempApp {
     let app = TempApp::new();
