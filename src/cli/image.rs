@@ -34,7 +34,7 @@ pub struct ImageArgs {
     /// Push the image to the registry its NAME names.
     #[arg(long)]
     pub push: bool,
-    /// Verify registries' TLS certificates (localhost registries use plain HTTP).
+    /// Verify registries' TLS certificates (a loopback registry that answers in plain HTTP is spoken to in plain HTTP).
     #[arg(long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set)]
     pub tls_verify: bool,
     /// Write the venv's packages as SPDX JSON (CycloneDX when FILE ends in .cdx.json).
