@@ -12,8 +12,11 @@
 #   DURATION=5 bench/run.sh      shorter runs
 #   APPS="hello django" bench/run.sh
 #
-# Until `warp start` is merged, warp's worker is started by
-# bench/launch_worker.py (the same fd-3 contract the supervisor uses).
+# warp runs as a user runs it: `warp build --src bench/apps` (a venv with
+# Django in bench/apps/.venv), then `warp start TARGET --processes 1 --threads 1`
+# — the supervisor and its one worker both pinned to CPU 0 (the supervisor does
+# nothing per request). RSS is summed over each server's process group
+# (supervisor/arbiter + worker for all three).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -34,15 +37,13 @@ if [ ! -x "$venv/bin/granian" ] || [ ! -x "$venv/bin/gunicorn" ] || ! "$venv/bin
   "$venv/bin/pip" install -q granian gunicorn django
 fi
 
-# warp's worker package, built exactly as the warp binary embeds it.
-PYO3_BUILD_EXTENSION_MODULE=1 cargo build -q --release --manifest-path server/Cargo.toml \
-  --target-dir target/warpserver
-pkg="$bench/pkg"
-rm -rf "$pkg" && mkdir -p "$pkg/warpserver"
-cp target/warpserver/release/lib_core.so "$pkg/warpserver/_core.abi3.so"
-cp server/python/warpserver/*.py "$pkg/warpserver/"
+# The warp binary (it embeds the server extension), and the bench app built by it.
+cargo build -q --release
+warp="$root/target/release/warp"
+(unset WARP_APP_ROOT; "$warp" build --src "$root/bench/apps" >"$bench/warp-build.log" 2>&1) \
+  || { tail -n 20 "$bench/warp-build.log" >&2; exit 1; }
 
-export PYTHONPATH="$pkg:$root/bench/apps" DJANGO_SETTINGS_MODULE=djbench.settings
+export PYTHONPATH="$root/bench/apps" DJANGO_SETTINGS_MODULE=djbench.settings
 port=18700
 
 target_of() { # app -> module:callable
@@ -56,11 +57,13 @@ path_of() { case "$1" in django) echo /json ;; *) echo / ;; esac; }
 start_server() { # server app port -> pid of the process group leader
   local server=$1 target=$2 port=$3
   case "$server" in
-    warp) setsid taskset -c 0 "$venv/bin/python" "$root/bench/launch_worker.py" 127.0.0.1 "$port" "$target" 1 \
-            '{"keep_alive_timeout": 30}' >"$bench/$server.log" 2>&1 & ;;
-    warp-off) setsid taskset -c 0 "$venv/bin/python" "$root/bench/launch_worker.py" 127.0.0.1 "$port" "$target" 1 \
-            '{"keep_alive_timeout": 30, "request_timeout": 0, "queue_timeout": 0, "header_timeout": 0, "limit_request_body": 0, "limit_request_line": 0, "limit_request_field_size": 0}' \
-            >"$bench/$server.log" 2>&1 & ;;
+    warp) (unset WARP_APP_ROOT; exec setsid taskset -c 0 "$warp" start "$target" --src "$root/bench/apps" \
+            --processes 1 --threads 1 --host 127.0.0.1 --port "$port" --keep-alive-timeout 30 \
+            >"$bench/$server.log" 2>&1) & ;;
+    warp-off) (unset WARP_APP_ROOT; exec setsid taskset -c 0 "$warp" start "$target" --src "$root/bench/apps" \
+            --processes 1 --threads 1 --host 127.0.0.1 --port "$port" --keep-alive-timeout 30 \
+            --request-timeout 0 --queue-timeout 0 --header-timeout 0 --limit-request-body 0 \
+            >"$bench/$server.log" 2>&1) & ;;
     granian) setsid taskset -c 0 "$venv/bin/granian" --interface wsgi --workers 1 --blocking-threads 1 \
             --host 127.0.0.1 --port "$port" --no-ws "$target" >"$bench/$server.log" 2>&1 & ;;
     gunicorn) setsid taskset -c 0 "$venv/bin/gunicorn" -w 1 -b "127.0.0.1:$port" "$target" \
@@ -78,9 +81,16 @@ wait_up() { # port
   return 1
 }
 
-cpu_ticks() { # pid: user+system clock ticks of the process group
+tree_pids() { # pid: it and all its descendants (warp's workers have their own process group)
+  ps -e -o pid=,ppid= | awk -v root="$1" '
+    { parent[$1] = $2; pids[NR] = $1 }
+    END { for (i in pids) { p = pids[i]; q = p
+            while (q != "" && q != 0 && q != 1) { if (q == root) { print p; break } q = parent[q] } } }'
+}
+
+cpu_ticks() { # pid: user+system clock ticks of the process tree
   local total=0 p
-  for p in $(pgrep -g "$1" 2>/dev/null || echo "$1"); do
+  for p in $(tree_pids "$1"); do
     total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
   done
   echo $total
@@ -88,7 +98,7 @@ cpu_ticks() { # pid: user+system clock ticks of the process group
 
 rss_kb() { # pid: RSS of the process and all its descendants
   local total=0 p
-  for p in $(pgrep -g "$1" 2>/dev/null || echo "$1"); do
+  for p in $(tree_pids "$1"); do
     total=$((total + $(awk '/VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)))
   done
   echo $total
