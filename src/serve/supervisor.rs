@@ -81,9 +81,7 @@ struct Worker {
     failure: Option<Failure>,
     requests: u64,
     active: u64,
-    last_activity: Instant,
     heartbeats: bool,
-    max_requests: Option<u64>,
 }
 
 enum Failure {
@@ -307,17 +305,6 @@ impl Supervisor {
                 if let Some(interval) = s.restart_interval.filter(|&d| now - ready_at >= d) {
                     let reason =
                         format!("restart-interval: serving for {} s", interval.as_secs_f64());
-                    self.retire(i, reason);
-                } else if let Some(max) = w.max_requests.filter(|&m| w.requests >= m) {
-                    self.retire(i, format!("maximum-requests: {max} requests served"));
-                } else if let Some(idle) = s
-                    .inactivity_timeout
-                    .filter(|&d| w.heartbeats && w.active == 0 && now - w.last_activity >= d)
-                {
-                    let reason = format!(
-                        "inactivity-timeout: no request for {} s",
-                        idle.as_secs_f64()
-                    );
                     self.retire(i, reason);
                 }
             }
@@ -620,9 +607,7 @@ impl Supervisor {
             failure: None,
             requests: 0,
             active: 0,
-            last_activity: now,
             heartbeats: false,
-            max_requests: config.maximum_requests,
         });
         Ok(())
     }
@@ -695,7 +680,6 @@ impl Supervisor {
                 }
                 w.state = State::Ready;
                 w.ready_at = Some(now);
-                w.last_activity = now;
                 write_stderr(&std::mem::take(&mut w.held_output));
                 let (slot, pid, took) = (w.slot, w.pid, now - w.spawned);
                 self.slots[slot].failures = 0;
@@ -736,16 +720,10 @@ impl Supervisor {
                 let w = &mut self.workers[i];
                 w.heartbeats = true;
                 if let Some(n) = requests {
-                    if n != w.requests {
-                        w.last_activity = now;
-                    }
                     w.requests = n;
                 }
                 if let Some(a) = active {
                     w.active = a;
-                    if a > 0 {
-                        w.last_activity = now;
-                    }
                 }
             }
             Event::Other => {}
