@@ -84,20 +84,26 @@ fn watch(shared: Arc<Shared>) {
         if let Some(every) = heartbeat {
             if since_beat >= every {
                 since_beat = Duration::ZERO;
-                let m = &shared.metrics;
-                let busy = m.busy_threads.load(Ordering::Relaxed);
-                shared.send_status(&format!(
-                    r#"{{"event":"heartbeat","requests":{},"busy":{busy},"active":{busy},"threads":{},"gil_age_ms":{},{},{},{}}}"#,
-                    m.requests.load(Ordering::Relaxed),
-                    config.threads,
-                    gil_age.as_millis(),
-                    m.status_json(),
-                    m.latency.json_fields("latency"),
-                    m.queue_wait.json_fields("queue_wait"),
-                ));
+                send_heartbeat(&shared, gil_age);
             }
         }
     }
+}
+
+/// One heartbeat line: the counters the supervisor shows on SIGUSR1 and
+/// serves on `--metrics-port` (cumulative since the worker started).
+pub fn send_heartbeat(shared: &Shared, gil_age: Duration) {
+    let m = &shared.metrics;
+    let busy = m.busy_threads.load(Ordering::Relaxed);
+    shared.send_status(&format!(
+        r#"{{"event":"heartbeat","requests":{},"busy":{busy},"active":{busy},"threads":{},"gil_age_ms":{},{},{},{}}}"#,
+        m.requests.load(Ordering::Relaxed),
+        shared.config.threads,
+        gil_age.as_millis(),
+        m.status_json(),
+        m.latency.json_fields("latency"),
+        m.queue_wait.json_fields("queue_wait"),
+    ));
 }
 
 /// Resident set size of this process, from /proc/self/statm.

@@ -20,6 +20,7 @@
 use crate::error::fail;
 use crate::serve::config::{human_size, LogLevel, Settings};
 use crate::serve::events::{self, Event, LineReader};
+use crate::serve::metrics::{self, Board};
 use crate::serve::reload::{Snapshot, Watch};
 use crate::serve::worker::{resident_bytes, Launcher, WorkerConfig};
 use anyhow::{Context, Result};
@@ -124,6 +125,8 @@ pub struct Supervisor {
     rolling_reason: String,
     reloader: Option<Reloader>,
     next_memory_check: Instant,
+    /// `--metrics-port`: what the metrics thread serves.
+    metrics: Option<Board>,
 }
 
 /// The signals the supervisor handles; they are blocked and read from a signalfd.
@@ -182,7 +185,29 @@ impl Supervisor {
             rolling: VecDeque::new(),
             rolling_reason: String::new(),
             next_memory_check: now + POLL_INTERVAL,
+            metrics: None,
         }
+    }
+
+    /// Report heartbeats, exits and worker counts to `board` (--metrics-port).
+    pub fn with_metrics(mut self, board: Board) -> Supervisor {
+        self.metrics = Some(board);
+        self
+    }
+
+    /// Workers by state and the ready workers' threads, for the metrics.
+    fn publish_workers(&self) {
+        let Some(board) = &self.metrics else { return };
+        let count = |state: State| self.workers.iter().filter(|w| w.state == state).count() as u64;
+        let ready = count(State::Ready);
+        board.set_workers(
+            &[
+                ("starting", count(State::Starting)),
+                ("ready", ready),
+                ("stopping", count(State::Stopping)),
+            ],
+            ready * self.settings.threads as u64,
+        );
     }
 
     /// Run until stopped; the result is the exit code.
@@ -211,6 +236,7 @@ impl Supervisor {
             let timeout = self.next_wakeup(Instant::now());
             self.wait(timeout)?;
             self.reap();
+            self.publish_workers();
         }
     }
 
@@ -716,8 +742,15 @@ impl Supervisor {
             Event::Failed { error } => {
                 self.workers[i].failure = Some(Failure::Traceback(error));
             }
-            Event::Heartbeat { requests, active } => {
+            Event::Heartbeat {
+                requests,
+                active,
+                counts,
+            } => {
                 let w = &mut self.workers[i];
+                if let (Some(board), Some(counts)) = (&self.metrics, counts) {
+                    board.heartbeat(w.pid, *counts, active.unwrap_or(0));
+                }
                 w.heartbeats = true;
                 if let Some(n) = requests {
                     w.requests = n;
@@ -752,6 +785,9 @@ impl Supervisor {
         self.read_status(i);
         self.read_stderr(i);
         let w = self.workers.remove(i);
+        if let Some(board) = &self.metrics {
+            board.worker_gone(w.pid, self.restart_reason(&w, status).as_deref());
+        }
         let now = Instant::now();
         let cause = describe_exit(status);
         let name = format!("worker {} (pid {})", w.slot + 1, w.pid);
@@ -846,6 +882,23 @@ impl Supervisor {
                 self.warn(&text);
             }
         }
+    }
+
+    /// Why an exited worker is a restart (the `reason` label of
+    /// `warp_worker_restarts_total`); `None` when stopping for good.
+    fn restart_reason(&self, w: &Worker, status: WaitStatus) -> Option<String> {
+        if self.shutting_down {
+            return None;
+        }
+        if let Some(retiring) = &w.retiring {
+            return Some(metrics::retire_reason(retiring));
+        }
+        Some(match (w.state, status) {
+            (State::Starting, _) => "startup-failure".into(),
+            (State::Stopping, _) => return None,
+            (State::Ready, WaitStatus::Signaled(..)) => "signal".into(),
+            (State::Ready, _) => "crash".into(),
+        })
     }
 
     /// What a worker that failed to start printed (its traceback), shown
