@@ -26,6 +26,15 @@ fn status_app() -> TempApp {
     app
 }
 
+/// `warp start ARGS --metrics-port FREE`: the server and the metrics port.
+fn start_with_metrics(app: &TempApp, args: &[&str]) -> (Server, u16) {
+    let metrics = free_port();
+    let port = metrics.to_string();
+    let mut all = args.to_vec();
+    all.extend(["--metrics-port", &port]);
+    (Server::start(app, &all), metrics)
+}
+
 fn scrape(port: u16) -> String {
     let (status, body) = http_get(port, "/metrics", Duration::from_secs(5)).expect("scrape");
     assert_eq!(status, 200, "{body}");
@@ -86,18 +95,7 @@ fn assert_histogram(text: &str, name: &str, count: f64) {
 #[test]
 fn metrics_count_requests_by_class_and_survive_a_killed_worker() {
     let app = status_app();
-    let metrics = free_port();
-    let mut server = Server::start(
-        &app,
-        &[
-            "--processes",
-            "2",
-            "--threads",
-            "3",
-            "--metrics-port",
-            &metrics.to_string(),
-        ],
-    );
+    let (mut server, metrics) = start_with_metrics(&app, &["--processes", "2", "--threads", "3"]);
     server.wait_ready(2);
     assert!(
         server
@@ -160,18 +158,8 @@ fn metrics_count_requests_by_class_and_survive_a_killed_worker() {
 #[test]
 fn a_recycle_is_counted_with_its_reason() {
     let app = status_app();
-    let metrics = free_port();
-    let mut server = Server::start(
-        &app,
-        &[
-            "--processes",
-            "1",
-            "--maximum-requests",
-            "3",
-            "--metrics-port",
-            &metrics.to_string(),
-        ],
-    );
+    let (mut server, metrics) =
+        start_with_metrics(&app, &["--processes", "1", "--maximum-requests", "3"]);
     server.wait_ready(1);
     for _ in 0..4 {
         assert_eq!(get(server.port, "/"), 200);
