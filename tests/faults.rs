@@ -297,3 +297,21 @@ fn a_second_sigint_stops_at_once() {
         "the killed request has no answer"
     );
 }
+
+#[test]
+fn an_idle_worker_is_replaced_after_the_inactivity_timeout() {
+    // The worker owns inactivity-timeout (its exact request counter): it
+    // asks to be recycled; the supervisor replaces it.
+    let app = hello_app();
+    let mut server = Server::start(&app, &["--processes", "1", "--inactivity-timeout", "1"]);
+    server.wait_ready(1);
+    let first = server.workers()[0];
+    server.wait_for_output(
+        "will be replaced: inactivity-timeout",
+        1,
+        Duration::from_secs(10),
+    );
+    server.wait_for_output(") stopped (", 1, Duration::from_secs(15));
+    assert!(!server.workers().contains(&first));
+    assert_eq!(server.must_get("/").0, 200);
+}

@@ -484,7 +484,7 @@ fn the_event_api_reports_requests_like_mod_wsgi() {
 }
 
 #[test]
-fn recycle_triggers_maximum_requests_inactivity_and_memory() {
+fn recycle_triggers_maximum_requests_and_inactivity() {
     for (settings, requests, reason) in [
         (
             json!({"maximum_requests": 3, "heartbeat_interval": 0}),
@@ -495,16 +495,6 @@ fn recycle_triggers_maximum_requests_inactivity_and_memory() {
             json!({"inactivity_timeout": 0.5, "heartbeat_interval": 0}),
             0,
             "inactivity-timeout",
-        ),
-        (
-            json!({"restart_interval": 0.5, "heartbeat_interval": 0}),
-            0,
-            "restart-interval",
-        ),
-        (
-            json!({"memory_limit": 1_000_000, "heartbeat_interval": 0}),
-            0,
-            "memory-limit",
         ),
     ] {
         let mut w = worker("apps:hello", settings).start();

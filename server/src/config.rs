@@ -76,16 +76,13 @@ pub struct Config {
     /// Seconds the GIL may stay unobtainable before the worker declares a
     /// deadlock, says `recycle` and exits at once (0 = no check).
     pub deadlock_timeout: f64,
-    /// Recycle after this many requests (0 = never), plus a random 0..jitter
-    /// so that workers do not all restart together.
+    /// Recycle after this many requests (0 = never). The supervisor sends
+    /// each worker its own limit with the jitter already added.
     pub maximum_requests: u64,
-    pub maximum_requests_jitter: u64,
     /// Recycle when no request came for this many seconds (0 = never).
+    /// (restart-interval and memory-limit are the supervisor's: it measures
+    /// them from outside, so they work even when a worker is wedged.)
     pub inactivity_timeout: f64,
-    /// Recycle after this many seconds of life (0 = never).
-    pub restart_interval: f64,
-    /// Recycle when the worker's RSS exceeds this many bytes (0 = never).
-    pub memory_limit: u64,
     /// SCRIPT_NAME: the URL prefix the app is mounted at ("" = root).
     pub script_name: String,
 }
@@ -131,10 +128,7 @@ impl Default for Config {
             heartbeat_interval: 5.0,
             deadlock_timeout: 60.0,
             maximum_requests: 0,
-            maximum_requests_jitter: 0,
             inactivity_timeout: 0.0,
-            restart_interval: 0.0,
-            memory_limit: 0,
             script_name: String::new(),
         }
     }
@@ -254,6 +248,17 @@ mod tests {
     fn unknown_keys_and_zero_threads_are_refused() {
         assert!(Config::from_json(r#"{"thread": 3}"#).is_err());
         assert!(Config::from_json(r#"{"threads": 0}"#).is_err());
+        // The supervisor's recycle settings are not the worker's business.
+        for key in [
+            "restart_interval",
+            "memory_limit",
+            "maximum_requests_jitter",
+        ] {
+            assert!(
+                Config::from_json(&format!(r#"{{"{key}": 1}}"#)).is_err(),
+                "{key}"
+            );
+        }
     }
 
     #[test]

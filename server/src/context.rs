@@ -80,10 +80,57 @@ impl Shared {
     }
 }
 
+/// Upper bounds (seconds) of the latency and queue-wait histogram buckets
+/// sent in heartbeats; the last bucket (+Inf) is implied. The supervisor's
+/// Prometheus endpoint uses the same list (`src/serve/metrics.rs`).
+pub const HISTOGRAM_BOUNDS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// A cumulative histogram of durations: per-bucket counts (not cumulative
+/// across buckets; the last is +Inf) and the sum in microseconds.
+#[derive(Default)]
+pub struct Histogram {
+    pub buckets: [AtomicU64; HISTOGRAM_BOUNDS.len() + 1],
+    pub sum_us: AtomicU64,
+}
+
+impl Histogram {
+    pub fn observe(&self, took: Duration) {
+        let secs = took.as_secs_f64();
+        let index = HISTOGRAM_BOUNDS
+            .iter()
+            .position(|&bound| secs <= bound)
+            .unwrap_or(HISTOGRAM_BOUNDS.len());
+        self.buckets[index].fetch_add(1, Ordering::Relaxed);
+        self.sum_us
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// `"NAME":[counts…],"NAME_sum_us":N` for a heartbeat line.
+    pub fn json_fields(&self, name: &str) -> String {
+        let counts: Vec<String> = self
+            .buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed).to_string())
+            .collect();
+        format!(
+            r#""{name}":[{}],"{name}_sum_us":{}"#,
+            counts.join(","),
+            self.sum_us.load(Ordering::Relaxed)
+        )
+    }
+}
+
 /// Counters for request_metrics()/process_metrics() and heartbeats.
 #[derive(Default)]
 pub struct Metrics {
     pub requests: AtomicU64,
+    /// Application time of each request (the WSGI call to the last byte).
+    pub latency: Histogram,
+    /// Time each request waited in the queue for a Python thread.
+    pub queue_wait: Histogram,
+    pub status_1xx: AtomicU64,
     pub busy_threads: AtomicU64,
     pub busy_time_us: AtomicU64,
     pub status_2xx: AtomicU64,
@@ -108,11 +155,45 @@ impl Metrics {
 
     pub fn count_status(&self, status: u16) {
         let counter = match status {
+            100..=199 => &self.status_1xx,
             200..=299 => &self.status_2xx,
             300..=399 => &self.status_3xx,
             400..=499 => &self.status_4xx,
             _ => &self.status_5xx,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `"status":{"1xx":N,…}` for a heartbeat line. Requests refused with 503
+    /// because the queue was full or timed out never reach the app; they
+    /// count as 5xx here.
+    pub fn status_json(&self) -> String {
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        format!(
+            r#""status":{{"1xx":{},"2xx":{},"3xx":{},"4xx":{},"5xx":{}}}"#,
+            load(&self.status_1xx),
+            load(&self.status_2xx),
+            load(&self.status_3xx),
+            load(&self.status_4xx),
+            load(&self.status_5xx) + load(&self.queue_rejected)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_by_upper_bound() {
+        let h = Histogram::default();
+        h.observe(Duration::from_millis(3));
+        h.observe(Duration::from_millis(5));
+        h.observe(Duration::from_millis(30));
+        h.observe(Duration::from_secs(60));
+        assert_eq!(
+            h.json_fields("latency"),
+            r#""latency":[2,0,0,1,0,0,0,0,0,0,0,1],"latency_sum_us":60038000"#
+        );
     }
 }

@@ -75,6 +75,11 @@ fn serve(
         while threads.iter().any(|t| !t.is_finished()) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
+        // The last counts, so that the supervisor's metrics keep the
+        // requests served since the previous heartbeat.
+        if shared.config.heartbeat_interval > 0.0 {
+            watchdog::send_heartbeat(&shared, Duration::ZERO);
+        }
         served
     });
     served.map_err(|e| PyOSError::new_err(format!("serving failed: {e}")))?;

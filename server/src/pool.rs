@@ -138,7 +138,13 @@ fn python_thread(app: Py<PyAny>, shared: Arc<Shared>, jobs: crossbeam_channel::R
         }
         shared.metrics.thread_started();
         let started = Instant::now();
+        shared
+            .metrics
+            .queue_wait
+            .observe(started - job.ticket.enqueued);
         crate::wsgi::run::handle(py, &app, job, &shared);
-        shared.metrics.thread_finished(started.elapsed());
+        let took = started.elapsed();
+        shared.metrics.latency.observe(took);
+        shared.metrics.thread_finished(took);
     })
 }

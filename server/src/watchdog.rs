@@ -5,8 +5,10 @@
 //! worker says `recycle` and exits at once — a graceful drain is impossible
 //! without the GIL.
 //!
-//! It also asks to be recycled (see `Shared::recycle`) on maximum-requests (with jitter), inactivity-timeout, restart-interval
-//! and memory-limit.
+//! It also asks to be recycled (see `Shared::recycle`) on maximum-requests
+//! and inactivity-timeout — the limits only the worker counts exactly.
+//! restart-interval and memory-limit belong to the supervisor, which measures
+//! them from outside (they must work when the worker is wedged).
 use crate::context::Shared;
 use pyo3::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,20 +42,8 @@ fn watch(shared: Arc<Shared>) {
     let tick = Duration::from_millis(250);
     let mut since_beat = Duration::ZERO;
     let config = &shared.config;
-    let jitter = if config.maximum_requests_jitter > 0 {
-        // Enough randomness for spreading restarts: time and pid.
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos() as u64)
-            .unwrap_or(0)
-            ^ (std::process::id() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        seed % (config.maximum_requests_jitter + 1)
-    } else {
-        0
-    };
-    let max_requests = (config.maximum_requests > 0).then(|| config.maximum_requests + jitter);
+    let max_requests = (config.maximum_requests > 0).then_some(config.maximum_requests);
     let inactivity = crate::config::seconds(config.inactivity_timeout);
-    let lifetime = crate::config::seconds(config.restart_interval);
     let mut last_count = 0;
     let mut last_activity = std::time::Instant::now();
     let mut recycled = false;
@@ -83,10 +73,6 @@ fn watch(shared: Arc<Shared>) {
                 Some("maximum-requests")
             } else if inactivity.is_some_and(|t| last_activity.elapsed() >= t) {
                 Some("inactivity-timeout")
-            } else if lifetime.is_some_and(|t| shared.started.elapsed() >= t) {
-                Some("restart-interval")
-            } else if config.memory_limit > 0 && rss_bytes() > config.memory_limit {
-                Some("memory-limit")
             } else {
                 None
             };
@@ -98,16 +84,26 @@ fn watch(shared: Arc<Shared>) {
         if let Some(every) = heartbeat {
             if since_beat >= every {
                 since_beat = Duration::ZERO;
-                let m = &shared.metrics;
-                let busy = m.busy_threads.load(Ordering::Relaxed);
-                shared.send_status(&format!(
-                    r#"{{"event":"heartbeat","requests":{},"busy":{busy},"active":{busy},"gil_age_ms":{}}}"#,
-                    m.requests.load(Ordering::Relaxed),
-                    gil_age.as_millis()
-                ));
+                send_heartbeat(&shared, gil_age);
             }
         }
     }
+}
+
+/// One heartbeat line: the counters the supervisor shows on SIGUSR1 and
+/// serves on `--metrics-port` (cumulative since the worker started).
+pub fn send_heartbeat(shared: &Shared, gil_age: Duration) {
+    let m = &shared.metrics;
+    let busy = m.busy_threads.load(Ordering::Relaxed);
+    shared.send_status(&format!(
+        r#"{{"event":"heartbeat","requests":{},"busy":{busy},"active":{busy},"threads":{},"gil_age_ms":{},{},{},{}}}"#,
+        m.requests.load(Ordering::Relaxed),
+        shared.config.threads,
+        gil_age.as_millis(),
+        m.status_json(),
+        m.latency.json_fields("latency"),
+        m.queue_wait.json_fields("queue_wait"),
+    ));
 }
 
 /// Resident set size of this process, from /proc/self/statm.

@@ -110,7 +110,14 @@ pub fn render(s: &Settings, facts: &BannerFacts) -> String {
         rows.push(("URL Alias", format!("{url} -> {}", dir.display())));
     }
     if let Some(port) = s.metrics_port {
-        rows.push(("Metrics Port", port.to_string()));
+        let mut metrics = facts.addr;
+        metrics.set_port(port);
+        let host = if metrics.ip().is_unspecified() {
+            format!("localhost:{port}")
+        } else {
+            metrics.to_string()
+        };
+        rows.push(("Metrics URL", format!("http://{host}/metrics")));
     }
     if s.reload_on_changes {
         rows.push(("Reload On Changes", "on".into()));

@@ -1,6 +1,8 @@
 //! The status lines a worker writes on fd 4 (one JSON object per line) and
 //! the line splitting of the pipe they arrive on.
+use crate::serve::metrics::{Counts, Histogram};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::io::Read;
 
 /// One status line. Unknown events and fields are ignored, so the worker can
@@ -18,10 +20,12 @@ pub enum Event {
     Failed {
         error: String,
     },
-    /// Periodic counters: requests served so far, requests in progress.
+    /// Periodic counters: requests served so far, requests in progress, and
+    /// (when the worker sends them) the counts for `--metrics-port`.
     Heartbeat {
         requests: Option<u64>,
         active: Option<u64>,
+        counts: Option<Box<Counts>>,
     },
     Other,
 }
@@ -34,6 +38,22 @@ struct Raw {
     traceback: Option<String>,
     requests: Option<u64>,
     active: Option<u64>,
+    status: Option<BTreeMap<String, u64>>,
+    latency: Option<Vec<u64>>,
+    latency_sum_us: Option<u64>,
+    queue_wait: Option<Vec<u64>>,
+    queue_wait_sum_us: Option<u64>,
+}
+
+/// The metrics part of a heartbeat, when it is complete.
+fn counts(raw: &Raw) -> Option<Counts> {
+    let mut counts = Counts {
+        latency: Histogram::from_parts(raw.latency.as_ref()?, raw.latency_sum_us?)?,
+        queue_wait: Histogram::from_parts(raw.queue_wait.as_ref()?, raw.queue_wait_sum_us?)?,
+        ..Counts::default()
+    };
+    counts.set_status(raw.status.as_ref()?);
+    Some(counts)
 }
 
 /// Parse one line; `None` when it is not a status object.
@@ -54,6 +74,7 @@ pub fn parse(line: &str) -> Option<Event> {
                 .unwrap_or_else(|| "the app failed to load".into()),
         },
         "heartbeat" => Event::Heartbeat {
+            counts: counts(&raw).map(Box::new),
             requests: raw.requests,
             active: raw.active,
         },
@@ -123,9 +144,24 @@ mod tests {
             parse(r#"{"event":"heartbeat","requests":12,"active":1,"extra":true}"#),
             Some(Event::Heartbeat {
                 requests: Some(12),
-                active: Some(1)
+                active: Some(1),
+                counts: None,
             })
         );
+        let beat = parse(
+            r#"{"event":"heartbeat","requests":3,"active":0,"status":{"2xx":2,"5xx":1},
+            "latency":[3,0,0,0,0,0,0,0,0,0,0,0],"latency_sum_us":900,
+            "queue_wait":[3,0,0,0,0,0,0,0,0,0,0,0],"queue_wait_sum_us":10}"#,
+        );
+        let Some(Event::Heartbeat {
+            counts: Some(c), ..
+        }) = beat
+        else {
+            panic!("{beat:?}")
+        };
+        assert_eq!(c.status, [0, 2, 0, 0, 1]);
+        assert_eq!(c.latency.buckets[0], 3);
+        assert_eq!(c.latency.sum_us, 900);
         assert_eq!(parse(r#"{"event":"later"}"#), Some(Event::Other));
         assert_eq!(parse("not json"), None);
     }

@@ -10,6 +10,7 @@ pub mod config;
 pub mod events;
 pub mod extension;
 pub mod listener;
+pub mod metrics;
 pub mod python;
 pub mod reload;
 pub mod resources;
@@ -135,7 +136,14 @@ pub fn start(src: &Path, target_arg: Option<&str>, options: &ServeOptions) -> Re
             .collect(),
     });
     let url = format!("http://{addr}/");
-    let code = supervisor::Supervisor::new(settings, launcher, config, url, signals, watch).run();
+    let mut supervisor =
+        supervisor::Supervisor::new(settings.clone(), launcher, config, url, signals, watch);
+    if let Some(port) = settings.metrics_port {
+        let board = metrics::Board::default();
+        metrics::serve(&settings.host, port, board.clone())?;
+        supervisor = supervisor.with_metrics(board);
+    }
+    let code = supervisor.run();
     drop(socket);
     code
 }

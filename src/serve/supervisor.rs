@@ -20,6 +20,7 @@
 use crate::error::fail;
 use crate::serve::config::{human_size, LogLevel, Settings};
 use crate::serve::events::{self, Event, LineReader};
+use crate::serve::metrics::{self, Board};
 use crate::serve::reload::{Snapshot, Watch};
 use crate::serve::worker::{resident_bytes, Launcher, WorkerConfig};
 use anyhow::{Context, Result};
@@ -81,9 +82,7 @@ struct Worker {
     failure: Option<Failure>,
     requests: u64,
     active: u64,
-    last_activity: Instant,
     heartbeats: bool,
-    max_requests: Option<u64>,
 }
 
 enum Failure {
@@ -126,6 +125,8 @@ pub struct Supervisor {
     rolling_reason: String,
     reloader: Option<Reloader>,
     next_memory_check: Instant,
+    /// `--metrics-port`: what the metrics thread serves.
+    metrics: Option<Board>,
 }
 
 /// The signals the supervisor handles; they are blocked and read from a signalfd.
@@ -184,7 +185,29 @@ impl Supervisor {
             rolling: VecDeque::new(),
             rolling_reason: String::new(),
             next_memory_check: now + POLL_INTERVAL,
+            metrics: None,
         }
+    }
+
+    /// Report heartbeats, exits and worker counts to `board` (--metrics-port).
+    pub fn with_metrics(mut self, board: Board) -> Supervisor {
+        self.metrics = Some(board);
+        self
+    }
+
+    /// Workers by state and the ready workers' threads, for the metrics.
+    fn publish_workers(&self) {
+        let Some(board) = &self.metrics else { return };
+        let count = |state: State| self.workers.iter().filter(|w| w.state == state).count() as u64;
+        let ready = count(State::Ready);
+        board.set_workers(
+            &[
+                ("starting", count(State::Starting)),
+                ("ready", ready),
+                ("stopping", count(State::Stopping)),
+            ],
+            ready * self.settings.threads as u64,
+        );
     }
 
     /// Run until stopped; the result is the exit code.
@@ -213,6 +236,7 @@ impl Supervisor {
             let timeout = self.next_wakeup(Instant::now());
             self.wait(timeout)?;
             self.reap();
+            self.publish_workers();
         }
     }
 
@@ -307,17 +331,6 @@ impl Supervisor {
                 if let Some(interval) = s.restart_interval.filter(|&d| now - ready_at >= d) {
                     let reason =
                         format!("restart-interval: serving for {} s", interval.as_secs_f64());
-                    self.retire(i, reason);
-                } else if let Some(max) = w.max_requests.filter(|&m| w.requests >= m) {
-                    self.retire(i, format!("maximum-requests: {max} requests served"));
-                } else if let Some(idle) = s
-                    .inactivity_timeout
-                    .filter(|&d| w.heartbeats && w.active == 0 && now - w.last_activity >= d)
-                {
-                    let reason = format!(
-                        "inactivity-timeout: no request for {} s",
-                        idle.as_secs_f64()
-                    );
                     self.retire(i, reason);
                 }
             }
@@ -620,9 +633,7 @@ impl Supervisor {
             failure: None,
             requests: 0,
             active: 0,
-            last_activity: now,
             heartbeats: false,
-            max_requests: config.maximum_requests,
         });
         Ok(())
     }
@@ -695,7 +706,6 @@ impl Supervisor {
                 }
                 w.state = State::Ready;
                 w.ready_at = Some(now);
-                w.last_activity = now;
                 write_stderr(&std::mem::take(&mut w.held_output));
                 let (slot, pid, took) = (w.slot, w.pid, now - w.spawned);
                 self.slots[slot].failures = 0;
@@ -732,20 +742,21 @@ impl Supervisor {
             Event::Failed { error } => {
                 self.workers[i].failure = Some(Failure::Traceback(error));
             }
-            Event::Heartbeat { requests, active } => {
+            Event::Heartbeat {
+                requests,
+                active,
+                counts,
+            } => {
                 let w = &mut self.workers[i];
+                if let (Some(board), Some(counts)) = (&self.metrics, counts) {
+                    board.heartbeat(w.pid, *counts, active.unwrap_or(0));
+                }
                 w.heartbeats = true;
                 if let Some(n) = requests {
-                    if n != w.requests {
-                        w.last_activity = now;
-                    }
                     w.requests = n;
                 }
                 if let Some(a) = active {
                     w.active = a;
-                    if a > 0 {
-                        w.last_activity = now;
-                    }
                 }
             }
             Event::Other => {}
@@ -774,6 +785,9 @@ impl Supervisor {
         self.read_status(i);
         self.read_stderr(i);
         let w = self.workers.remove(i);
+        if let Some(board) = &self.metrics {
+            board.worker_gone(w.pid, self.restart_reason(&w, status).as_deref());
+        }
         let now = Instant::now();
         let cause = describe_exit(status);
         let name = format!("worker {} (pid {})", w.slot + 1, w.pid);
@@ -868,6 +882,23 @@ impl Supervisor {
                 self.warn(&text);
             }
         }
+    }
+
+    /// Why an exited worker is a restart (the `reason` label of
+    /// `warp_worker_restarts_total`); `None` when stopping for good.
+    fn restart_reason(&self, w: &Worker, status: WaitStatus) -> Option<String> {
+        if self.shutting_down {
+            return None;
+        }
+        if let Some(retiring) = &w.retiring {
+            return Some(metrics::retire_reason(retiring));
+        }
+        Some(match (w.state, status) {
+            (State::Starting, _) => "startup-failure".into(),
+            (State::Stopping, _) => return None,
+            (State::Ready, WaitStatus::Signaled(..)) => "signal".into(),
+            (State::Ready, _) => "crash".into(),
+        })
     }
 
     /// What a worker that failed to start printed (its traceback), shown

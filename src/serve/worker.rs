@@ -23,7 +23,7 @@ pub const LOG_FD: RawFd = 5;
 /// `server/src/config.rs` (which rejects unknown keys). Durations are seconds
 /// (float), sizes bytes. The recovery settings the worker does not read yet
 /// (`maximum_requests`, `inactivity_timeout`, `deadlock_timeout`,
-/// `metrics_port`, `debugger`) are sent only when the user turned them on, so
+/// `heartbeat_interval`, `debugger`) are sent only when the user turned them on, so
 /// a worker that lacks one fails loudly at start instead of ignoring it.
 #[derive(Debug, Clone, Serialize)]
 pub struct WorkerConfig {
@@ -68,8 +68,10 @@ pub struct WorkerConfig {
     /// Only when not mod_wsgi's 60 s default.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deadlock_timeout: Option<f64>,
+    /// Seconds between heartbeats: 1 with --metrics-port (the metrics are
+    /// that fresh); otherwise the worker's own default (5 s, for SIGUSR1).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub metrics_port: Option<u16>,
+    pub heartbeat_interval: Option<f64>,
     /// Post-mortem pdb on the terminal (--enable-debugger).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub debugger: bool,
@@ -113,7 +115,7 @@ impl WorkerConfig {
             inactivity_timeout: settings.inactivity_timeout.map(secs),
             deadlock_timeout: (settings.deadlock_timeout != DEFAULT_DEADLOCK_TIMEOUT)
                 .then(|| secs(settings.deadlock_timeout)),
-            metrics_port: settings.metrics_port,
+            heartbeat_interval: settings.metrics_port.map(|_| 1.0),
             debugger: settings.enable_debugger,
         }
     }
@@ -287,6 +289,7 @@ mod tests {
             "maximum_requests",
             "inactivity_timeout",
             "deadlock_timeout",
+            "heartbeat_interval",
             "metrics_port",
             "debugger",
         ] {
