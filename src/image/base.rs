@@ -192,8 +192,34 @@ fn load_layout(
         "the image config",
     )?;
     let config = parse_config(&store.read(&config_digest)?, what)?;
-    let mut layers = Vec::new();
-    let diff_ids = config.rootfs().diff_ids().clone();
+    let layers = manifest_layers(
+        &manifest,
+        &config,
+        what,
+        "the image is damaged; save it again",
+    )?;
+    for layer in &layers {
+        if !store.has(&layer.digest) {
+            let digest = &layer.digest;
+            store.put_reader(blob(digest)?, Some(digest), &format!("layer {digest}"))?;
+        }
+    }
+    Ok(LoadedImage {
+        config,
+        layers,
+        identity: manifest_digest,
+    })
+}
+
+/// The manifest's layer descriptors paired with the config's diff_ids; a
+/// count that differs means a damaged image (`hint` says what to do).
+pub fn manifest_layers(
+    manifest: &serde_json::Value,
+    config: &ImageConfiguration,
+    what: &str,
+    hint: &str,
+) -> Result<Vec<Layer>> {
+    let diff_ids = config.rootfs().diff_ids();
     let descriptors = manifest["layers"].as_array().cloned().unwrap_or_default();
     if descriptors.len() != diff_ids.len() {
         return Err(fail(
@@ -202,28 +228,21 @@ fn load_layout(
                 descriptors.len(),
                 diff_ids.len()
             ),
-            "the image is damaged; save it again",
+            hint,
         ));
     }
-    for (layer, diff_id) in descriptors.iter().zip(diff_ids) {
-        let digest = layer["digest"].as_str().unwrap_or_default().to_string();
-        if !store.has(&digest) {
-            store.put_reader(blob(&digest)?, Some(&digest), &format!("layer {digest}"))?;
-        }
-        layers.push(Layer {
+    Ok(descriptors
+        .iter()
+        .zip(diff_ids)
+        .map(|(layer, diff_id)| Layer {
             media_type: media::to_oci_layer(
                 layer["mediaType"].as_str().unwrap_or(media::OCI_LAYER_GZIP),
             ),
             size: layer["size"].as_u64().unwrap_or(0),
-            digest,
-            diff_id,
-        });
-    }
-    Ok(LoadedImage {
-        config,
-        layers,
-        identity: manifest_digest,
-    })
+            digest: layer["digest"].as_str().unwrap_or_default().to_string(),
+            diff_id: diff_id.clone(),
+        })
+        .collect())
 }
 
 pub fn parse_config(bytes: &[u8], what: &str) -> Result<ImageConfiguration> {

@@ -20,7 +20,7 @@
 use super::progress::{self, ProgressReader};
 use super::reference::{DockerRef, DOCKER_HUB};
 use super::store::{sha256_digest, BlobStore};
-use super::{media, Layer, LoadedImage};
+use super::{media, LoadedImage};
 use crate::error::fail;
 use anyhow::{Context, Result};
 use base64::Engine as _;
@@ -457,33 +457,20 @@ impl RegistryClient {
         self.fetch_blob(reference, &config_digest, store, "the image config", None)?;
         let config =
             super::base::parse_config(&store.read(&config_digest)?, &reference.to_string())?;
-        let diff_ids = config.rootfs().diff_ids().clone();
-        let descriptors = parsed["layers"].as_array().cloned().unwrap_or_default();
-        if descriptors.len() != diff_ids.len() {
-            return Err(fail(
-                format!(
-                    "{reference}: the manifest lists {} layers but the config {}",
-                    descriptors.len(),
-                    diff_ids.len()
-                ),
-                "the image in the registry is damaged",
-            ));
-        }
-        let mut layers = Vec::new();
-        for (i, (layer, diff_id)) in descriptors.iter().zip(diff_ids).enumerate() {
-            let digest = layer["digest"].as_str().unwrap_or_default().to_string();
-            let size = layer["size"].as_u64().unwrap_or(0);
-            let cached = store.has(&digest);
+        let layers = super::base::manifest_layers(
+            &parsed,
+            &config,
+            &reference.to_string(),
+            "the image in the registry is damaged",
+        )?;
+        for (i, layer) in layers.iter().enumerate() {
+            let (digest, size) = (&layer.digest, layer.size);
+            let cached = store.has(digest);
             let started = std::time::Instant::now();
-            let label = format!(
-                "    layer {}/{} {}",
-                i + 1,
-                descriptors.len(),
-                short(&digest)
-            );
+            let label = format!("    layer {}/{} {}", i + 1, layers.len(), short(digest));
             self.fetch_blob(
                 reference,
-                &digest,
+                digest,
                 store,
                 &format!("layer {digest}"),
                 Some((label.clone(), size)),
@@ -498,14 +485,6 @@ impl RegistryClient {
                     format!("pulled in {:.1} s", started.elapsed().as_secs_f64())
                 }
             );
-            layers.push(Layer {
-                media_type: media::to_oci_layer(
-                    layer["mediaType"].as_str().unwrap_or(media::OCI_LAYER_GZIP),
-                ),
-                digest,
-                size,
-                diff_id,
-            });
         }
         Ok(LoadedImage {
             config,
