@@ -1,0 +1,120 @@
+//! `warp start --enable-debugger`: an exception in the app opens a post-mortem
+//! pdb on the terminal (the supervisor's stdin and stdout); when the user
+//! continues, the request gets its 500 and the server goes on serving. Real
+//! venv, real worker, real pdb, a pipe standing in for the terminal.
+#[path = "support/debugger.rs"]
+mod debugger_support;
+#[path = "support/start.rs"]
+mod start_support;
+mod support;
+
+use debugger_support::{raising_app, TerminalServer};
+use start_support::http_get;
+use std::time::Duration;
+
+#[test]
+fn an_exception_opens_pdb_on_the_terminal_then_the_request_gets_500() {
+    let app = raising_app();
+    // --request-timeout 1 would answer 504 while we sit in pdb, were it not
+    // turned off by the debugger; --processes 2 is overridden with a note.
+    let mut server = TerminalServer::start(
+        &app,
+        &[
+            "--enable-debugger",
+            "--request-timeout",
+            "1",
+            "--processes",
+            "2",
+        ],
+    );
+    server.wait_for(false, ") ready in", 1, Duration::from_secs(30));
+    let out = server.output();
+    assert!(
+        out.contains("--enable-debugger runs 1 process with 1 thread: --processes 2 ignored"),
+        "{out}"
+    );
+    assert!(out.contains("Request Timeout    : off"), "{out}");
+
+    // The worker's stdin is the terminal (here: the pipe), not /dev/null.
+    let (status, fd0) = http_get(server.port, "/stdin", Duration::from_secs(10)).unwrap();
+    assert_eq!(status, 200);
+    assert!(fd0.starts_with("pipe:"), "worker stdin is {fd0}");
+
+    let port = server.port;
+    let client = std::thread::spawn(move || http_get(port, "/boom", Duration::from_secs(60)));
+    server.wait_for(true, "(Pdb)", 1, Duration::from_secs(30));
+    // Longer than --request-timeout: still no 504.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        !client.is_finished(),
+        "answered while in pdb:\n{}",
+        server.output()
+    );
+    // `answer` is a local of the raising frame: pdb is post-mortem there.
+    server.type_line("p answer");
+    server.wait_for(true, "(Pdb) 42\n", 1, Duration::from_secs(10));
+    server.type_line("p 6*7");
+    server.wait_for(true, "(Pdb) 42\n", 2, Duration::from_secs(10));
+    server.type_line("c");
+    let (status, _) = client.join().unwrap().expect("an answer after pdb");
+    assert_eq!(status, 500, "{}", server.output());
+
+    let stdout = server.stdout();
+    assert!(stdout.contains("Traceback"), "{stdout}");
+    assert!(stdout.contains("ValueError: boom-xyz"), "{stdout}");
+    assert!(
+        stdout.contains("raise ValueError(\"boom-xyz\")"),
+        "{stdout}"
+    );
+    // The error log still gets the traceback, on stderr.
+    server.wait_for(false, "ValueError: boom-xyz", 1, Duration::from_secs(5));
+
+    // Still serving, and a second exception opens pdb again.
+    let (status, body) = http_get(server.port, "/", Duration::from_secs(10)).unwrap();
+    assert_eq!((status, body.as_str()), (200, "hello\n"));
+    let client = std::thread::spawn(move || http_get(port, "/boom", Duration::from_secs(60)));
+    // The first session showed three prompts (two `p`, one `c`).
+    server.wait_for(true, "(Pdb)", 4, Duration::from_secs(30));
+    assert_eq!(
+        server.stdout().matches("entering post-mortem pdb").count(),
+        2
+    );
+    server.type_line("q");
+    assert_eq!(client.join().unwrap().unwrap().0, 500);
+
+    // An exception raised while the response iterable is iterated, too.
+    let client = std::thread::spawn(move || http_get(port, "/gen-boom", Duration::from_secs(60)));
+    server.wait_for(true, "(Pdb)", 5, Duration::from_secs(30));
+    assert!(
+        server.stdout().contains("KeyError: 'gen-xyz'"),
+        "{}",
+        server.output()
+    );
+    server.type_line("c");
+    assert_eq!(client.join().unwrap().unwrap().0, 500);
+    assert_eq!(
+        http_get(server.port, "/", Duration::from_secs(10))
+            .unwrap()
+            .0,
+        200
+    );
+}
+
+#[test]
+fn without_the_debugger_an_exception_is_a_500_and_no_pdb() {
+    let app = raising_app();
+    let mut server = TerminalServer::start(&app, &["--processes", "1", "--threads", "2"]);
+    server.wait_for(false, ") ready in", 1, Duration::from_secs(30));
+    let (status, fd0) = http_get(server.port, "/stdin", Duration::from_secs(10)).unwrap();
+    assert_eq!((status, fd0.as_str()), (200, "/dev/null"));
+    let (status, _) = http_get(server.port, "/boom", Duration::from_secs(10)).unwrap();
+    assert_eq!(status, 500);
+    server.wait_for(false, "ValueError: boom-xyz", 1, Duration::from_secs(5));
+    assert!(!server.output().contains("(Pdb)"), "{}", server.output());
+    assert_eq!(
+        http_get(server.port, "/", Duration::from_secs(10))
+            .unwrap()
+            .0,
+        200
+    );
+}
