@@ -4,6 +4,8 @@
 //! venv, real worker, real pdb, a pipe standing in for the terminal.
 #[path = "support/debugger.rs"]
 mod debugger_support;
+#[path = "support/server.rs"]
+mod server;
 #[path = "support/start.rs"]
 mod start_support;
 mod support;
@@ -116,5 +118,91 @@ fn without_the_debugger_an_exception_is_a_500_and_no_pdb() {
             .unwrap()
             .0,
         200
+    );
+}
+
+#[test]
+fn django_runwarp_enable_debugger_opens_pdb_for_a_view_that_raises() {
+    let Some(django_admin) = support::tool("django-admin") else {
+        return;
+    };
+    let python = django_admin.parent().unwrap().join("python");
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(&django_admin)
+        .args(["startproject", "site_"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let project = dir.path().join("site_");
+    let settings = project.join("site_/settings.py");
+    let mut text = std::fs::read_to_string(&settings).unwrap();
+    text = text.replace(
+        "INSTALLED_APPS = [",
+        "INSTALLED_APPS = [\n    'warpserver.django',",
+    );
+    // Django turns a view's exception into its own 500 page unless told to
+    // let it through to the WSGI server (as with mod_wsgi's debugger).
+    text.push_str("\nALLOWED_HOSTS = ['*']\nDEBUG_PROPAGATE_EXCEPTIONS = True\n");
+    std::fs::write(&settings, text).unwrap();
+    let urls = project.join("site_/urls.py");
+    let mut text = std::fs::read_to_string(&urls).unwrap();
+    text.push_str(
+        "\ndef boom(request):\n    raise ValueError('django-boom-xyz')\n\n\
+         urlpatterns.append(path('boom/', boom))\n",
+    );
+    std::fs::write(&urls, text).unwrap();
+    let pkg = tempfile::tempdir().unwrap();
+    server::install_package(pkg.path());
+    let port = support::free_port();
+    let mut cmd = std::process::Command::new(&python);
+    cmd.args(["manage.py", "runwarp", &format!("127.0.0.1:{port}")])
+        .args([
+            "--threads",
+            "3",
+            "--request-timeout",
+            "1",
+            "--enable-debugger",
+        ])
+        .current_dir(&project)
+        .env("PYTHONPATH", pkg.path());
+    let mut server = TerminalServer::spawn(cmd, port);
+    server.wait_for(true, "(1 threads)", 1, Duration::from_secs(20));
+    let client = std::thread::spawn(move || {
+        // runwarp prints its line just before the worker binds: retry briefly.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            match http_get(port, "/boom/", Duration::from_secs(60)) {
+                Err(e) if e.starts_with("connect") && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(100))
+                }
+                answer => return answer,
+            }
+        }
+    });
+    server.wait_for(true, "(Pdb)", 1, Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(1500)); // past --request-timeout
+    assert!(
+        !client.is_finished(),
+        "answered while in pdb:\n{}",
+        server.output()
+    );
+    server.type_line("p request.path");
+    server.wait_for(true, "(Pdb) '/boom/'", 1, Duration::from_secs(10));
+    server.type_line("c");
+    assert_eq!(
+        client.join().unwrap().unwrap().0,
+        500,
+        "{}",
+        server.output()
+    );
+    assert!(
+        server.stdout().contains("ValueError: django-boom-xyz"),
+        "{}",
+        server.output()
     );
 }

@@ -7,7 +7,7 @@ use crate::start_support::{descendants, kill, prepare_app_root, start_command, t
 use crate::support::{free_port, warp, TempApp};
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// `/boom` raises ValueError("boom-xyz"); `/gen-boom` returns a generator
@@ -55,17 +55,24 @@ pub struct TerminalServer {
 }
 
 impl TerminalServer {
+    /// `warp start --src APP --host 127.0.0.1 --port FREE ARGS…`.
     pub fn start(app: &TempApp, args: &[&str]) -> TerminalServer {
         let port = free_port();
+        let mut cmd = warp(app.path());
+        start_command(&mut cmd, app, port).args(args);
+        Self::spawn(cmd, port)
+    }
+
+    /// Any server command (listening on 127.0.0.1:`port`) with a piped stdin.
+    pub fn spawn(mut cmd: Command, port: u16) -> TerminalServer {
         let dir = tempfile::tempdir().unwrap();
         let (stdout, stderr) = (dir.path().join("stdout"), dir.path().join("stderr"));
-        let mut child = start_command(&mut warp(app.path()), app, port)
-            .args(args)
+        let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(std::fs::File::create(&stdout).unwrap())
             .stderr(std::fs::File::create(&stderr).unwrap())
             .spawn()
-            .expect("starting warp start");
+            .expect("starting the server");
         let stdin = child.stdin.take();
         TerminalServer {
             child,
