@@ -123,43 +123,17 @@ fn without_the_debugger_an_exception_is_a_500_and_no_pdb() {
 
 #[test]
 fn django_runwarp_enable_debugger_opens_pdb_for_a_view_that_raises() {
-    let Some(django_admin) = support::tool("django-admin") else {
-        return;
-    };
-    let python = django_admin.parent().unwrap().join("python");
-    let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(&django_admin)
-        .args(["startproject", "site_"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let project = dir.path().join("site_");
-    let settings = project.join("site_/settings.py");
-    let mut text = std::fs::read_to_string(&settings).unwrap();
-    text = text.replace(
-        "INSTALLED_APPS = [",
-        "INSTALLED_APPS = [\n    'warpserver.django',",
-    );
     // Django turns a view's exception into its own 500 page unless told to
     // let it through to the WSGI server (as with mod_wsgi's debugger).
-    text.push_str("\nALLOWED_HOSTS = ['*']\nDEBUG_PROPAGATE_EXCEPTIONS = True\n");
-    std::fs::write(&settings, text).unwrap();
-    let urls = project.join("site_/urls.py");
-    let mut text = std::fs::read_to_string(&urls).unwrap();
-    text.push_str(
-        "\ndef boom(request):\n    raise ValueError('django-boom-xyz')\n\n\
+    let Some(site) = server::django_project(
+        "ALLOWED_HOSTS = ['*']\nDEBUG_PROPAGATE_EXCEPTIONS = True\n",
+        "def boom(request):\n    raise ValueError('django-boom-xyz')\n\n\
          urlpatterns.append(path('boom/', boom))\n",
-    );
-    std::fs::write(&urls, text).unwrap();
-    let pkg = tempfile::tempdir().unwrap();
-    server::install_package(pkg.path());
+    ) else {
+        return;
+    };
     let port = support::free_port();
-    let mut cmd = std::process::Command::new(&python);
+    let mut cmd = std::process::Command::new(&site.python);
     cmd.args(["manage.py", "runwarp", &format!("127.0.0.1:{port}")])
         .args([
             "--threads",
@@ -168,8 +142,8 @@ fn django_runwarp_enable_debugger_opens_pdb_for_a_view_that_raises() {
             "1",
             "--enable-debugger",
         ])
-        .current_dir(&project)
-        .env("PYTHONPATH", pkg.path());
+        .current_dir(&site.root)
+        .env("PYTHONPATH", site.package.path());
     let mut server = TerminalServer::spawn(cmd, port);
     server.wait_for(true, "(1 threads)", 1, Duration::from_secs(20));
     let client = std::thread::spawn(move || {
