@@ -23,9 +23,9 @@ pub const LOG_FD: RawFd = 5;
 /// `server/src/config.rs` (which rejects unknown keys). Durations are seconds
 /// (float), sizes bytes. The recovery settings the worker does not read yet
 /// (`maximum_requests`, `inactivity_timeout`, `deadlock_timeout`,
-/// `metrics_port`, `debugger`) are sent only when the user turned them on, so
-/// a worker that lacks one fails loudly at start instead of ignoring it.
-/// With `debugger` the worker wraps the app in a post-mortem pdb and runs one
+/// `metrics_port`) are sent only when the user turned them on, so a worker
+/// that lacks one fails loudly at start instead of ignoring it; so is
+/// `debugger`, with which the worker wraps the app in a post-mortem pdb and runs one
 /// thread without request or queue timeout (the supervisor sends those as 0
 /// too).
 #[derive(Debug, Clone, Serialize)]
