@@ -180,3 +180,56 @@ fn django_runwarp_enable_debugger_opens_pdb_for_a_view_that_raises() {
         server.output()
     );
 }
+
+#[test]
+fn sigterm_while_in_pdb_stops_the_server_within_its_timeouts() {
+    let app = raising_app();
+    let mut server = TerminalServer::start(
+        &app,
+        &[
+            "--enable-debugger",
+            "--graceful-timeout",
+            "1",
+            "--shutdown-timeout",
+            "1",
+        ],
+    );
+    server.wait_for(false, ") ready in", 1, Duration::from_secs(30));
+    let port = server.port;
+    let client = std::thread::spawn(move || http_get(port, "/boom", Duration::from_secs(30)));
+    server.wait_for(true, "(Pdb)", 1, Duration::from_secs(30));
+    let workers = start_support::children(server.child.id() as i32);
+    assert_eq!(workers.len(), 1);
+    let started = std::time::Instant::now();
+    start_support::kill(server.child.id() as i32, libc::SIGTERM);
+    // Nobody answers pdb: the worker is stopped after graceful + shutdown timeout.
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still running:\n{}",
+            server.output()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0), "{}", server.output());
+    // The in-flight request had its graceful window, then was cut off.
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(client.join().unwrap().is_err());
+    for pid in workers {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while start_support::process_state(pid).is_some_and(|s| s != 'Z') {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "worker {pid} left running"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
