@@ -10,7 +10,7 @@ mod server;
 mod start_support;
 mod support;
 
-use debugger_support::{raising_app, TerminalServer};
+use debugger_support::{raising_app, TerminalServer, PTY_DRIVER};
 use start_support::http_get;
 use std::time::Duration;
 
@@ -232,4 +232,39 @@ fn sigterm_while_in_pdb_stops_the_server_within_its_timeouts() {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+#[test]
+fn on_a_real_terminal_pdb_reads_it_and_ctrl_c_stops_the_server() {
+    // The worker must be in the terminal's foreground process group, or
+    // reading it would stop the worker (SIGTTIN); Ctrl-C reaches both.
+    let app = raising_app();
+    let port = support::free_port().to_string();
+    let warp = support::warp(app.path());
+    let mut cmd = std::process::Command::new(start_support::test_python());
+    cmd.args(["-c", PTY_DRIVER, &port])
+        .arg(warp.get_program())
+        .args(["start", "--src"])
+        .arg(app.path())
+        .args(["--host", "127.0.0.1", "--port", &port, "--enable-debugger"])
+        .env_remove("WEB_CONCURRENCY")
+        .current_dir(app.path());
+    for (key, value) in warp.get_envs() {
+        match value {
+            Some(v) => cmd.env(key, v),
+            None => cmd.env_remove(key),
+        };
+    }
+    let out = support::run(&mut cmd);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let seen: serde_json::Value = serde_json::from_str(text.trim())
+        .unwrap_or_else(|e| panic!("{e}: {text}\n{}", String::from_utf8_lossy(&out.stderr)));
+    let output = seen["output"].as_str().unwrap_or_default();
+    assert_eq!(seen["ready"], true, "{output}");
+    assert_eq!(seen["prompt"], true, "{output}");
+    assert_eq!(seen["printed"], true, "{output}");
+    assert_eq!(seen["boom"], 500, "{output}");
+    assert_eq!(seen["after"], 200, "{output}");
+    assert_eq!(seen["exit"], 0, "{output}");
+    assert!(output.contains("ValueError: boom-xyz"), "{output}");
 }

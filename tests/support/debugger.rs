@@ -36,6 +36,63 @@ def _failing_body():
     yield b"never"
 "#;
 
+/// Runs `argv[2:]` (warp start …) on a new pseudo-terminal, as a user at a
+/// shell would: GET http://127.0.0.1:argv[1]/boom, answer pdb's prompt with
+/// `p answer` then `c`, then type Ctrl-C. Prints one JSON object: what it saw.
+/// Each wait is bounded, and the server is SIGKILLed if it outlives the script.
+pub const PTY_DRIVER: &str = r#"
+import json, os, pty, select, sys, threading, time, urllib.request
+port, argv = sys.argv[1], sys.argv[2:]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(argv[0], argv)
+seen = {"output": ""}
+buf = b""
+def read_until(needle, limit):
+    global buf
+    end = time.time() + limit
+    while needle not in buf and time.time() < end:
+        if select.select([fd], [], [], 0.1)[0]:
+            try:
+                buf += os.read(fd, 65536)
+            except OSError:
+                break
+    return needle in buf
+def get(path):
+    try:
+        return urllib.request.urlopen("http://127.0.0.1:%s%s" % (port, path), timeout=30).status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except Exception as e:
+        return repr(e)
+try:
+    seen["ready"] = read_until(b") ready in", 30)
+    answer = {}
+    client = threading.Thread(target=lambda: answer.update(status=get("/boom")))
+    client.start()
+    seen["prompt"] = read_until(b"(Pdb) ", 30)
+    os.write(fd, b"p answer\r")
+    seen["printed"] = read_until(b"\n42\r\n", 10)
+    os.write(fd, b"c\r")
+    client.join(30)
+    seen["boom"] = answer.get("status")
+    seen["after"] = get("/")
+    os.write(fd, b"\x03")
+    end, status = time.time() + 30, None
+    while time.time() < end and status is None:
+        done, code = os.waitpid(pid, os.WNOHANG)
+        status = os.waitstatus_to_exitcode(code) if done else None
+        read_until(b"\0", 0.1)
+    seen["exit"] = status
+finally:
+    seen["output"] = buf.decode(errors="replace")
+    try:
+        os.kill(pid, 9)
+    except OSError:
+        pass
+print(json.dumps(seen))
+"#;
+
 /// RAISING_APP as wsgi.py in a fresh, prepared source directory.
 pub fn raising_app() -> TempApp {
     let app = TempApp::new();
