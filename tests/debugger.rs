@@ -68,6 +68,8 @@ fn an_exception_opens_pdb_on_the_terminal_then_the_request_gets_500() {
         stdout.contains("raise ValueError(\"boom-xyz\")"),
         "{stdout}"
     );
+    // The traceback starts in the app, not in warp's debugger wrapper.
+    assert!(!stdout.contains("warpserver/worker.py"), "{stdout}");
     // The error log still gets the traceback, on stderr.
     server.wait_for(false, "ValueError: boom-xyz", 1, Duration::from_secs(5));
 

@@ -67,12 +67,15 @@ def _post_mortem(environ):
     import pdb
     import traceback
 
-    tb = sys.exc_info()[2]
+    _, error, tb = sys.exc_info()
+    # Leave out the debugger's own frames: the traceback starts in the app.
+    while tb is not None and tb.tb_next is not None and tb.tb_frame.f_globals is globals():
+        tb = tb.tb_next
     sys.stdout.write(
         "warpserver: exception in the application (%s %s), entering post-mortem pdb "
         "(c or q continues: the request gets a 500)\n"
         % (environ.get("REQUEST_METHOD", "?"), environ.get("PATH_INFO", "?")))
-    traceback.print_exc(file=sys.stdout)
+    traceback.print_exception(type(error), error, tb, file=sys.stdout)
     sys.stdout.flush()
     pdb.post_mortem(tb)
     sys.stdout.flush()
