@@ -270,36 +270,17 @@ fn sigterm_finishes_in_flight_requests_then_exits_zero() {
 
 #[test]
 fn django_runwarp_serves_a_real_project_and_its_static_files() {
-    let Some(django_admin) = support::tool("django-admin") else {
+    let Some(site) = server::django_project(
+        "STATIC_ROOT = BASE_DIR / 'collected'\nALLOWED_HOSTS = ['*']\n",
+        "",
+    ) else {
         return;
     };
-    let python = django_admin.parent().unwrap().join("python");
-    let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(&django_admin)
-        .args(["startproject", "site_"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let project = dir.path().join("site_");
-    let settings = project.join("site_/settings.py");
-    let mut text = std::fs::read_to_string(&settings).unwrap();
-    text = text.replace(
-        "INSTALLED_APPS = [",
-        "INSTALLED_APPS = [\n    'warpserver.django',",
-    );
-    text.push_str("\nSTATIC_ROOT = BASE_DIR / 'collected'\nALLOWED_HOSTS = ['*']\n");
-    std::fs::write(&settings, text).unwrap();
+    let (project, python) = (&site.root, &site.python);
     std::fs::create_dir_all(project.join("collected")).unwrap();
     std::fs::write(project.join("collected/site.css"), "body{}").unwrap();
-    let pkg = tempfile::tempdir().unwrap();
-    server::install_package(pkg.path());
     let port = support::free_port();
-    let mut child = std::process::Command::new(&python)
+    let mut child = std::process::Command::new(python)
         .args([
             "manage.py",
             "runwarp",
@@ -307,8 +288,8 @@ fn django_runwarp_serves_a_real_project_and_its_static_files() {
             "--threads",
             "2",
         ])
-        .current_dir(&project)
-        .env("PYTHONPATH", pkg.path())
+        .current_dir(project)
+        .env("PYTHONPATH", site.package.path())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()

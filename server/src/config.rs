@@ -85,6 +85,10 @@ pub struct Config {
     pub inactivity_timeout: f64,
     /// SCRIPT_NAME: the URL prefix the app is mounted at ("" = root).
     pub script_name: String,
+    /// Post-mortem pdb on the terminal for an exception in the app (worker.py
+    /// wraps the app). Implies one thread and no request or queue timeout, so
+    /// that a worker sitting in pdb is neither answered 504 nor recycled.
+    pub debugger: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -130,6 +134,7 @@ impl Default for Config {
             maximum_requests: 0,
             inactivity_timeout: 0.0,
             script_name: String::new(),
+            debugger: false,
         }
     }
 }
@@ -189,8 +194,13 @@ pub fn seconds(value: f64) -> Option<Duration> {
 
 impl Config {
     pub fn from_json(text: &str) -> Result<Config, String> {
-        let config: Config =
+        let mut config: Config =
             serde_json::from_str(text).map_err(|e| format!("WARPSERVER_CONFIG: {e}"))?;
+        if config.debugger {
+            config.threads = 1;
+            config.request_timeout = 0.0;
+            config.queue_timeout = 0.0;
+        }
         if config.threads == 0 {
             return Err("WARPSERVER_CONFIG: threads must be at least 1".into());
         }
@@ -259,6 +269,17 @@ mod tests {
                 "{key}"
             );
         }
+    }
+
+    #[test]
+    fn the_debugger_means_one_thread_and_no_request_or_queue_timeout() {
+        let c =
+            Config::from_json(r#"{"debugger": true, "threads": 4, "request_timeout": 9}"#).unwrap();
+        assert_eq!(
+            (c.threads, c.request_timeout, c.queue_timeout),
+            (1, 0.0, 0.0)
+        );
+        assert!(!Config::from_json("{}").unwrap().debugger);
     }
 
     #[test]

@@ -277,10 +277,16 @@ impl ServeOptions {
         if let Some(t) = self.threads {
             threads = t;
         }
+        // A worker sitting in pdb must get neither a 504 nor a 503: with the
+        // debugger the request and queue timeouts are off (mod_wsgi-express
+        // debug mode runs the app embedded, where they do not apply either).
+        let (mut request_timeout, mut queue_timeout) = (self.request_timeout, self.queue_timeout);
         if self.enable_debugger {
             processes = 1;
             threads = 1;
             source = "--enable-debugger".into();
+            request_timeout = Duration::ZERO;
+            queue_timeout = Duration::ZERO;
         }
         if self.listen_backlog == 0 {
             return Err(fail(
@@ -394,8 +400,8 @@ impl ServeOptions {
             access_log: self.access_log,
             access_log_format: self.access_log_format,
             startup_timeout: self.startup_timeout,
-            request_timeout: self.request_timeout,
-            queue_timeout: self.queue_timeout,
+            request_timeout,
+            queue_timeout,
             listen_backlog: self.listen_backlog,
             inactivity_timeout: nonzero(self.inactivity_timeout),
             maximum_requests: (self.maximum_requests > 0).then_some(self.maximum_requests),
@@ -414,6 +420,30 @@ impl ServeOptions {
             metrics_port: self.metrics_port,
             reload_on_changes: self.reload_on_changes,
             enable_debugger: self.enable_debugger,
+        })
+    }
+}
+
+impl ServeOptions {
+    /// What `--enable-debugger` overrides among the options given, said once
+    /// at start: pdb needs the one terminal, so it runs 1 process × 1 thread
+    /// (as mod_wsgi-express) whatever --processes/--threads say.
+    pub fn debugger_note(&self) -> Option<String> {
+        if !self.enable_debugger {
+            return None;
+        }
+        let mut ignored = Vec::new();
+        if let Some(p) = self.processes.filter(|&p| p != 1) {
+            ignored.push(format!("--processes {p}"));
+        }
+        if let Some(t) = self.threads.filter(|&t| t != 1) {
+            ignored.push(format!("--threads {t}"));
+        }
+        (!ignored.is_empty()).then(|| {
+            format!(
+                "--enable-debugger runs 1 process with 1 thread: {} ignored",
+                ignored.join(" and ")
+            )
         })
     }
 }
@@ -613,6 +643,23 @@ mod tests {
         )
         .unwrap();
         assert_eq!((s.processes, s.threads), (1, 1));
+        assert!(s.request_timeout.is_zero() && s.queue_timeout.is_zero());
+    }
+
+    #[test]
+    fn the_debugger_notes_the_concurrency_it_overrides() {
+        let options = |debugger, processes, threads| ServeOptions {
+            enable_debugger: debugger,
+            processes,
+            threads,
+            ..ServeOptions::default()
+        };
+        assert_eq!(
+            options(true, Some(2), Some(4)).debugger_note().as_deref(),
+            Some("--enable-debugger runs 1 process with 1 thread: --processes 2 and --threads 4 ignored")
+        );
+        assert_eq!(options(true, None, Some(1)).debugger_note(), None);
+        assert_eq!(options(false, Some(2), None).debugger_note(), None);
     }
 
     #[test]

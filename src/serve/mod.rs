@@ -42,6 +42,9 @@ pub fn start(src: &Path, target_arg: Option<&str>, options: &ServeOptions) -> Re
     };
     let machine = resources::detect();
     let mut settings = options.resolve(&home, &ProcessEnv, &machine)?;
+    if let Some(note) = options.debugger_note() {
+        eprintln!("warp: note: {note}");
+    }
     let explicit = target_arg
         .map(|arg| target::from_argument(arg, &home, &settings.callable_object))
         .transpose()?;

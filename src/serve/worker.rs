@@ -23,8 +23,11 @@ pub const LOG_FD: RawFd = 5;
 /// `server/src/config.rs` (which rejects unknown keys). Durations are seconds
 /// (float), sizes bytes. The recovery settings the worker does not read yet
 /// (`maximum_requests`, `inactivity_timeout`, `deadlock_timeout`,
-/// `heartbeat_interval`, `debugger`) are sent only when the user turned them on, so
-/// a worker that lacks one fails loudly at start instead of ignoring it.
+/// `heartbeat_interval`) are sent only when the user turned them on, so a worker
+/// that lacks one fails loudly at start instead of ignoring it; so is
+/// `debugger`, with which the worker wraps the app in a post-mortem pdb and runs one
+/// thread without request or queue timeout (the supervisor sends those as 0
+/// too).
 #[derive(Debug, Clone, Serialize)]
 pub struct WorkerConfig {
     /// `module:callable`, or the absolute path of a WSGI script.
@@ -178,7 +181,7 @@ impl Launcher {
             .env("WARPSERVER_WORKER_ID", id.to_string())
             .env("WARPSERVER_LOG_FD", LOG_FD.to_string())
             .current_dir(&self.working_directory)
-            .stdin(Stdio::inherit())
+            .stdin(worker_stdin(config))
             .stderr(Stdio::from(stderr_write));
         if self.own_process_group {
             cmd.process_group(0);
@@ -208,6 +211,17 @@ impl Launcher {
             status: File::from(read_end),
             stderr: File::from(stderr_read),
         })
+    }
+}
+
+/// A worker reads nothing from the terminal (/dev/null), except with
+/// `--enable-debugger`: pdb then talks on the supervisor's stdin and stdout
+/// (stdout is always inherited: access logs, and pdb's prompt and output).
+fn worker_stdin(config: &WorkerConfig) -> Stdio {
+    if config.debugger {
+        Stdio::inherit()
+    } else {
+        Stdio::null()
     }
 }
 

@@ -41,6 +41,57 @@ pub fn install_package(dir: &Path) {
     copy_tree(&repo_root().join("server/python/warpserver"), &pkg);
 }
 
+/// A real Django project (`django-admin startproject site_`) for runwarp.
+pub struct DjangoProject {
+    _dir: tempfile::TempDir,
+    /// The directory with manage.py.
+    pub root: PathBuf,
+    /// The interpreter that has Django (django-admin's venv).
+    pub python: PathBuf,
+    /// A directory with the warpserver package, for PYTHONPATH.
+    pub package: tempfile::TempDir,
+}
+
+/// A fresh project with `warpserver.django` installed, `settings_tail`
+/// appended to its settings.py and `urls_tail` to its urls.py; None (test
+/// skipped) without django-admin.
+pub fn django_project(settings_tail: &str, urls_tail: &str) -> Option<DjangoProject> {
+    let django_admin = crate::support::tool("django-admin")?;
+    let python = django_admin.parent().unwrap().join("python");
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(&django_admin)
+        .args(["startproject", "site_"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let root = dir.path().join("site_");
+    let append = |file: &str, tail: &str, edit: &dyn Fn(String) -> String| {
+        let path = root.join("site_").join(file);
+        let text = edit(std::fs::read_to_string(&path).unwrap()) + "\n" + tail;
+        std::fs::write(&path, text).unwrap();
+    };
+    append("settings.py", settings_tail, &|text| {
+        text.replace(
+            "INSTALLED_APPS = [",
+            "INSTALLED_APPS = [\n    'warpserver.django',",
+        )
+    });
+    append("urls.py", urls_tail, &|text| text);
+    let package = tempfile::tempdir().unwrap();
+    install_package(package.path());
+    Some(DjangoProject {
+        _dir: dir,
+        root,
+        python,
+        package,
+    })
+}
+
 fn copy_tree(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).unwrap().flatten() {
         let name = entry.file_name();

@@ -142,14 +142,8 @@ impl Server {
                 .env_remove("WARP_APP_ROOT")
                 .env_remove("VIRTUAL_ENV");
         }
-        let child = cmd
-            .args(["start", "--src"])
-            .arg(app.path())
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        let child = start_command(&mut cmd, app, port)
             .args(args)
-            .env_remove("WEB_CONCURRENCY")
-            .env_remove("WARP_HTTP_PORT")
-            .env_remove("PORT")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(file.try_clone().unwrap())
@@ -250,6 +244,21 @@ impl Server {
         self.get(path)
             .unwrap_or_else(|e| panic!("GET {path}: {e}; output:\n{}", self.output()))
     }
+}
+
+/// `cmd` (warp) made `warp start --src APP --host 127.0.0.1 --port PORT`,
+/// without the environment variables that would change processes or port.
+pub fn start_command<'a>(
+    cmd: &'a mut std::process::Command,
+    app: &TempApp,
+    port: u16,
+) -> &'a mut std::process::Command {
+    cmd.args(["start", "--src"])
+        .arg(app.path())
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .env_remove("WEB_CONCURRENCY")
+        .env_remove("WARP_HTTP_PORT")
+        .env_remove("PORT")
 }
 
 impl Drop for Server {

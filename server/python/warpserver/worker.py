@@ -59,6 +59,77 @@ def load_application(target, callable_object="application"):
     return app
 
 
+def _post_mortem(environ):
+    """The traceback, then pdb on the current exception, on the terminal
+    (stdin/stdout are the supervisor's with --enable-debugger). Returns when
+    the user continues or quits; the caller re-raises, so the request still
+    gets its 500 and the error log its traceback."""
+    import pdb
+    import traceback
+
+    _, error, tb = sys.exc_info()
+    # Leave out the debugger's own frames: the traceback starts in the app.
+    while tb is not None and tb.tb_next is not None and tb.tb_frame.f_globals is globals():
+        tb = tb.tb_next
+    sys.stdout.write(
+        "warpserver: exception in the application (%s %s), entering post-mortem pdb "
+        "(c or q continues: the request gets a 500)\n"
+        % (environ.get("REQUEST_METHOD", "?"), environ.get("PATH_INFO", "?")))
+    traceback.print_exception(type(error), error, tb, file=sys.stdout)
+    sys.stdout.flush()
+    pdb.post_mortem(tb)
+    sys.stdout.flush()
+
+
+class _DebuggedIterable:
+    """A response iterable whose iteration and close() go through the
+    post-mortem debugger too (exceptions raised by a generator view)."""
+
+    def __init__(self, result, environ):
+        self._result = result
+        self._environ = environ
+
+    def __iter__(self):
+        try:
+            for item in self._result:
+                yield item
+        except Exception:
+            _post_mortem(self._environ)
+            raise
+
+    def close(self):
+        close = getattr(self._result, "close", None)
+        if close is None:
+            return
+        try:
+            close()
+        except Exception:
+            _post_mortem(self._environ)
+            raise
+
+
+class PostMortemDebugger:
+    """--enable-debugger (mod_wsgi-express's PostMortemDebugger): pdb on the
+    terminal for an exception raised by the app, then the exception goes on
+    as usual (500 and the error log). Lists, tuples and wsgi.file_wrapper
+    results pass through unwrapped, so the server's fast paths still apply."""
+
+    def __init__(self, application):
+        self.application = application
+
+    def __call__(self, environ, start_response):
+        try:
+            result = self.application(environ, start_response)
+        except Exception:
+            _post_mortem(environ)
+            raise
+        file_wrapper = environ.get("wsgi.file_wrapper")
+        if isinstance(result, (list, tuple)) or (
+                isinstance(file_wrapper, type) and isinstance(result, file_wrapper)):
+            return result
+        return _DebuggedIterable(result, environ)
+
+
 def _take_over_log_fd():
     """Once ready, write the error log straight to the supervisor's stderr
     (fd WARPSERVER_LOG_FD) instead of through the pipe it reads while we start."""
@@ -134,6 +205,9 @@ def main():
         return _die(
             "%r is not callable (it is a %s): name a WSGI application object"
             % (target, type(app).__name__), 1)
+
+    if config.get("debugger"):
+        app = PostMortemDebugger(app)
 
     status("ready", pid=os.getpid(), worker_id=os.environ.get("WARPSERVER_WORKER_ID"))
     _take_over_log_fd()

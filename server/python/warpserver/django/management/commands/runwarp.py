@@ -23,6 +23,9 @@ class Command(BaseCommand):
         parser.add_argument("--access-log", action="store_true")
         parser.add_argument("--request-timeout", type=float, default=60)
         parser.add_argument("--queue-timeout", type=float, default=45)
+        parser.add_argument("--enable-debugger", action="store_true",
+                            help="post-mortem pdb on this terminal for an exception "
+                                 "(1 thread, no request or queue timeout)")
 
     def handle(self, *args, **options):
         host, _, port = options["addrport"].rpartition(":")
@@ -47,6 +50,11 @@ class Command(BaseCommand):
             "working_directory": os.getcwd(),
             "python_path": [os.getcwd()],
         }
+        if options["enable_debugger"]:
+            # As `warp start --enable-debugger`: the worker runs one thread
+            # without request/queue timeouts; its stdin is this terminal.
+            config["debugger"] = True
+            config["threads"] = options["threads"] = 1
         static_url = getattr(settings, "STATIC_URL", None)
         static_root = getattr(settings, "STATIC_ROOT", None)
         if static_url and static_root and not static_url.startswith(("http:", "https:", "//")):
