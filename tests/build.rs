@@ -4,6 +4,7 @@
 //! of a failed build.
 mod support;
 
+use std::process::Command;
 use std::time::{Duration, Instant};
 #[path = "support/build.rs"]
 mod build_support;
@@ -194,7 +195,7 @@ fn django_project_gets_collectstatic_with_an_injected_static_root() {
         return;
     };
     let app = TempApp::new();
-    assert_ok(&run(std::process::Command::new(&django_admin)
+    assert_ok(&run(Command::new(&django_admin)
         .args(["startproject", "mysite", "."])
         .current_dir(app.path())));
     let settings = std::fs::read_to_string(app.path().join("mysite/settings.py")).unwrap();
@@ -418,4 +419,121 @@ fn concurrent_builds_of_one_app_root_take_turns() {
     assert_eq!(both.matches("==> Creating virtualenv").count(), 1, "{both}");
     assert_eq!(both.matches("install skipped").count(), 1, "{both}");
     assert_ok(&venv_python(app.path(), "import warpserver"));
+}
+
+#[test]
+fn poetry_project_is_installed_with_pip() {
+    // A poetry project (poetry-core build backend) is installed by `pip install .`.
+    let app = TempApp::new();
+    app.write(
+        "pyproject.toml",
+        "[tool.poetry]\nname = \"poetry-app\"\nversion = \"0.1.0\"\ndescription = \"\"\nauthors = [\"warp <warp@example.invalid>\"]\n\n[tool.poetry.dependencies]\npython = \">=3.9\"\n\n[build-system]\nrequires = [\"poetry-core>=1.0.0\"]\nbuild-backend = \"poetry.core.masonry.api\"\n",
+    );
+    app.write("poetry_app.py", "VALUE = 'poetry'\n");
+    app.write("wsgi.py", WSGI_APP);
+    let out = run(warp_pip(app.path()).arg("build"));
+    assert_ok(&out);
+    assert_eq!(record(app.path())["layout"], "pyproject.toml");
+    assert_ok(&venv_python(
+        app.path(),
+        "import poetry_app; assert poetry_app.VALUE == 'poetry'",
+    ));
+}
+
+/// A PEP 503 "simple" index on 127.0.0.1 (python's http.server listing a
+/// directory) holding one wheel that exists nowhere else; stopped on drop.
+struct LocalIndex {
+    child: std::process::Child,
+    _root: tempfile::TempDir,
+    url: String,
+}
+
+impl LocalIndex {
+    fn start(project: &str, module: &str) -> LocalIndex {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("simple").join(project);
+        std::fs::create_dir_all(&dir).unwrap();
+        // A pure-Python wheel written by hand: zipfile and a correct RECORD.
+        let script = r#"
+import base64, hashlib, sys, zipfile
+out, project, module = sys.argv[1:]
+dist = module + "-1.0"
+files = {
+    module + ".py": "VALUE = 'from the extra index'\n",
+    dist + ".dist-info/METADATA": "Metadata-Version: 2.1\nName: %s\nVersion: 1.0\n" % project,
+    dist + ".dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: warp-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+}
+record = []
+with zipfile.ZipFile("%s/%s-py3-none-any.whl" % (out, dist), "w") as whl:
+    for name, text in files.items():
+        data = text.encode()
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append("%s,sha256=%s,%d" % (name, digest, len(data)))
+        whl.writestr(name, data)
+    record.append(dist + ".dist-info/RECORD,,")
+    whl.writestr(dist + ".dist-info/RECORD", "\n".join(record) + "\n")
+"#;
+        assert_ok(&run(Command::new("python3")
+            .args(["-c", script])
+            .arg(&dir)
+            .args([project, module])));
+        let port = support::free_port();
+        let child = Command::new("python3")
+            .args(["-m", "http.server", "--bind", "127.0.0.1"])
+            .arg(port.to_string())
+            .arg("--directory")
+            .arg(root.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{port}/simple/");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the index did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        LocalIndex {
+            child,
+            _root: root,
+            url,
+        }
+    }
+}
+
+impl Drop for LocalIndex {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn pip_extra_index_url_reaches_pip_and_uv() {
+    // The package exists only on the extra index: the install succeeds only
+    // when PIP_EXTRA_INDEX_URL reaches the installer (pip reads it itself; warp
+    // hands it to uv as --extra-index-url).
+    let index = LocalIndex::start("warp-extra-index-probe", "warp_extra_index_probe");
+    for installer in ["pip", "uv"] {
+        let app = TempApp::new();
+        app.write("requirements.txt", "warp-extra-index-probe==1.0\n");
+        app.write("wsgi.py", WSGI_APP);
+        let mut cmd = if installer == "uv" {
+            match warp_uv(app.path()) {
+                Some(cmd) => cmd,
+                None => return,
+            }
+        } else {
+            warp_pip(app.path())
+        };
+        let out = run(cmd
+            .arg("build")
+            .env("PIP_EXTRA_INDEX_URL", &index.url)
+            .env_remove("PIP_FIND_LINKS"));
+        assert_ok(&out);
+        assert_ok(&venv_python(
+            app.path(),
+            "import warp_extra_index_probe as m; assert m.VALUE == 'from the extra index'",
+        ));
+    }
 }
