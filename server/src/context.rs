@@ -126,13 +126,17 @@ impl Histogram {
 #[derive(Default)]
 pub struct Metrics {
     pub requests: AtomicU64,
-    /// Application time of each request (the WSGI call to the last byte).
+    /// Application time of each request (the WSGI call to the last byte);
+    /// only requests a Python thread ran — static files and refusals are
+    /// not in it (they would drown the app's latency in microseconds).
     pub latency: Histogram,
     /// Time each request waited in the queue for a Python thread.
     pub queue_wait: Histogram,
-    pub status_1xx: AtomicU64,
     pub busy_threads: AtomicU64,
     pub busy_time_us: AtomicU64,
+    /// Every response sent, by status class: the app's and those made in
+    /// Rust (static files, refusals, the queue's 503, the timeout's 504).
+    pub status_1xx: AtomicU64,
     pub status_2xx: AtomicU64,
     pub status_3xx: AtomicU64,
     pub status_4xx: AtomicU64,
@@ -164,9 +168,8 @@ impl Metrics {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// `"status":{"1xx":N,…}` for a heartbeat line. Requests refused with 503
-    /// because the queue was full or timed out never reach the app; they
-    /// count as 5xx here.
+    /// `"status":{"1xx":N,…}` for a heartbeat line: every response sent,
+    /// counted once in `Service::call` (503s of the queue included).
     pub fn status_json(&self) -> String {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         format!(
@@ -175,7 +178,7 @@ impl Metrics {
             load(&self.status_2xx),
             load(&self.status_3xx),
             load(&self.status_4xx),
-            load(&self.status_5xx) + load(&self.queue_rejected)
+            load(&self.status_5xx)
         )
     }
 }

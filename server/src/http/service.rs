@@ -237,6 +237,10 @@ impl Service {
         });
         let mut response = self.respond(&conn, req, id).await;
         let status = response.status().as_u16();
+        // Every response a request gets passes here exactly once — the app's,
+        // the static files', the refusals' and the 503/504 of the timeouts —
+        // so this is the one place the status classes are counted.
+        shared.metrics.count_status(status);
         let log = log.map(|mut l| {
             l.status = status;
             l

@@ -53,7 +53,6 @@ pub fn handle(py: Python<'_>, app: &Py<PyAny>, job: Job, shared: &Shared) {
         responder.borrow_mut().fail(py);
     }
     let r = responder.borrow();
-    shared.metrics.count_status(r.status_code);
     if events_on {
         events::request_finished(py, &job, r.status_code, r.bytes_out, started.elapsed());
     }
