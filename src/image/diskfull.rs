@@ -63,7 +63,7 @@ pub fn in_output(err: anyhow::Error, dir: &Path, what: &str) -> anyhow::Error {
 /// Whether the file system holding `path` is (nearly) out of space or inodes.
 pub fn nearly_full(path: &Path) -> bool {
     nix::sys::statvfs::statvfs(path).is_ok_and(|s| {
-        (s.blocks_available() as u64).saturating_mul(s.fragment_size() as u64) < NEARLY_FULL
+        s.blocks_available().saturating_mul(s.fragment_size()) < NEARLY_FULL
             || (s.files() > 0 && s.files_available() == 0)
     })
 }
