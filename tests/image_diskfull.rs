@@ -81,26 +81,26 @@ fn listing(out: &std::process::Output) -> Vec<String> {
     after.lines().map(str::to_string).collect()
 }
 
+/// warp's last words are one error line (naming the place and what was
+/// being written) and one hint; above them only step lines or a build's output.
 fn assert_one_clear_line(out: &std::process::Output, place: &str, writing: &str) {
     assert_ne!(out.status.code(), Some(99), "mount failed: {}", stderr(out));
     assert_fails_with(out, "no space left on the device holding");
     let err = stderr(out);
-    let line = err
-        .lines()
-        .find(|l| l.starts_with("warp: error: "))
-        .unwrap_or_else(|| panic!("no error line: {err}"));
+    let last: Vec<&str> = err.lines().rev().take(2).collect();
+    let [hint, line] = last[..] else {
+        panic!("too little on stderr: {err}");
+    };
     assert!(
-        line.contains(place) && line.contains(&format!("while writing {writing}")),
-        "{line}"
-    );
-    assert_eq!(
-        err.lines()
-            .filter(|l| l.starts_with("warp: error: "))
-            .count(),
-        1,
+        line.starts_with("warp: error: no space left on the device holding ")
+            && line.contains(place)
+            && line.contains(&format!("while writing {writing}")),
         "{err}"
     );
-    assert!(err.contains("warp: hint: free some space there"), "{err}");
+    assert!(
+        hint.starts_with("warp: hint: free some space there"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -175,5 +175,47 @@ fn a_full_cache_keeps_no_half_written_blob() {
             .any(|l| l.starts_with("./tmp/") || l.starts_with("./roots/")),
         "{left:?}"
     );
+    assert!(!target.exists());
+}
+
+#[test]
+fn a_build_that_fills_the_cache_is_reported_as_a_full_disk() {
+    let Some(base) = base_archive("oci-archive") else {
+        return;
+    };
+    if !can_mount() {
+        return;
+    }
+    // Room for the base, its root and the runtime layer, then a build hook
+    // that writes until the file system is full (as a large install would).
+    let app = plain_app("filled");
+    app.write_exec(
+        ".warp/action_hooks/pre-build",
+        "#!/bin/sh\ndd if=/dev/zero of=/opt/app-root/src/filler bs=1M\nexit 1\n",
+    );
+    let work = tempfile::tempdir().unwrap();
+    let cache = work.path().join("cache");
+    std::fs::create_dir(&cache).unwrap();
+    let target = work.path().join("app.tar");
+    let mut image = warp_image(app.path(), &cache);
+    image.args([
+        "diskfull",
+        "--base",
+        &format!("oci-archive:{}", base.display()),
+        "--output",
+        &format!("oci-archive:{}", target.display()),
+    ]);
+    let out = run(&mut on_tmpfs(&image, &cache, "1g"));
+    assert_one_clear_line(
+        &out,
+        &format!("the cache {}", cache.display()),
+        "the build's files",
+    );
+    // The build's own output (dd's complaint) is shown above the message.
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(all.contains("No space left on device"), "{all}");
+    let left = listing(&out);
+    assert!(!left.iter().any(|l| l.starts_with("TRUNCATED")), "{left:?}");
+    assert!(!left.iter().any(|l| l.starts_with("./tmp/")), "{left:?}");
     assert!(!target.exists());
 }
