@@ -138,15 +138,14 @@ fn a_full_output_file_system_leaves_no_partial_output() {
     }
 }
 
-#[test]
-fn a_full_cache_keeps_no_half_written_blob() {
-    let Some(base) = base_archive("oci-archive") else {
-        return;
-    };
-    if !can_mount() {
-        return;
-    }
-    let app = plain_app("full cache");
+/// `warp image` of `app` with its cache on a `size` tmpfs: (its output, the
+/// cache's path), after checking that no output was written, no blob left
+/// truncated and no temporary file left.
+fn build_with_cache_on_tmpfs(
+    app: &support::TempApp,
+    base: &Path,
+    size: &str,
+) -> (std::process::Output, String) {
     let work = tempfile::tempdir().unwrap();
     let cache = work.path().join("cache");
     std::fs::create_dir(&cache).unwrap();
@@ -159,23 +158,31 @@ fn a_full_cache_keeps_no_half_written_blob() {
         "--output",
         &format!("oci-archive:{}", target.display()),
     ]);
-    let out = run(&mut on_tmpfs(&image, &cache, "8m"));
-    assert_one_clear_line(
-        &out,
-        &format!("the cache {}", cache.display()),
-        "the base image",
-    );
-    assert!(stderr(&out).contains("WARP_CACHE_DIR"), "{}", stderr(&out));
+    let out = run(&mut on_tmpfs(&image, &cache, size));
     let left = listing(&out);
     assert!(!left.iter().any(|l| l.starts_with("TRUNCATED")), "{left:?}");
     // Temporary files and half-made trees went with the failure.
     assert!(
         !left
             .iter()
-            .any(|l| l.starts_with("./tmp/") || l.starts_with("./roots/")),
+            .any(|l| l.starts_with("./tmp/") || l.starts_with("./roots/.tmp-")),
         "{left:?}"
     );
     assert!(!target.exists());
+    (out, format!("the cache {}", cache.display()))
+}
+
+#[test]
+fn a_full_cache_keeps_no_half_written_blob() {
+    let Some(base) = base_archive("oci-archive") else {
+        return;
+    };
+    if !can_mount() {
+        return;
+    }
+    let (out, cache) = build_with_cache_on_tmpfs(&plain_app("full cache"), &base, "8m");
+    assert_one_clear_line(&out, &cache, "the base image");
+    assert!(stderr(&out).contains("WARP_CACHE_DIR"), "{}", stderr(&out));
 }
 
 #[test]
@@ -193,29 +200,12 @@ fn a_build_that_fills_the_cache_is_reported_as_a_full_disk() {
         ".warp/action_hooks/pre-build",
         "#!/bin/sh\ndd if=/dev/zero of=/opt/app-root/src/filler bs=1M\nexit 1\n",
     );
-    let work = tempfile::tempdir().unwrap();
-    let cache = work.path().join("cache");
-    std::fs::create_dir(&cache).unwrap();
-    let target = work.path().join("app.tar");
-    let mut image = warp_image(app.path(), &cache);
-    image.args([
-        "diskfull",
-        "--base",
-        &format!("oci-archive:{}", base.display()),
-        "--output",
-        &format!("oci-archive:{}", target.display()),
-    ]);
-    let out = run(&mut on_tmpfs(&image, &cache, "1g"));
-    assert_one_clear_line(
-        &out,
-        &format!("the cache {}", cache.display()),
-        "the build's files",
-    );
+    let (out, cache) = build_with_cache_on_tmpfs(&app, &base, "1g");
+    assert_one_clear_line(&out, &cache, "the build's files");
     // The build's own output (dd's complaint) is shown above the message.
-    let all = format!("{}{}", stdout(&out), stderr(&out));
-    assert!(all.contains("No space left on device"), "{all}");
-    let left = listing(&out);
-    assert!(!left.iter().any(|l| l.starts_with("TRUNCATED")), "{left:?}");
-    assert!(!left.iter().any(|l| l.starts_with("./tmp/")), "{left:?}");
-    assert!(!target.exists());
+    assert!(
+        stderr(&out).contains("No space left on device"),
+        "{}",
+        stderr(&out)
+    );
 }
