@@ -91,6 +91,11 @@ pub struct BuilderOptions {
 }
 
 pub fn build_builder(options: &BuilderOptions) -> Result<()> {
+    make_builder(options)
+        .map_err(|e| pipeline::diskfull_anywhere_in_cache(e, "the builder image's files"))
+}
+
+fn make_builder(options: &BuilderOptions) -> Result<()> {
     let (name, outputs) = pipeline::destinations(&options.name, &options.outputs, options.push)?;
     let base_text = options.base.as_deref().unwrap_or(DEFAULT_BASE);
     let base_ref = ImageRef::parse(base_text)?;

@@ -11,6 +11,7 @@
 pub mod base;
 pub mod builder;
 pub mod config;
+pub mod diskfull;
 pub mod layer;
 pub mod output;
 pub mod pipeline;

@@ -4,6 +4,7 @@
 //! PATH, else `NAME.tar`. Files and directories are written beside their
 //! destination and renamed into place: a failure leaves nothing half-written.
 use super::config::Assembled;
+use super::diskfull;
 use super::media;
 use super::reference::{DockerRef, ImageRef, DOCKER_HUB};
 use super::registry::{PushBlob, RegistryClient, RegistryOptions};
@@ -13,7 +14,7 @@ use anyhow::{Context, Result};
 use serde_json::json;
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The image to write, all of its blobs in the store.
 pub struct Finished<'a> {
@@ -51,16 +52,20 @@ pub fn write(dest: &ImageRef, image: &Finished, options: &RegistryOptions) -> Re
             let tag = tag
                 .clone()
                 .unwrap_or_else(|| image.name.tag_or_latest().to_string());
-            write_oci_dir(dir, &tag, image)?;
+            write_oci_dir(dir, &tag, image).map_err(|e| {
+                diskfull::in_output(e, parent_of(dir), &format!("oci:{}", dir.display()))
+            })?;
             Ok(format!("wrote oci:{}:{tag}", dir.display()))
         }
         ImageRef::OciArchive(file) => {
-            atomic_file(file, |out| write_oci_archive(out, image))?;
-            Ok(format!("wrote oci-archive:{}", file.display()))
+            let what = format!("oci-archive:{}", file.display());
+            atomic_file(file, &what, |out| write_oci_archive(out, image))?;
+            Ok(format!("wrote {what}"))
         }
         ImageRef::DockerArchive(file) => {
-            atomic_file(file, |out| write_docker_archive(out, image))?;
-            Ok(format!("wrote docker-archive:{}", file.display()))
+            let what = format!("docker-archive:{}", file.display());
+            atomic_file(file, &what, |out| write_docker_archive(out, image))?;
+            Ok(format!("wrote {what}"))
         }
         ImageRef::Docker(target) => {
             let digest = push(target, image, options)?;
@@ -82,10 +87,13 @@ pub fn load_or_save(image: &Finished, cwd: &Path) -> Result<String> {
         // podman takes an OCI archive (gzip blobs copied as they are, no
         // decompression); docker before 25 only reads docker archives.
         if engine == "podman" {
-            write_oci_archive(tmp.as_file(), image)?;
+            write_oci_archive(tmp.as_file(), image)
         } else {
-            write_docker_archive(tmp.as_file(), image)?;
+            write_docker_archive(tmp.as_file(), image)
         }
+        .map_err(|e| {
+            diskfull::in_cache(e, image.store, &format!("the archive for `{engine} load`"))
+        })?;
         let out = duct::cmd!(engine, "load", "-i", tmp.path())
             .stderr_to_stdout()
             .stdout_capture()
@@ -108,49 +116,39 @@ pub fn load_or_save(image: &Finished, cwd: &Path) -> Result<String> {
     }
     let repo = image.name.repository.rsplit('/').next().unwrap_or("image");
     let file = cwd.join(format!("{repo}.tar"));
-    atomic_file(&file, |out| write_docker_archive(out, image))?;
+    let what = format!("docker-archive:{}", file.display());
+    atomic_file(&file, &what, |out| write_docker_archive(out, image))?;
     Ok(format!(
         "no podman or docker on PATH: wrote docker-archive:{} (load it with `podman load -i`)",
         file.display()
     ))
 }
 
-/// Write through a temporary file beside `file`, renamed into place on success.
-fn atomic_file(file: &Path, fill: impl FnOnce(&fs::File) -> Result<()>) -> Result<()> {
-    let parent = match file.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+/// The directory a file or directory output is written in (`.` for a bare name).
+fn parent_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// Write `what` through a temporary file beside `file`, renamed into place
+/// on success (the temporary file is removed on failure).
+fn atomic_file(file: &Path, what: &str, fill: impl FnOnce(&fs::File) -> Result<()>) -> Result<()> {
+    let parent = parent_of(file);
     let tmp = tempfile::Builder::new()
         .prefix(".warp-image-")
-        .tempfile_in(&parent)
+        .tempfile_in(parent)
         .map_err(|e| {
             fail(
                 format!("cannot write in {}: {e}", parent.display()),
                 "the output's directory must exist and be writable",
             )
         })?;
-    fill(tmp.as_file()).map_err(|e| disk_full_hint(e, &parent))?;
-    tmp.as_file().sync_all()?;
+    let written = fill(tmp.as_file()).and_then(|()| Ok(tmp.as_file().sync_all()?));
+    written.map_err(|e| diskfull::in_output(e, parent, what))?;
     tmp.persist(file)
         .with_context(|| format!("writing {}", file.display()))?;
     Ok(())
-}
-
-/// An ENOSPC reads as a user error with a hint; other errors pass through.
-fn disk_full_hint(e: anyhow::Error, place: &Path) -> anyhow::Error {
-    let full = e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.raw_os_error() == Some(libc::ENOSPC))
-    });
-    if full {
-        fail(
-            format!("no space left on the device holding {}", place.display()),
-            "free some space (the layer cache is in ~/.cache/warp) and build again; nothing was written",
-        )
-    } else {
-        e
-    }
 }
 
 /// The files of an OCI layout: (path inside the layout, source).
@@ -202,10 +200,7 @@ fn write_oci_dir(dir: &Path, tag: &str, image: &Finished) -> Result<()> {
             "name a new or empty directory for oci:DIR",
         ));
     }
-    let parent = dir
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let parent = parent_of(dir);
     fs::create_dir_all(parent)?;
     let tmp = tempfile::Builder::new()
         .prefix(".warp-oci-")
@@ -218,7 +213,7 @@ fn write_oci_dir(dir: &Path, tag: &str, image: &Finished) -> Result<()> {
             LayoutFile::Blob(digest) => {
                 let source = image.store.path(&digest)?;
                 if fs::hard_link(&source, &target).is_err() {
-                    fs::copy(&source, &target).map_err(|e| disk_full_hint(e.into(), parent))?;
+                    fs::copy(&source, &target)?;
                 }
             }
         }
@@ -289,7 +284,8 @@ fn write_docker_archive(out: &fs::File, image: &Finished) -> Result<()> {
                 std::io::copy(
                     &mut flate2::read::GzDecoder::new(fs::File::open(&blob)?),
                     &mut plain,
-                )?;
+                )
+                .map_err(|e| diskfull::in_cache(e.into(), image.store, "a decompressed layer"))?;
                 let len = plain.metadata()?.len();
                 std::io::Seek::rewind(&mut plain)?;
                 let mut header = tar::Header::new_gnu();

@@ -12,6 +12,7 @@
 //! between apps and commits unchanged.
 use super::base;
 use super::config::{self, AddedLayer, ImageFacts, APP_ROOT, APP_SRC};
+use super::diskfull;
 use super::layer::{self, LayerWriter, Owner};
 use super::output::{self, Finished};
 use super::reference::{DockerRef, ImageRef};
@@ -60,6 +61,19 @@ fn skip_source(rel: &Path) -> bool {
 const APP_PARTS: &[&str] = &["src", "tmp", "data", ".warp"];
 
 pub fn build_image(options: &ImageOptions) -> Result<()> {
+    build_app_image(options).map_err(|e| diskfull_anywhere_in_cache(e, "the image's files"))
+}
+
+/// A full disk not named by a step (their errors already say where and
+/// what): it happened in the cache, the only other place written to.
+pub(super) fn diskfull_anywhere_in_cache(e: anyhow::Error, what: &str) -> anyhow::Error {
+    match super::store::cache_dir() {
+        Ok(root) if diskfull::is_disk_full(&e) => diskfull::cache_full(&root, what),
+        _ => e,
+    }
+}
+
+fn build_app_image(options: &ImageOptions) -> Result<()> {
     let (name, outputs) = destinations(&options.name, &options.outputs, options.push)?;
     if !options.src.is_dir() {
         return Err(fail(
@@ -86,6 +100,7 @@ pub fn build_image(options: &ImageOptions) -> Result<()> {
 
     let (runtime_root, runtime) = ui::step("Runtime layer", || {
         runtime_layer(&store, &base_root, &base, &exe, &exe_hash)
+            .map_err(|e| diskfull::in_cache(e, &store, "the runtime layer"))
     })?;
 
     let uv = host_uv(&base_root);
@@ -106,6 +121,7 @@ pub fn build_image(options: &ImageOptions) -> Result<()> {
                         "the cached dependencies layer",
                     )
                 })
+                .map_err(|e| diskfull::in_cache(e, &store, "the unpacked dependencies layer"))
             },
         )?),
         None => None,
@@ -142,6 +158,12 @@ pub fn build_image(options: &ImageOptions) -> Result<()> {
         }
         sandbox.run()
     })?;
+    if code != 0 && diskfull::nearly_full(&upper) {
+        return Err(diskfull::cache_full(
+            store.root(),
+            "the build's files (see its output above)",
+        ));
+    }
     if code != 0 {
         return Err(fail(
             format!("the build inside the image failed (exit {code})"),
@@ -163,7 +185,8 @@ pub fn build_image(options: &ImageOptions) -> Result<()> {
             let layer = w.write(&store, 0)?;
             layer::remember(&store, "deps", &deps_key, &layer)?;
             Ok(layer)
-        })?,
+        })
+        .map_err(|e| diskfull::in_cache(e, &store, "the dependencies layer"))?,
     };
     let app = ui::step("App layer", || {
         let mut w = LayerWriter::new();
@@ -177,6 +200,7 @@ pub fn build_image(options: &ImageOptions) -> Result<()> {
         }
         w.fill_parents(&base_root);
         w.write(&store, epoch)
+            .map_err(|e| diskfull::in_cache(e, &store, "the app layer"))
     })?;
     let venv = match &deps_root {
         Some(dir) => dir.join("opt/app-root"),
@@ -257,6 +281,7 @@ pub(super) fn load_base(
 ) -> Result<(LoadedImage, PathBuf)> {
     let base = ui::step(&format!("Base image {base_ref}"), || {
         base::load(base_ref, store, registry)
+            .map_err(|e| diskfull::in_cache(e, store, &format!("the base image {base_ref}")))
     })?;
     let base_root = ui::step(
         &format!("Base root filesystem ({} layers)", base.layers.len()),
@@ -272,6 +297,7 @@ pub(super) fn load_base(
                     Ok(())
                 },
             )
+            .map_err(|e| diskfull::in_cache(e, store, "the base's root filesystem"))
         },
     )?;
     Ok((base, base_root))

@@ -86,7 +86,9 @@ pub fn write(path: &Path, app_root: &Path, image_name: &str, created: &str) -> R
         .unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(parent)
         .with_context(|| format!("writing the SBOM in {}", parent.display()))?;
-    std::io::Write::write_all(&mut tmp, &bytes)?;
+    std::io::Write::write_all(&mut tmp, &bytes).map_err(|e| {
+        super::diskfull::in_output(e.into(), parent, &format!("the SBOM {}", path.display()))
+    })?;
     tmp.persist(path)
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
