@@ -343,16 +343,7 @@ fn flask_image_in_every_format_loads_in_podman_and_runs_as_an_arbitrary_uid() {
 
     // `warp start` in the image answers over HTTP, as 100001:0 and as 1001.
     for user in ["100001:0", "1001"] {
-        let port = support::free_port();
-        let container = Container::run(&[
-            "-u",
-            user,
-            "--network",
-            "host",
-            "-e",
-            &format!("WARP_HTTP_PORT={port}"),
-            &name,
-        ]);
+        let (container, port) = Container::serve(&name, user);
         let answer = curl_until_up(port, "/", 40);
         let logs = container.logs();
         let (status, body) = answer.unwrap_or_else(|| panic!("no HTTP answer as {user}:\n{logs}"));
@@ -532,16 +523,7 @@ fn django_image_serves_its_collected_static_files() {
         "{}",
         stderr(&out)
     );
-    let port = support::free_port();
-    let container = Container::run(&[
-        "-u",
-        "100001:0",
-        "--network",
-        "host",
-        "-e",
-        &format!("WARP_HTTP_PORT={port}"),
-        &name,
-    ]);
+    let (container, port) = Container::serve(&name, "100001:0");
     let answer = curl_until_up(port, "/static/admin/css/base.css", 40);
     let logs = container.logs();
     let (status, body) = answer.unwrap_or_else(|| panic!("no HTTP answer:\n{logs}"));

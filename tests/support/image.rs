@@ -262,6 +262,15 @@ impl Container {
         }
     }
 
+    /// Run `image` as `user` on the host network with the app on a free
+    /// port; returns the container and that port.
+    pub fn serve(image: &str, user: &str) -> (Container, u16) {
+        let port = support::free_port();
+        let port_env = format!("WARP_HTTP_PORT={port}");
+        let container = Container::run(&["-u", user, "--network", "host", "-e", &port_env, image]);
+        (container, port)
+    }
+
     pub fn logs(&self) -> String {
         let out = podman().args(["logs", &self.id]).output().unwrap();
         format!(
