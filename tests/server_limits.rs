@@ -516,3 +516,61 @@ fn recycle_triggers_maximum_requests_and_inactivity() {
         assert!(status.success(), "{reason}: {status}");
     }
 }
+
+/// Send a POST head with `Content-Length: total`, then the body in `chunk`-byte
+/// pieces every `every` (stopping when the server has closed), and return the
+/// status line the server answered with (empty when none came).
+fn trickle_post(addr: std::net::SocketAddr, total: usize, chunk: usize, every: Duration) -> String {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(
+        format!("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: {total}\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut sent = 0;
+    while sent < total && Instant::now() < deadline {
+        let n = chunk.min(total - sent);
+        if s.write_all(&vec![b'x'; n]).is_err() {
+            break; // the server gave up on us
+        }
+        sent += n;
+        std::thread::sleep(every);
+    }
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    while let Ok(n) = s.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buf[..n]);
+        if answer.windows(2).any(|w| w == b"\r\n") {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    text.lines().next().unwrap_or_default().to_string()
+}
+
+#[test]
+fn a_body_slower_than_the_minimum_rate_gets_408_and_a_steady_one_passes() {
+    // header_timeout 1 s + one second per 1000 bytes: a body arriving at
+    // 500 B/s (100 bytes every 200 ms — each read well within the 1 s
+    // per-read timeout) falls behind after about 2 s and is refused; one at
+    // 4000 B/s is read and the app answers.
+    let w = worker(
+        "apps:hello",
+        json!({"threads": 1, "header_timeout": 1, "body_min_rate": 1000}),
+    )
+    .start();
+    let started = Instant::now();
+    let slow = trickle_post(w.addr, 4000, 100, Duration::from_millis(200));
+    assert!(slow.contains(" 408 "), "slow body answered {slow:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "the slow body was cut only after {:?}",
+        started.elapsed()
+    );
+    let steady = trickle_post(w.addr, 4000, 400, Duration::from_millis(100));
+    assert!(steady.contains(" 200 "), "steady body answered {steady:?}");
+}

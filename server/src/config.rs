@@ -58,6 +58,11 @@ pub struct Config {
     pub limit_request_headers_count: usize,
     /// Seconds a client has to send a complete request head.
     pub header_timeout: f64,
+    /// Minimum request body rate in bytes/s once the header-timeout's grace is
+    /// used up (mod_reqtimeout's MinRate, mod_wsgi-express's 500): a body may
+    /// take header_timeout + received / body_min_rate seconds (0: only the
+    /// per-read header-timeout applies).
+    pub body_min_rate: f64,
     /// Seconds an idle keep-alive connection is kept open (0: no keep-alive).
     pub keep_alive_timeout: f64,
     /// Open connections per worker; further clients wait in the listen queue.
@@ -123,6 +128,7 @@ impl Default for Config {
             limit_request_field_size: 8190,
             limit_request_headers_count: 100,
             header_timeout: 15.0,
+            body_min_rate: 500.0,
             keep_alive_timeout: 2.0,
             max_connections: 1000,
             trust_proxy: Vec::new(),

@@ -78,6 +78,14 @@ pub fn render(s: &Settings, facts: &BannerFacts) -> String {
         ("Graceful Timeout", secs(s.graceful_timeout)),
         ("Shutdown Timeout", secs(s.shutdown_timeout)),
         ("Header Timeout", timeout(s.header_timeout)),
+        (
+            "Body Minimum Rate",
+            if s.body_min_rate == 0 {
+                "off".to_string()
+            } else {
+                format!("{} (bytes/s)", s.body_min_rate)
+            },
+        ),
         ("Keep-Alive Timeout", secs(s.keep_alive_timeout)),
         ("Request Body Limit", human_size(s.limit_request_body)),
         (

@@ -96,6 +96,10 @@ pub struct ServeOptions {
     /// Time a client has to send the request headers.
     #[arg(long, value_name = "SECS", default_value = "15", value_parser = parse_seconds)]
     pub header_timeout: Duration,
+    /// Minimum request body rate in bytes/s: a body may take header-timeout
+    /// plus one second per this many bytes (0: off).
+    #[arg(long, value_name = "BYTES", default_value_t = 500)]
+    pub body_min_rate: u64,
     /// How long an idle keep-alive connection is kept open.
     #[arg(long, value_name = "SECS", default_value = "2", value_parser = parse_seconds)]
     pub keep_alive_timeout: Duration,
@@ -206,6 +210,7 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     pub limit_request_body: u64,
     pub header_timeout: Duration,
+    pub body_min_rate: u64,
     pub keep_alive_timeout: Duration,
     pub max_connections: u32,
     pub trust_proxy: Vec<String>,
@@ -413,6 +418,7 @@ impl ServeOptions {
             shutdown_timeout: self.shutdown_timeout,
             limit_request_body: self.limit_request_body,
             header_timeout: self.header_timeout,
+            body_min_rate: self.body_min_rate,
             keep_alive_timeout: self.keep_alive_timeout,
             max_connections: self.max_connections,
             trust_proxy: self.trust_proxy.clone(),

@@ -51,6 +51,8 @@ pub struct WorkerConfig {
     pub graceful_timeout: f64,
     pub shutdown_timeout: f64,
     pub header_timeout: f64,
+    /// Bytes/s a request body must keep up beyond the header-timeout.
+    pub body_min_rate: f64,
     pub keep_alive_timeout: f64,
     pub limit_request_body: u64,
     /// Concurrent connections this worker takes before leaving the rest queued.
@@ -103,6 +105,7 @@ impl WorkerConfig {
             graceful_timeout: secs(settings.graceful_timeout),
             shutdown_timeout: secs(settings.shutdown_timeout),
             header_timeout: secs(settings.header_timeout),
+            body_min_rate: settings.body_min_rate as f64,
             keep_alive_timeout: secs(settings.keep_alive_timeout),
             limit_request_body: settings.limit_request_body,
             max_connections: settings.max_connections,

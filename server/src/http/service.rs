@@ -282,7 +282,11 @@ impl Service {
             return refuse(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large");
         }
         let (parts, incoming) = req.into_parts();
-        let body = match read_body(incoming, limit, declared, shared.config.header_timeout).await {
+        let pace = BodyPace {
+            timeout: shared.config.header_timeout,
+            min_rate: shared.config.body_min_rate,
+        };
+        let body = match read_body(incoming, limit, declared, pace).await {
             Ok(body) => body,
             Err(BodyError::TooLarge) => {
                 return refuse(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large")
@@ -401,23 +405,48 @@ enum BodyError {
     Broken,
 }
 
-/// Read the whole body, at most `limit` bytes (0 = no limit); each read must
-/// make progress within the header-timeout (a trickling client is cut off
-/// here, on the I/O side, never holding a Python thread).
+/// How fast a request body must arrive.
+struct BodyPace {
+    /// Each read must make progress within this many seconds (0: no limit).
+    timeout: f64,
+    /// And the whole body must keep this average rate in bytes/s beyond the
+    /// first `timeout` seconds (0: no rate).
+    min_rate: f64,
+}
+
+impl BodyPace {
+    /// The latest instant the next frame may arrive, `received` bytes in.
+    fn deadline(&self, started: tokio::time::Instant, received: usize) -> tokio::time::Instant {
+        let step = crate::config::seconds(self.timeout).unwrap_or(Duration::from_secs(86400));
+        let per_read = tokio::time::Instant::now() + step;
+        if self.min_rate > 0.0 && self.timeout > 0.0 {
+            let allowed = step + Duration::from_secs_f64(received as f64 / self.min_rate);
+            per_read.min(started + allowed)
+        } else {
+            per_read
+        }
+    }
+}
+
+/// Read the whole body, at most `limit` bytes (0 = no limit), at the pace of
+/// `pace` (a trickling client is cut off here, on the I/O side, never holding
+/// a Python thread).
 async fn read_body(
     mut incoming: Incoming,
     limit: u64,
     declared: Option<u64>,
-    timeout: f64,
+    pace: BodyPace,
 ) -> Result<Bytes, BodyError> {
     if declared == Some(0) || http_body::Body::is_end_stream(&incoming) {
         return Ok(Bytes::new()); // no body: no timer, no polling
     }
-    let step = crate::config::seconds(timeout).unwrap_or(Duration::from_secs(86400));
+    let started = tokio::time::Instant::now();
     let mut buf = BytesMut::with_capacity(declared.unwrap_or(0).min(1 << 20) as usize);
     let mut first: Option<Bytes> = None;
     loop {
-        let frame = match tokio::time::timeout(step, incoming.frame()).await {
+        let received = buf.len() + first.as_ref().map_or(0, |b| b.len());
+        let deadline = pace.deadline(started, received);
+        let frame = match tokio::time::timeout_at(deadline, incoming.frame()).await {
             Err(_) => return Err(BodyError::Slow),
             Ok(None) => break,
             Ok(Some(Err(_))) => return Err(BodyError::Broken),
