@@ -342,6 +342,46 @@ fn server_options_from_the_source_apply_and_the_command_line_wins() {
 }
 
 #[test]
+fn app_config_names_a_file_of_server_options() {
+    // s2i-python-container's APP_CONFIG, set in .s2i/environment: plain arguments.
+    let app = hello_app();
+    app.write(".s2i/environment", "APP_CONFIG=etc/warp.args\n");
+    app.write("etc/warp.args", "--processes 1\n--threads 3\n");
+    let mut server = Server::start(&app, &[]);
+    server.wait_ready(1);
+    let out = server.output();
+    assert!(
+        out.contains("Request Capacity   : 3 (1 process * 3 threads)"),
+        "{out}"
+    );
+    drop(server);
+
+    // A YAML file, and the command line still wins.
+    let app = hello_app();
+    app.write(".s2i/environment", "APP_CONFIG=warp.yaml\n");
+    app.write("warp.yaml", "processes: 1\nthreads: 4\n");
+    let mut server = Server::start(&app, &["--threads", "2"]);
+    server.wait_ready(1);
+    let out = server.output();
+    assert!(
+        out.contains("Request Capacity   : 2 (1 process * 2 threads)"),
+        "{out}"
+    );
+    drop(server);
+
+    // A gunicorn config file and a missing file are refused with a hint.
+    let bad = hello_app();
+    bad.write(".s2i/environment", "APP_CONFIG=gunicorn.conf.py\n");
+    bad.write("gunicorn.conf.py", "workers = 2\n");
+    let out = run(warp(bad.path()).args(["start", "--port", "0"]));
+    assert_fails_with(&out, "is a Python (gunicorn) configuration file");
+    let missing = hello_app();
+    missing.write(".s2i/environment", "APP_CONFIG=nowhere.args\n");
+    let out = run(warp(missing.path()).args(["start", "--port", "0"]));
+    assert_fails_with(&out, "APP_CONFIG=nowhere.args: cannot read");
+}
+
+#[test]
 fn web_concurrency_sets_the_processes() {
     let app = hello_app();
     let mut server = Server::start_with_env(&app, &[("WEB_CONCURRENCY", "3")], &["--threads", "2"]);

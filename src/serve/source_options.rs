@@ -2,8 +2,11 @@
 //! S2I build runs with them without changing its command: the `server:`
 //! mapping of `.warp/config.yaml` (keys are the option names, as on the
 //! command line) and warpdrive's `.warpdrive/server_args` / `.warp/server_args`
-//! (plain arguments separated by white space). They come before the command
-//! line's own arguments, so the command line wins.
+//! (plain arguments separated by white space), then the file named by
+//! `APP_CONFIG` (s2i-python-container's variable, from the environment or
+//! `.s2i/environment`; relative to the source): a YAML mapping like `server:`
+//! when it ends in .yaml/.yml, else plain arguments. They come before the
+//! command line's own arguments, so the command line wins.
 //!
 //! ```yaml
 //! server:
@@ -25,8 +28,9 @@ pub const SERVER_ARGS_FILES: [&str; 2] = [".warp/server_args", ".warpdrive/serve
 /// The arguments the source asks for (empty when it has none).
 pub fn load(src_root: &Path) -> Result<Vec<String>> {
     let mut args = Vec::new();
-    if let Some(server) = Config::load(src_root)?.server {
-        args.extend(yaml_to_args(&server)?);
+    let config = Config::load(src_root)?;
+    if let Some(server) = &config.server {
+        args.extend(yaml_to_args(server)?);
     }
     for name in SERVER_ARGS_FILES {
         if let Ok(text) = std::fs::read_to_string(src_root.join(name)) {
@@ -34,7 +38,39 @@ pub fn load(src_root: &Path) -> Result<Vec<String>> {
             break;
         }
     }
+    let paths = crate::build::app::AppPaths::locate(src_root)?;
+    let vars = crate::build::vars::AppVars::load(&paths, &config)?;
+    if let Some(file) = vars.get("APP_CONFIG").filter(|f| !f.is_empty()) {
+        args.extend(app_config_args(&paths.src_root, &file)?);
+    }
     Ok(args)
+}
+
+/// The `warp start` options in the file APP_CONFIG names.
+fn app_config_args(src_root: &Path, file: &str) -> Result<Vec<String>> {
+    let path = src_root.join(file);
+    if file.ends_with(".py") {
+        return Err(fail(
+            format!("APP_CONFIG={file} is a Python (gunicorn) configuration file"),
+            "warp reads `warp start` options from APP_CONFIG: a YAML mapping (.yaml/.yml, keys as on the command line) or plain arguments such as `--processes 2 --threads 4`",
+        ));
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        fail(
+            format!("APP_CONFIG={file}: cannot read {}: {e}", path.display()),
+            "set APP_CONFIG to a file of the source holding `warp start` options, or unset it",
+        )
+    })?;
+    if file.ends_with(".yaml") || file.ends_with(".yml") {
+        let value: Value = serde_yaml_ng::from_str(&text).map_err(|e| {
+            fail(
+                format!("APP_CONFIG={file}: {e}"),
+                "write a mapping of option names to values, e.g. `processes: 2`",
+            )
+        })?;
+        return yaml_to_args(&value);
+    }
+    Ok(text.split_whitespace().map(str::to_string).collect())
 }
 
 /// The `server:` mapping as command-line arguments.
