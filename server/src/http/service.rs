@@ -304,6 +304,7 @@ impl Service {
                 )
             }
         };
+        let is_connect = parts.method == http::Method::CONNECT;
         let (reply_tx, mut reply_rx) = tokio::sync::mpsc::channel(16);
         let ticket = Ticket::new();
         let job = Job {
@@ -333,6 +334,16 @@ impl Service {
             Err(response) => return response,
         };
         match first {
+            Some(Reply::Head { status, .. }) if is_connect && status.is_success() => {
+                // A 2xx answer to CONNECT means "tunnel open" (RFC 9110
+                // §9.3.6), which a WSGI application cannot provide: the
+                // request reached the app, but the client is told no.
+                eprintln!("[warpserver] the application answered CONNECT with {status}; a WSGI server cannot open a tunnel, so the client gets 501");
+                refuse(
+                    StatusCode::NOT_IMPLEMENTED,
+                    "Not Implemented: CONNECT tunnels are not supported",
+                )
+            }
             Some(Reply::Head {
                 status,
                 reason,
