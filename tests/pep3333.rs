@@ -314,6 +314,75 @@ fn no_content_length_means_chunked_on_1_1_and_close_delimited_on_1_0() {
     assert_eq!(r.text(), "chunk0;chunk1;chunk2;chunk3;chunk4;");
 }
 
+/// Large chunks go out without a copy (hyper writes from the app's own
+/// bytes objects): the bytes must be exact, a Content-Length cut must land
+/// inside a chunk, and the objects must be released under continuous load.
+#[test]
+fn large_streamed_chunks_are_exact_cut_and_released() {
+    let w = worker("apps:large_chunks", json!({})).start();
+    let r = w.get("/?n=5&size=70000");
+    let want: Vec<u8> = (0..5u8).flat_map(|i| vec![b'a' + i; 70000]).collect();
+    assert_eq!(r.body.len(), want.len());
+    assert!(
+        r.body == want,
+        "streamed bytes differ from what the app yielded"
+    );
+    let r = w.get("/?n=3&size=50000&cl=120000");
+    let want: Vec<u8> = (0..3u8)
+        .flat_map(|i| vec![b'a' + i; 50000])
+        .take(120000)
+        .collect();
+    assert!(r.body == want, "the Content-Length cut is wrong");
+    assert!(r.rest.is_empty());
+    // 400 responses of 1 MiB in 64 KiB chunks on one keep-alive connection:
+    // if finished chunks were not released the worker would grow by ~400 MiB.
+    let rss = || {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", w.pid())).unwrap();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .unwrap()
+    };
+    let mut stream = w.connect();
+    let mut buffer = Vec::new();
+    let request = b"GET /?n=16&size=65536 HTTP/1.1\r\nHost: h\r\n\r\n";
+    let mut pass = |count: usize| {
+        for _ in 0..count {
+            stream.write_all(request).unwrap();
+            let r = read_one_response(&mut stream, &mut buffer);
+            assert_eq!(r.body.len(), 16 * 65536);
+        }
+    };
+    pass(20);
+    let before = rss();
+    pass(400);
+    let grown_mib = rss().saturating_sub(before) / 1024;
+    assert!(
+        grown_mib < 64,
+        "the worker grew by {grown_mib} MiB over 400 MiB of streamed chunks"
+    );
+}
+
+/// One complete response from a keep-alive connection (`buffer` keeps what
+/// was read past it, for the next call).
+fn read_one_response(
+    stream: &mut std::net::TcpStream,
+    buffer: &mut Vec<u8>,
+) -> server::HttpResponse {
+    let mut chunk = vec![0u8; 256 * 1024];
+    loop {
+        if let Some(r) = parse_response(buffer, false).filter(|r| r.complete) {
+            *buffer = r.rest.clone();
+            return r;
+        }
+        let n = std::io::Read::read(stream, &mut chunk).unwrap();
+        assert!(n > 0, "the connection closed mid-response");
+        buffer.extend_from_slice(&chunk[..n]);
+    }
+}
+
 #[test]
 fn head_sends_no_body() {
     let w = worker("apps:hello", json!({})).start();

@@ -143,6 +143,7 @@ fn python_thread(app: Py<PyAny>, shared: Arc<Shared>, jobs: crossbeam_channel::R
             .queue_wait
             .observe(started - job.ticket.enqueued);
         crate::wsgi::run::handle(py, &app, job, &shared);
+        crate::wsgi::chunk::release_returned(py);
         let took = started.elapsed();
         shared.metrics.latency.observe(took);
         shared.metrics.thread_finished(took);

@@ -34,8 +34,6 @@ pub struct ResponseBody {
     sent: u64,
     /// The connection's "idle since the last response" flag (keep-alive timeout).
     idle: Option<Arc<AtomicBool>>,
-    /// A reply taken from the channel while coalescing, handled next poll.
-    deferred: Option<Reply>,
     /// The app failed mid-body: after one more poll (so hyper flushes what
     /// was already sent) the body errors and hyper drops the connection.
     aborting: bool,
@@ -70,7 +68,6 @@ impl ResponseBody {
             sent: 0,
             idle: None,
             aborting: false,
-            deferred: None,
         }
     }
 
@@ -123,31 +120,6 @@ impl ResponseBody {
     }
 }
 
-/// Join `first` with the chunks already waiting in the channel (up to
-/// 256 KiB); the first other reply is kept for the next poll.
-fn coalesce(first: Bytes, rx: &mut Receiver<Reply>, deferred: &mut Option<Reply>) -> Bytes {
-    const MAX: usize = 256 * 1024;
-    let mut joined: Option<BytesMut> = None;
-    while joined.as_ref().map_or(first.len(), |j| j.len()) < MAX {
-        match rx.try_recv() {
-            Ok(Reply::Chunk(more)) => {
-                let buf = joined.get_or_insert_with(|| {
-                    let mut b = BytesMut::with_capacity(first.len() + more.len() * 4);
-                    b.extend_from_slice(&first);
-                    b
-                });
-                buf.extend_from_slice(&more);
-            }
-            Ok(other) => {
-                *deferred = Some(other);
-                break;
-            }
-            Err(_) => break,
-        }
-    }
-    joined.map(BytesMut::freeze).unwrap_or(first)
-}
-
 fn stream_short(left: &Option<u64>) -> bool {
     left.is_some_and(|l| l > 0)
 }
@@ -183,17 +155,11 @@ impl http_body::Body for ResponseBody {
                     this.sent += b.len() as u64;
                     Ok(Frame::data(b))
                 })),
-                Source::Channel(rx) => match this
-                    .deferred
-                    .take()
-                    .map(|r| Poll::Ready(Some(r)))
-                    .unwrap_or_else(|| rx.poll_recv(cx))
-                {
+                Source::Channel(rx) => match rx.poll_recv(cx) {
                     Poll::Pending => Poll::Pending,
                     Poll::Ready(Some(Reply::Chunk(bytes))) => {
-                        // Chunks the app produced while hyper was busy writing go
-                        // out together: fewer writes, no added delay.
-                        let bytes = coalesce(bytes, rx, &mut this.deferred);
+                        // No joining here: hyper asks again at once and
+                        // writes the chunks already waiting in one writev.
                         this.sent += bytes.len() as u64;
                         Poll::Ready(Some(Ok(Frame::data(bytes))))
                     }

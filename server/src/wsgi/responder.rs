@@ -90,7 +90,7 @@ impl Responder {
         })
     }
 
-    fn cut(&mut self, data: &[u8]) -> Bytes {
+    fn cut(&mut self, data: Bytes) -> Bytes {
         let keep = match &mut self.remaining {
             Some(left) => {
                 let keep = (data.len() as u64).min(*left);
@@ -100,11 +100,15 @@ impl Responder {
             None => data.len(),
         };
         self.bytes_out += keep as u64;
-        Bytes::copy_from_slice(&data[..keep])
+        if keep == data.len() {
+            data
+        } else {
+            data.slice(..keep)
+        }
     }
 
     /// The whole response at once (the fast path for lists and sized iterables).
-    pub fn send_complete(&mut self, py: Python<'_>, body: &[u8]) -> PyResult<()> {
+    pub fn send_complete(&mut self, py: Python<'_>, body: Bytes) -> PyResult<()> {
         if self.sent {
             if !body.is_empty() {
                 self.send_chunk(py, body)?;
@@ -118,7 +122,7 @@ impl Responder {
     }
 
     /// One body chunk; the head goes first when it has not been sent.
-    pub fn send_chunk(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<bool> {
+    pub fn send_chunk(&mut self, py: Python<'_>, data: Bytes) -> PyResult<bool> {
         if data.is_empty() {
             return Ok(!self.gone);
         }
@@ -152,7 +156,7 @@ impl Responder {
     /// End of the body: a body shorter than its Content-Length aborts.
     pub fn finish(&mut self, py: Python<'_>) -> PyResult<()> {
         if !self.sent {
-            return self.send_complete(py, b"");
+            return self.send_complete(py, Bytes::new());
         }
         let end = if self.remaining.is_some_and(|left| left > 0) {
             Reply::Abort
@@ -317,7 +321,7 @@ impl Responder {
                 "write() called before start_response",
             ));
         }
-        self.send_chunk(py, data.as_bytes())?;
+        self.send_chunk(py, crate::wsgi::chunk::bytes_of(data))?;
         Ok(())
     }
 }

@@ -8,9 +8,10 @@
 use crate::context::Shared;
 use crate::events;
 use crate::pool::Job;
-use crate::wsgi::environ;
 use crate::wsgi::file_wrapper::FileWrapper;
 use crate::wsgi::responder::Responder;
+use crate::wsgi::{chunk, environ};
+use bytes::Bytes;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
@@ -59,6 +60,11 @@ pub fn handle(py: Python<'_>, app: &Py<PyAny>, job: Job, shared: &Shared) {
 }
 
 fn close(iterable: &Bound<'_, PyAny>) -> PyResult<()> {
+    // Exact lists and tuples have no close(); asking would raise and clear an
+    // AttributeError on every request of the fast path.
+    if iterable.is_exact_instance_of::<PyList>() || iterable.is_exact_instance_of::<PyTuple>() {
+        return Ok(());
+    }
     if iterable.hasattr(pyo3::intern!(iterable.py(), "close"))? {
         iterable.call_method0(pyo3::intern!(iterable.py(), "close"))?;
     }
@@ -101,20 +107,22 @@ fn respond(
     let mut buffer: Vec<u8> = Vec::new();
     for item in iterator {
         let item = item?;
-        let bytes = as_bytes(&item)?.as_bytes();
-        if sized && buffer.len() + bytes.len() <= JOIN_LIMIT {
-            buffer.extend_from_slice(bytes);
+        let bytes = as_bytes(&item)?;
+        if sized && buffer.len() + bytes.as_bytes().len() <= JOIN_LIMIT {
+            buffer.extend_from_slice(bytes.as_bytes());
             continue;
         }
         let mut r = responder.borrow_mut();
         if !buffer.is_empty() {
-            r.send_chunk(py, &std::mem::take(&mut buffer))?;
+            r.send_chunk(py, Bytes::from(std::mem::take(&mut buffer)))?;
         }
-        if !r.send_chunk(py, bytes)? {
+        if !r.send_chunk(py, chunk::bytes_of(bytes))? {
             return Ok(()); // the client went away: stop iterating, close() follows
         }
     }
-    responder.borrow_mut().send_complete(py, &buffer)
+    responder
+        .borrow_mut()
+        .send_complete(py, Bytes::from(buffer))
 }
 
 fn send_joined<'py>(
@@ -127,13 +135,13 @@ fn send_joined<'py>(
         let item = items.next().unwrap();
         return responder
             .borrow_mut()
-            .send_complete(py, as_bytes(&item)?.as_bytes());
+            .send_complete(py, chunk::bytes_of(as_bytes(&item)?));
     }
     let mut body = Vec::new();
     for item in items {
         body.extend_from_slice(as_bytes(&item)?.as_bytes());
     }
-    responder.borrow_mut().send_complete(py, &body)
+    responder.borrow_mut().send_complete(py, Bytes::from(body))
 }
 
 /// The traceback goes to the error log (stderr), never to the client.
