@@ -36,6 +36,16 @@ pub enum Reply {
     Abort,
 }
 
+impl Reply {
+    /// Nothing follows this reply on its channel.
+    pub fn is_last(&self) -> bool {
+        matches!(
+            self,
+            Reply::Head { body: Some(_), .. } | Reply::End | Reply::Abort
+        )
+    }
+}
+
 pub type ReplySender = tokio::sync::mpsc::Sender<Reply>;
 
 /// One request handed to Python, with its body already read (see http::service).
@@ -48,7 +58,8 @@ pub struct Job {
     pub peer: SocketAddr,
     pub local: SocketAddr,
     pub request_id: String,
-    pub reply: ReplySender,
+    /// Taken by the request's responder (so it can drop it early).
+    pub reply: Option<ReplySender>,
     pub ticket: Arc<Ticket>,
 }
 

@@ -316,7 +316,7 @@ impl Service {
             peer: conn.peer,
             local: conn.local,
             request_id,
-            reply: reply_tx,
+            reply: Some(reply_tx),
             ticket: ticket.clone(),
         };
         if self.jobs.try_send(job).is_err() {
@@ -379,12 +379,26 @@ impl Service {
         let request_timeout = crate::config::seconds(shared.config.request_timeout);
         let far = Duration::from_secs(86400 * 365);
         loop {
+            // One far-off timer per request rather than a 20 ms poll while
+            // the job waits (every re-armed timer is work for the I/O thread).
+            // Until a thread picks the job: wake at the earlier of the
+            // queue-timeout and the request-timeout counted from the enqueue
+            // (counted from the pick, the request-timeout cannot end sooner);
+            // past that and still not picked, look again every 20 ms.
             let deadline = match ticket.picked_at(shared) {
                 Some(picked) => picked + request_timeout.unwrap_or(far),
-                // Not picked yet: look again shortly, since a thread may pick
-                // it any moment and the request-timeout then starts.
-                None => (ticket.enqueued + queue_timeout.unwrap_or(far))
-                    .min(Instant::now() + Duration::from_millis(20)),
+                None => {
+                    let first = ticket.enqueued
+                        + queue_timeout
+                            .unwrap_or(far)
+                            .min(request_timeout.unwrap_or(far));
+                    let now = Instant::now();
+                    if first > now {
+                        first
+                    } else {
+                        now + Duration::from_millis(20)
+                    }
+                }
             };
             tokio::select! {
                 reply = reply_rx.recv() => return Ok(reply),

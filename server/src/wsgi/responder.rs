@@ -28,7 +28,8 @@ const HOP_BY_HOP: &[&str] = &[
 
 #[pyclass(module = "warpserver._core")]
 pub struct Responder {
-    tx: ReplySender,
+    /// None once the last reply went out.
+    tx: Option<ReplySender>,
     status: Option<(StatusCode, Option<String>)>,
     headers: HeaderMap,
     pub sent: bool,
@@ -43,7 +44,7 @@ pub struct Responder {
 impl Responder {
     pub fn new(tx: ReplySender) -> Responder {
         Responder {
-            tx,
+            tx: Some(tx),
             status: None,
             headers: HeaderMap::new(),
             sent: false,
@@ -62,16 +63,26 @@ impl Responder {
         if self.gone {
             return false;
         }
-        let ok = match self.tx.try_send(reply) {
+        let Some(tx) = self.tx.as_ref() else {
+            return false; // the response was already complete
+        };
+        let last = reply.is_last();
+        let ok = match tx.try_send(reply) {
             Ok(()) => true,
             Err(tokio::sync::mpsc::error::TrySendError::Full(reply)) => {
-                let tx = &self.tx;
                 py.detach(|| tx.blocking_send(reply).is_ok())
             }
             Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => false,
         };
         if !ok {
             self.gone = true;
+        }
+        if last || !ok {
+            // Dropping the sender right after the last reply lets the
+            // channel's "closed" wake-up ride on this send's (the task is
+            // still queued); dropped later, it would cost the I/O thread a
+            // second wake-up (an eventfd write) per request.
+            self.tx = None;
         }
         ok
     }

@@ -20,9 +20,12 @@ use std::time::Instant;
 /// Sized iterables up to this many bytes are sent in one piece.
 const JOIN_LIMIT: usize = 1 << 20;
 
-pub fn handle(py: Python<'_>, app: &Py<PyAny>, job: Job, shared: &Shared) {
+pub fn handle(py: Python<'_>, app: &Py<PyAny>, mut job: Job, shared: &Shared) {
     let started = Instant::now();
-    let responder = match Bound::new(py, Responder::new(job.reply.clone())) {
+    let Some(reply) = job.reply.take() else {
+        return;
+    };
+    let responder = match Bound::new(py, Responder::new(reply)) {
         Ok(r) => r,
         Err(e) => return log_exception(py, &job.request_id, e),
     };
