@@ -417,17 +417,23 @@ fn django_runwarp_honours_djangos_own_options() {
     let Some(site) = django_site() else {
         return;
     };
+    // Settings outside the project, found through --pythonpath (which the
+    // workers need too).
+    let extra = tempfile::tempdir().unwrap();
     std::fs::write(
-        site.root.join("site_/other_settings.py"),
-        "from .settings import *\nSTATIC_URL = '/assets/'\n",
+        extra.path().join("other_settings.py"),
+        "from site_.settings import *\nSTATIC_URL = '/assets/'\n",
     )
     .unwrap();
+    let extra_dir = extra.path().display().to_string();
     // warp start knows none of these: Django must take them all.
     let (mut server, port) = runwarp(
         &site,
         &[
             "--settings",
-            "site_.other_settings",
+            "other_settings",
+            "--pythonpath",
+            &extra_dir,
             "--skip-checks",
             "-v",
             "0",
@@ -441,7 +447,7 @@ fn django_runwarp_honours_djangos_own_options() {
         format!("/assets -> {}", collected.display())
     );
     let (status, body) = http_get(port, "/settings/", Duration::from_secs(10)).unwrap();
-    assert_eq!((status, body.as_str()), (200, "site_.other_settings"));
+    assert_eq!((status, body.as_str()), (200, "other_settings"));
     let (status, body) = http_get(port, "/assets/site.css", Duration::from_secs(5)).unwrap();
     assert_eq!((status, body.as_str()), (200, "body{}"));
 }
