@@ -582,10 +582,15 @@ fn django_runwarp_finds_warp_or_says_how_to() {
     );
     std::fs::write(&record, format!("{}\n", support::warp_bin().display())).unwrap();
     let port = support::free_port();
-    let mut cmd = site.runwarp(&[&format!("127.0.0.1:{port}")]);
+    // A bare PORT listens on runserver's 127.0.0.1.
+    let mut cmd = site.runwarp(&[&port.to_string()]);
     without_warp(&mut cmd);
     let mut server = TerminalServer::spawn(cmd, port);
     server.wait_for(false, ") ready in", 1, Duration::from_secs(30));
+    assert_eq!(
+        banner_row(&server, "Server URL"),
+        format!("http://127.0.0.1:{port}/")
+    );
     assert_eq!(
         http_get(port, "/pid/", Duration::from_secs(10)).unwrap().0,
         200
