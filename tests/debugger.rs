@@ -135,31 +135,24 @@ fn django_runwarp_enable_debugger_opens_pdb_for_a_view_that_raises() {
         return;
     };
     let port = support::free_port();
-    let mut cmd = std::process::Command::new(&site.python);
-    cmd.args(["manage.py", "runwarp", &format!("127.0.0.1:{port}")])
-        .args([
-            "--threads",
-            "3",
-            "--request-timeout",
-            "1",
-            "--enable-debugger",
-        ])
-        .current_dir(&site.root)
-        .env("PYTHONPATH", site.package.path());
+    let cmd = site.runwarp(&[
+        &format!("127.0.0.1:{port}"),
+        "--threads",
+        "3",
+        "--request-timeout",
+        "1",
+        "--enable-debugger",
+    ]);
     let mut server = TerminalServer::spawn(cmd, port);
-    server.wait_for(true, "(1 threads)", 1, Duration::from_secs(20));
-    let client = std::thread::spawn(move || {
-        // runwarp prints its line just before the worker binds: retry briefly.
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            match http_get(port, "/boom/", Duration::from_secs(60)) {
-                Err(e) if e.starts_with("connect") && std::time::Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(100))
-                }
-                answer => return answer,
-            }
-        }
-    });
+    // runwarp became `warp start --enable-debugger`: one process, one thread.
+    server.wait_for(false, ") ready in", 1, Duration::from_secs(30));
+    server.wait_for(
+        true,
+        "1 (1 process * 1 threads) [--enable-debugger]",
+        1,
+        Duration::from_secs(1),
+    );
+    let client = std::thread::spawn(move || http_get(port, "/boom/", Duration::from_secs(60)));
     server.wait_for(true, "(Pdb)", 1, Duration::from_secs(30));
     std::thread::sleep(Duration::from_millis(1500)); // past --request-timeout
     assert!(

@@ -122,6 +122,11 @@ pub struct ServeOptions {
     /// Post-mortem pdb on the terminal for an exception; forces 1 process, 1 thread (development).
     #[arg(long)]
     pub enable_debugger: bool,
+    /// Run the workers with this Python instead of the app root's (`manage.py runwarp` passes
+    /// its own); the app is then not built, and the workers get warp's server package from a
+    /// private directory of this run, not from that Python's site-packages.
+    #[arg(long, value_name = "PATH")]
+    pub worker_python: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]

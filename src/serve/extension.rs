@@ -16,6 +16,10 @@ pub const PYTHON_FILES: &[(&str, &[u8])] = include!(concat!(env!("OUT_DIR"), "/p
 /// The file name of the extension inside the package directory.
 pub const CORE_FILE: &str = "_core.abi3.so";
 
+/// A file in the package naming the `warp` binary that installed it, so that
+/// `manage.py runwarp` finds the warp whose server the package is.
+pub const INSTALLED_BY_FILE: &str = "installed-by-warp";
+
 /// Put the `warpserver` package into `site_packages` (a venv's platlib).
 /// Files already identical are left alone; changed ones are replaced by rename,
 /// so a worker that has the old copy mapped keeps running.
@@ -25,6 +29,10 @@ pub fn install(site_packages: &Path) -> Result<()> {
     write_if_changed(&package.join(CORE_FILE), CORE_SO)?;
     for (rel, bytes) in PYTHON_FILES {
         write_if_changed(&site_packages.join(rel), bytes)?;
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        let line = format!("{}\n", exe.display());
+        write_if_changed(&package.join(INSTALLED_BY_FILE), line.as_bytes())?;
     }
     Ok(())
 }
@@ -44,4 +52,23 @@ fn write_if_changed(dest: &Path, bytes: &[u8]) -> Result<()> {
     tmp.persist(dest)
         .with_context(|| format!("installing {}", dest.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn install_records_the_binary_that_installed_the_package() {
+        let site = tempfile::tempdir().unwrap();
+        install(site.path()).unwrap();
+        let package = site.path().join("warpserver");
+        assert!(package.join(CORE_FILE).is_file());
+        assert!(package.join("__init__.py").is_file());
+        let recorded = fs::read_to_string(package.join(INSTALLED_BY_FILE)).unwrap();
+        assert_eq!(
+            recorded.trim_end(),
+            std::env::current_exe().unwrap().display().to_string()
+        );
+    }
 }

@@ -48,24 +48,39 @@ pub fn start(src: &Path, target_arg: Option<&str>, options: &ServeOptions) -> Re
     let explicit = target_arg
         .map(|arg| target::from_argument(arg, &home, &settings.callable_object))
         .transpose()?;
+    let interpreter = options
+        .worker_python
+        .as_deref()
+        .map(worker_python)
+        .transpose()?;
     let record = match BuildRecord::load(&paths.app_root)? {
-        Some(record) => record,
+        Some(record) => Some(record),
+        // Another Python runs the app (runwarp): there is nothing to build into.
+        None if interpreter.is_some() => None,
         None => {
             eprintln!(
                 "warp: {} is not built yet, building it first",
                 paths.src_root.display()
             );
-            build::build(&paths, &BuildOptions::default())?
+            Some(build::build(&paths, &BuildOptions::default())?)
         }
     };
-    let target = match explicit {
-        Some(t) => t,
-        None => target::from_record(&record, &settings.callable_object)?,
+    let target = match (explicit, &record) {
+        (Some(t), _) => t,
+        (None, Some(record)) => target::from_record(record, &settings.callable_object)?,
+        (None, None) => return Err(fail(
+            "nothing to serve: the app is not built and no TARGET was given with --worker-python",
+            "give TARGET, e.g. `warp start --worker-python PATH myapp.wsgi:application`",
+        )),
     };
     crate::runtime::before_start(&paths)?;
-    let env = crate::runtime::app_environment(&paths)?;
+    let mut env = crate::runtime::app_environment(&paths)?;
+    if interpreter.is_some() {
+        // That Python's environment is the caller's, not the app root's.
+        env.retain(|(k, _)| k != "PATH" && k != "VIRTUAL_ENV");
+    }
 
-    let python = paths.python();
+    let python = interpreter.clone().unwrap_or_else(|| paths.python());
     if let AppTarget::Exec { path } | AppTarget::PythonFile { path } = &target {
         // The app runs its own server: this process becomes it.
         let mut cmd = match &target {
@@ -90,14 +105,34 @@ pub fn start(src: &Path, target_arg: Option<&str>, options: &ServeOptions) -> Re
     }
 
     let python_version = python::check_version(&python)?;
-    let site_packages = if record.python.site_packages.as_os_str().is_empty() {
-        worker::site_packages(&paths.app_root, &python_version)
-    } else {
-        record.python.site_packages.clone()
+    // With --worker-python the package goes into a directory of this run, first on
+    // the workers' path, so the workers run the server this binary carries
+    // whatever that Python has installed; it is removed when warp stops.
+    let _private_package = match (&interpreter, &record) {
+        (Some(_), _) => {
+            let dir = tempfile::Builder::new().prefix("warpserver-").tempdir()?;
+            extension::install(dir.path()).context("installing warp's server")?;
+            for (_, value) in env.iter_mut().filter(|(k, _)| k == "PYTHONPATH") {
+                *value = format!("{}:{value}", dir.path().display());
+            }
+            Some(dir)
+        }
+        (None, Some(record)) => {
+            let site_packages = if record.python.site_packages.as_os_str().is_empty() {
+                worker::site_packages(&paths.app_root, &python_version)
+            } else {
+                record.python.site_packages.clone()
+            };
+            extension::install(&site_packages).with_context(|| {
+                format!("installing warp's server into {}", site_packages.display())
+            })?;
+            None
+        }
+        (None, None) => unreachable!("without --worker-python the app is built above"),
     };
-    extension::install(&site_packages)
-        .with_context(|| format!("installing warp's server into {}", site_packages.display()))?;
-    add_django_static(&record, &mut settings);
+    if let Some(record) = &record {
+        add_django_static(record, &mut settings);
+    }
 
     let signals = supervisor::block_signals()?;
     let socket = listener::bind(&settings.host, settings.port, settings.listen_backlog)?;
@@ -149,6 +184,29 @@ pub fn start(src: &Path, target_arg: Option<&str>, options: &ServeOptions) -> Re
     let code = supervisor.run();
     drop(socket);
     code
+}
+
+/// The interpreter `--worker-python` names (a path, or a name looked up on
+/// PATH), as an absolute path — not resolved: a virtualenv's `bin/python` is
+/// a symlink that must stay one.
+fn worker_python(python: &Path) -> Result<std::path::PathBuf> {
+    let path = if python.is_absolute() {
+        python.to_path_buf()
+    } else if python.components().count() == 1 {
+        which::which(python).unwrap_or_else(|_| python.to_path_buf())
+    } else {
+        std::env::current_dir()?.join(python)
+    };
+    if !path.is_file() {
+        return Err(fail(
+            format!(
+                "--worker-python {}: there is no such file",
+                python.display()
+            ),
+            "give a CPython 3.9+ interpreter by path or by name on PATH, e.g. `--worker-python .venv/bin/python`",
+        ));
+    }
+    Ok(path)
 }
 
 /// Django: serve STATIC_URL from STATIC_ROOT (what collectstatic filled),

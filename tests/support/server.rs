@@ -92,6 +92,32 @@ pub fn django_project(settings_tail: &str, urls_tail: &str) -> Option<DjangoProj
     })
 }
 
+impl DjangoProject {
+    /// `python manage.py runwarp ARGS…` in the project, with the warp under
+    /// test as WARP_BIN and none of the variables that would change warp's
+    /// port, processes or app root.
+    pub fn runwarp(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.python);
+        cmd.arg("manage.py")
+            .arg("runwarp")
+            .args(args)
+            .current_dir(&self.root)
+            .env("PYTHONPATH", self.package.path())
+            .env("WARP_BIN", crate::support::warp_bin());
+        for var in [
+            "WEB_CONCURRENCY",
+            "PORT",
+            "WARP_HTTP_PORT",
+            "WARP_APP_ROOT",
+            "VIRTUAL_ENV",
+            "DJANGO_SETTINGS_MODULE",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd
+    }
+}
+
 fn copy_tree(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).unwrap().flatten() {
         let name = entry.file_name();
