@@ -648,10 +648,12 @@ fn sigusr1_dumps_the_state_and_sighup_does_not_kill() {
     let mut w = worker("apps:hello", json!({})).start();
     assert_eq!(w.get("/").status, 200);
     w.signal(nix::sys::signal::Signal::SIGHUP);
-    w.signal(nix::sys::signal::Signal::SIGUSR1);
+    // The response can reach us a moment before the thread counts itself
+    // idle again: ask until the dump shows the settled state (or time is up).
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !w.stderr().contains("[warpserver] state:") && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
+    while !w.stderr().contains("requests 1, busy threads 0/2") && Instant::now() < deadline {
+        w.signal(nix::sys::signal::Signal::SIGUSR1);
+        std::thread::sleep(Duration::from_millis(100));
     }
     assert!(
         w.stderr().contains("requests 1, busy threads 0/2"),
