@@ -32,7 +32,9 @@ rounds="${ROUNDS:-3}"
 mkdir -p "$bench"
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-if [ ! -x "$venv/bin/granian" ] || [ ! -x "$venv/bin/gunicorn" ] || ! "$venv/bin/python" -c 'import django' 2>/dev/null; then
+# The peers run as `python -m`, so a venv made under another checkout path still works.
+if ! "$venv/bin/python" -c 'import granian, gunicorn, django' 2>/dev/null; then
+  rm -rf "$venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q granian gunicorn django
 fi
@@ -64,9 +66,9 @@ start_server() { # server app port -> pid of the process group leader
             --processes 1 --threads 1 --host 127.0.0.1 --port "$port" --keep-alive-timeout 30 \
             --request-timeout 0 --queue-timeout 0 --header-timeout 0 --limit-request-body 0 \
             >"$bench/$server.log" 2>&1) & ;;
-    granian) setsid taskset -c 0 "$venv/bin/granian" --interface wsgi --workers 1 --blocking-threads 1 \
+    granian) setsid taskset -c 0 "$venv/bin/python" -m granian --interface wsgi --workers 1 --blocking-threads 1 \
             --host 127.0.0.1 --port "$port" --no-ws "$target" >"$bench/$server.log" 2>&1 & ;;
-    gunicorn) setsid taskset -c 0 "$venv/bin/gunicorn" -w 1 -b "127.0.0.1:$port" "$target" \
+    gunicorn) setsid taskset -c 0 "$venv/bin/python" -m gunicorn -w 1 -b "127.0.0.1:$port" "$target" \
             >"$bench/$server.log" 2>&1 & ;;
   esac
   echo $!
