@@ -96,7 +96,7 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
     let (base, base_root) = load_base(&base_ref, &store, &options.registry)?;
     let python = sandbox::find_python(&base_root, &base_text)?;
     let exe = std::env::current_exe().context("locating the warp binary")?;
-    let exe_hash = file_hash(&exe)?;
+    let exe_hash = exe_hash(&store, &exe)?;
 
     let (runtime_root, runtime) = ui::step("Runtime layer", || {
         runtime_layer(&store, &base_root, &base, &exe, &exe_hash)
@@ -193,8 +193,12 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
         for part in APP_PARTS {
             let host = built_app_root.join(part);
             if host.exists() {
-                w.add_tree(&host, &Path::new(APP_ROOT).join(part), Owner::App, &|_| {
-                    false
+                // Bytecode the build's imports wrote next to the source is
+                // timestamp-based (stamped with the copy's mtime), so never
+                // reproducible; and a build that reused the collected static
+                // files imported nothing. The app writes its own at run time.
+                w.add_tree(&host, &Path::new(APP_ROOT).join(part), Owner::App, &|rel| {
+                    rel.file_name().is_some_and(|n| n == "__pycache__")
                 })?;
             }
         }
@@ -288,7 +292,8 @@ pub(super) fn load_base(
         || {
             roots::ensure(
                 store,
-                &format!("base-{}", roots::key(&base.identity)),
+                // v2: file mtimes restored (valid .pyc files in the tree).
+                &format!("base-{}", roots::key(&format!("v2\n{}", base.identity))),
                 |dir| {
                     for (i, l) in base.layers.iter().enumerate() {
                         let what = format!("base layer {} ({})", i + 1, l.digest);
@@ -415,6 +420,38 @@ pub(super) fn file_hash(path: &Path) -> Result<String> {
     let mut hasher = Sha256::new();
     std::io::copy(&mut fs::File::open(path)?, &mut hasher)?;
     Ok(hex::encode(hasher.finalize()))
+}
+
+/// The sha256 of the warp binary, remembered in the cache under its device,
+/// inode, size and mtime (nanoseconds), so that a rebuild does not hash
+/// megabytes to learn what it already knows. Any replacement of the binary
+/// (a new build, an install) changes the mtime or the inode.
+pub(super) fn exe_hash(store: &BlobStore, exe: &Path) -> Result<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::metadata(exe)?;
+    let identity = format!(
+        "{} {} {} {} {}.{}",
+        exe.display(),
+        meta.dev(),
+        meta.ino(),
+        meta.len(),
+        meta.mtime(),
+        meta.mtime_nsec()
+    );
+    let index = store.index_path("exe", &roots::key(&identity));
+    if let Ok(known) = fs::read_to_string(&index) {
+        if known.len() == 64 && known.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(known);
+        }
+    }
+    let hash = file_hash(exe)?;
+    if let Some(dir) = index.parent() {
+        fs::create_dir_all(dir)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+        std::io::Write::write_all(&mut tmp, hash.as_bytes())?;
+        tmp.persist(&index)?;
+    }
+    Ok(hash)
 }
 
 /// The passwd entry `warp start` expects for the image user.
@@ -636,6 +673,10 @@ fn build_sandbox(
     epoch: u64,
 ) -> Sandbox {
     let cache_inside = "/tmp/warp-build-cache";
+    // Collected static files are kept per static key in the cache's `static/`
+    // (see build::static_reuse): a code-only rebuild copies them in instead
+    // of running collectstatic.
+    let static_cache = format!("{cache_inside}/static");
     let mut env: Vec<(String, String)> = vec![
         ("PATH".into(), config::IMAGE_PATH.into()),
         ("HOME".into(), "/tmp/warp-home".into()),
@@ -651,6 +692,7 @@ fn build_sandbox(
         // The cache is another mount: uv cannot hard-link across it.
         ("UV_LINK_MODE".into(), "copy".into()),
         ("PIP_DISABLE_PIP_VERSION_CHECK".into(), "1".into()),
+        (crate::build::static_reuse::CACHE_VAR.into(), static_cache),
     ];
     // The user's index and build settings pass through (never into a layer).
     for (k, v) in std::env::vars() {

@@ -6,7 +6,7 @@
 //! the root, or a hard link to outside, makes the whole layer refused.
 //!
 //! Owners are not restored (the root is private to the build and every layer
-//! warp writes normalises owners); modes are. Device nodes are skipped: the
+//! warp writes normalises owners); modes and file mtimes are. Device nodes are skipped: the
 //! build sees the host's /dev, bind-mounted.
 use crate::error::fail;
 use anyhow::{Context, Result};
@@ -183,6 +183,7 @@ fn unpack_tar(reader: impl Read, root: &Path, what: &str) -> Result<()> {
         let header = entry.header();
         let mode = header.mode().unwrap_or(0o644) & 0o7777;
         let kind = header.entry_type();
+        let mtime = header.mtime().ok();
         written.insert(rel.clone());
         match kind {
             tar::EntryType::Directory => {
@@ -198,6 +199,14 @@ fn unpack_tar(reader: impl Read, root: &Path, what: &str) -> Result<()> {
                 let mut out = fs::File::create(&target)?;
                 std::io::copy(&mut entry, &mut out)
                     .with_context(|| format!("writing {} from {what}", rel.display()))?;
+                // The layer's mtime: Python checks a .pyc against its
+                // source's, and a base's compiled stdlib would otherwise be
+                // stale, recompiled by every interpreter the build starts.
+                if let Some(mtime) = mtime {
+                    out.set_modified(
+                        std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime),
+                    )?;
+                }
                 fs::set_permissions(&target, fs::Permissions::from_mode(mode))?;
             }
             tar::EntryType::Symlink => {
