@@ -191,13 +191,9 @@ fn failing_requirements_with_pip_show_pips_error_and_leave_nothing_behind() {
 
 #[test]
 fn django_project_gets_collectstatic_with_an_injected_static_root() {
-    let Some(django_admin) = tool("django-admin") else {
+    let Some(app) = django_project() else {
         return;
     };
-    let app = TempApp::new();
-    assert_ok(&run(Command::new(&django_admin)
-        .args(["startproject", "mysite", "."])
-        .current_dir(app.path())));
     let settings = std::fs::read_to_string(app.path().join("mysite/settings.py")).unwrap();
     assert!(
         !settings.contains("STATIC_ROOT"),
@@ -239,13 +235,9 @@ fn django_project_gets_collectstatic_with_an_injected_static_root() {
 /// removed from STATIC_ROOT each make warp collect again, with the right files.
 #[test]
 fn collected_static_files_are_reused_until_their_inputs_change() {
-    let Some(django_admin) = tool("django-admin") else {
+    let Some(app) = django_project() else {
         return;
     };
-    let app = TempApp::new();
-    assert_ok(&run(Command::new(&django_admin)
-        .args(["startproject", "mysite", "."])
-        .current_dir(app.path())));
     app.write("requirements.txt", "django\n");
     app.write("assets/site.css", "body { color: red }\n");
     let settings = app.path().join("mysite/settings.py");

@@ -33,6 +33,7 @@
 //!   `<cache>/static`), one tree per key computed before collecting; a hit
 //!   replaces STATIC_ROOT with a copy of that tree — the same files, modes and
 //!   paths collectstatic made, so the app layer has the same digest.
+use crate::build::inputs::hash_field;
 use crate::build::record::DjangoInfo;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -121,11 +122,7 @@ pub struct KeyInputs<'a> {
 /// The static key, or None when the source tree is too big to hash.
 pub fn key(inputs: &KeyInputs) -> Result<Option<String>> {
     let mut h = Sha256::new();
-    let mut field = |name: &str, value: &[u8]| {
-        h.update(name.as_bytes());
-        h.update((value.len() as u64).to_le_bytes());
-        h.update(value);
-    };
+    let mut field = |name: &str, value: &[u8]| hash_field(&mut h, name, value);
     field("schema", b"collectstatic-v1");
     field("warp", env!("CARGO_PKG_VERSION").as_bytes());
     field("inputs", inputs.inputs_hash.as_bytes());
