@@ -98,10 +98,11 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
     let exe = std::env::current_exe().context("locating the warp binary")?;
     let exe_hash = exe_hash(&store, &exe)?;
 
-    let (runtime_root, runtime) = ui::step("Runtime layer", || {
-        runtime_layer(&store, &base_root, &base, &exe, &exe_hash)
-            .map_err(|e| diskfull::in_cache(e, &store, "the runtime layer"))
+    let runtime_files = ui::step("Runtime files", || {
+        runtime_files(&store, &base_root, &base, &exe, &exe_hash)
+            .map_err(|e| diskfull::in_cache(e, &store, "the runtime files"))
     })?;
+    let runtime_cached = runtime_files.cached(&store);
 
     let uv = host_uv(&base_root);
     let installer = match &uv {
@@ -132,7 +133,7 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
     let upper = work.path().join("upper");
     copy_source(&src, &upper)?;
     let mut lowers: Vec<PathBuf> = deps_root.iter().cloned().collect();
-    lowers.push(runtime_root);
+    lowers.push(runtime_files.tree.clone());
     lowers.push(base_root.clone());
     let build_cache = store.root().join("build-cache");
     fs::create_dir_all(&build_cache)?;
@@ -171,40 +172,39 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
         ));
     }
     let built_app_root = upper.join("opt/app-root");
-    let deps = match cached_deps {
-        Some(deps) => deps,
-        None => ui::step("Dependencies layer", || {
-            let mut w = LayerWriter::new();
-            w.add_dir(Path::new(APP_ROOT), 0o775, Owner::App);
-            w.add_tree(&built_app_root, Path::new(APP_ROOT), Owner::App, &|rel| {
-                rel.components().count() == 1
-                    && APP_PARTS.iter().any(|p| rel == Path::new(p))
-                    && rel != Path::new(".warp")
-            })?;
-            w.fill_parents(&base_root);
-            let layer = w.write(&store, 0)?;
-            layer::remember(&store, "deps", &deps_key, &layer)?;
-            Ok(layer)
-        })
-        .map_err(|e| diskfull::in_cache(e, &store, "the dependencies layer"))?,
+    // The layers still to write are compressed in parallel, one thread each.
+    let mut written = Vec::new();
+    if runtime_cached.is_none() {
+        written.push("runtime");
+    }
+    if cached_deps.is_none() {
+        written.push("dependencies");
+    }
+    written.push("app");
+    let title = match written.len() {
+        1 => "App layer".to_string(),
+        _ => format!("Layers: {} (in parallel)", written.join(", ")),
     };
-    let app = ui::step("App layer", || {
-        let mut w = LayerWriter::new();
-        for part in APP_PARTS {
-            let host = built_app_root.join(part);
-            if host.exists() {
-                // Bytecode the build's imports wrote next to the source is
-                // timestamp-based (stamped with the copy's mtime), so never
-                // reproducible; and a build that reused the collected static
-                // files imported nothing. The app writes its own at run time.
-                w.add_tree(&host, &Path::new(APP_ROOT).join(part), Owner::App, &|rel| {
-                    rel.file_name().is_some_and(|n| n == "__pycache__")
-                })?;
-            }
-        }
-        w.fill_parents(&base_root);
-        w.write(&store, epoch)
-            .map_err(|e| diskfull::in_cache(e, &store, "the app layer"))
+    let (runtime, deps, app) = ui::step(&title, || {
+        std::thread::scope(|threads| {
+            let runtime = threads.spawn(|| match runtime_cached {
+                Some(layer) => Ok(layer),
+                None => runtime_files
+                    .layer(&store, &base_root, &exe)
+                    .map_err(|e| diskfull::in_cache(e, &store, "the runtime layer")),
+            });
+            let deps = threads.spawn(|| match cached_deps {
+                Some(deps) => Ok(deps),
+                None => dependencies_layer(&store, &built_app_root, &base_root, &deps_key)
+                    .map_err(|e| diskfull::in_cache(e, &store, "the dependencies layer")),
+            });
+            let app = app_layer(&store, &built_app_root, &base_root, epoch)
+                .map_err(|e| diskfull::in_cache(e, &store, "the app layer"));
+            let joined = |r: std::thread::Result<Result<Layer>>| {
+                r.unwrap_or_else(|_| Err(anyhow::anyhow!("writing a layer panicked")))
+            };
+            Ok::<_, anyhow::Error>((joined(runtime.join())?, joined(deps.join())?, app?))
+        })
     })?;
     let venv = match &deps_root {
         Some(dir) => dir.join("opt/app-root"),
@@ -256,6 +256,51 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
         &outputs,
         &options.registry,
     )
+}
+
+/// The venv (everything of the built /opt/app-root but the app's parts),
+/// stamped 0 and remembered under the dependency key.
+fn dependencies_layer(
+    store: &BlobStore,
+    built_app_root: &Path,
+    base_root: &Path,
+    deps_key: &str,
+) -> Result<Layer> {
+    let mut w = LayerWriter::new();
+    w.add_dir(Path::new(APP_ROOT), 0o775, Owner::App);
+    w.add_tree(built_app_root, Path::new(APP_ROOT), Owner::App, &|rel| {
+        rel.components().count() == 1
+            && APP_PARTS.iter().any(|p| rel == Path::new(p))
+            && rel != Path::new(".warp")
+    })?;
+    w.fill_parents(base_root);
+    let layer = w.write(store, 0)?;
+    layer::remember(store, "deps", deps_key, &layer)?;
+    Ok(layer)
+}
+
+/// The app's parts of the built /opt/app-root, stamped `epoch`.
+fn app_layer(
+    store: &BlobStore,
+    built_app_root: &Path,
+    base_root: &Path,
+    epoch: u64,
+) -> Result<Layer> {
+    let mut w = LayerWriter::new();
+    for part in APP_PARTS {
+        let host = built_app_root.join(part);
+        if host.exists() {
+            // Bytecode the build's imports wrote next to the source is
+            // timestamp-based (stamped with the copy's mtime), so never
+            // reproducible; and a build that reused the collected static
+            // files imported nothing. The app writes its own at run time.
+            w.add_tree(&host, &Path::new(APP_ROOT).join(part), Owner::App, &|rel| {
+                rel.file_name().is_some_and(|n| n == "__pycache__")
+            })?;
+        }
+    }
+    w.fill_parents(base_root);
+    w.write(store, epoch)
 }
 
 /// The image's name and where to write it (checked before any work):
@@ -468,6 +513,29 @@ pub(super) fn runtime_layer(
     exe: &Path,
     exe_hash: &str,
 ) -> Result<(PathBuf, Layer)> {
+    let files = runtime_files(store, base_root, base, exe, exe_hash)?;
+    let layer = files.layer(store, base_root, exe)?;
+    Ok((files.tree, layer))
+}
+
+/// The runtime files: their tree at once (a lower layer of the build's
+/// overlay), their layer when asked (so that it can be compressed while
+/// other layers are).
+pub(super) struct RuntimeFiles {
+    pub tree: PathBuf,
+    key: String,
+    passwd: String,
+    passwd_rel: PathBuf,
+    bin_rel: PathBuf,
+}
+
+pub(super) fn runtime_files(
+    store: &BlobStore,
+    base_root: &Path,
+    base: &LoadedImage,
+    exe: &Path,
+    exe_hash: &str,
+) -> Result<RuntimeFiles> {
     // Paths as the base has them (through its symlinks, e.g. a merged /usr).
     let inside = |rel: &str| -> Result<PathBuf> {
         let resolved = unpack::resolve_in_root(base_root, Path::new(rel), true, "the base image")?;
@@ -496,23 +564,46 @@ pub(super) fn runtime_layer(
         fs::create_dir_all(dir.join("opt/app-root/src"))?;
         Ok(())
     })?;
-    if let Some(layer) = layer::cached(store, "runtime", &key) {
-        return Ok((tree, layer));
+    Ok(RuntimeFiles {
+        tree,
+        key,
+        passwd,
+        passwd_rel,
+        bin_rel,
+    })
+}
+
+impl RuntimeFiles {
+    /// The layer written earlier for these files, if there is one.
+    fn cached(&self, store: &BlobStore) -> Option<Layer> {
+        layer::cached(store, "runtime", &self.key)
     }
-    let mut w = LayerWriter::new();
-    w.add_host_file(&Path::new("/").join(&bin_rel), exe, 0o755, Owner::System);
-    w.add_bytes(
-        &Path::new("/").join(&passwd_rel),
-        passwd.into_bytes(),
-        0o664,
-        Owner::System,
-    );
-    w.add_dir(Path::new(APP_ROOT), 0o775, Owner::App);
-    w.add_dir(Path::new(APP_SRC), 0o775, Owner::App);
-    w.fill_parents(base_root);
-    let layer = w.write(store, 0)?;
-    layer::remember(store, "runtime", &key, &layer)?;
-    Ok((tree, layer))
+
+    /// The layer: cached, else written and remembered.
+    fn layer(&self, store: &BlobStore, base_root: &Path, exe: &Path) -> Result<Layer> {
+        if let Some(layer) = self.cached(store) {
+            return Ok(layer);
+        }
+        let mut w = LayerWriter::new();
+        w.add_host_file(
+            &Path::new("/").join(&self.bin_rel),
+            exe,
+            0o755,
+            Owner::System,
+        );
+        w.add_bytes(
+            &Path::new("/").join(&self.passwd_rel),
+            self.passwd.clone().into_bytes(),
+            0o664,
+            Owner::System,
+        );
+        w.add_dir(Path::new(APP_ROOT), 0o775, Owner::App);
+        w.add_dir(Path::new(APP_SRC), 0o775, Owner::App);
+        w.fill_parents(base_root);
+        let layer = w.write(store, 0)?;
+        layer::remember(store, "runtime", &self.key, &layer)?;
+        Ok(layer)
+    }
 }
 
 /// Copy the source into the root's /opt/app-root/src.
