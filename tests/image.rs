@@ -594,8 +594,24 @@ fn django_rebuilds_reuse_collected_static_files_with_the_same_digest() {
     let css = "opt/app-root/src/staticfiles/site.css";
     let admin_css = "opt/app-root/src/staticfiles/admin/css/base.css";
 
-    let (_, log, files) = build("cold", &[]);
+    let (cold, log, files) = build("cold", &[]);
     assert!(log.contains(COLLECTED) && !log.contains(REUSED), "{log}");
+    // Another cold build, in an empty cache: the same image (no bytecode
+    // stamped with install times in the dependencies layer).
+    let other_cache = tempfile::tempdir().unwrap();
+    let out = run(warp_image(app.path(), other_cache.path()).args([
+        "app:1",
+        "--base",
+        &format!("oci-archive:{}", base.display()),
+        "--output",
+        &format!("oci:{}", work.path().join("cold-again").display()),
+    ]));
+    assert_ok(&out);
+    assert_eq!(
+        digest_of(&out),
+        cold,
+        "two cold builds gave different images"
+    );
     assert_eq!(files[css], b"body { color: red }\n");
     assert!(String::from_utf8_lossy(&files[admin_css]).contains("DJANGO Admin styles"));
 

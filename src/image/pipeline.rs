@@ -783,6 +783,13 @@ fn build_sandbox(
         // The cache is another mount: uv cannot hard-link across it.
         ("UV_LINK_MODE".into(), "copy".into()),
         ("PIP_DISABLE_PIP_VERSION_CHECK".into(), "1".into()),
+        // Bytecode written by imports during the build (collectstatic's) is
+        // timestamp-based: stamped with install-time mtimes, it made the
+        // dependencies layer differ between cold builds, and it is stale in
+        // the image anyway (layer files have mtime 0). pip's install-time
+        // compilation is not affected and, with SOURCE_DATE_EPOCH, writes
+        // hash-based .pyc files that stay valid.
+        ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
         (crate::build::static_reuse::CACHE_VAR.into(), static_cache),
     ];
     // The user's index and build settings pass through (never into a layer).
