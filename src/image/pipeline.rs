@@ -137,6 +137,7 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
     lowers.push(base_root.clone());
     let build_cache = store.root().join("build-cache");
     fs::create_dir_all(&build_cache)?;
+    let uv_cache = UvCache::lend(&build_cache, &upper)?;
     let code = ui::step("warp build (inside the image, uid 1001)", || {
         let overlay = sandbox::Overlay {
             lowers,
@@ -159,6 +160,7 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
         }
         sandbox.run()
     })?;
+    drop(uv_cache);
     if code != 0 && diskfull::nearly_full(&upper) {
         return Err(diskfull::cache_full(
             store.root(),
@@ -755,6 +757,40 @@ fn dependency_key(
     Ok(hex::encode(h.finalize()))
 }
 
+/// Where uv's cache is inside the build's root (in the overlay's upper).
+const UV_CACHE_INSIDE: &str = "/tmp/warp-uv-cache";
+
+/// uv's download/unpack cache, kept in the cache directory between builds
+/// (`build-cache/uv`) and renamed into the build's upper directory while it
+/// runs — the same file system as the venv it installs into, so uv
+/// hard-links files instead of copying them (a bind mount would be another
+/// mount, where links fail). Renamed back afterwards; when two builds run at
+/// once, the second starts with an empty cache and the first one back wins.
+struct UvCache {
+    kept: PathBuf,
+    inside: PathBuf,
+}
+
+impl UvCache {
+    fn lend(build_cache: &Path, upper: &Path) -> Result<UvCache> {
+        let kept = build_cache.join("uv");
+        let inside = upper.join(UV_CACHE_INSIDE.trim_start_matches('/'));
+        fs::create_dir_all(inside.parent().unwrap())?;
+        if fs::rename(&kept, &inside).is_err() {
+            fs::create_dir_all(&inside)?;
+        }
+        Ok(UvCache { kept, inside })
+    }
+}
+
+impl Drop for UvCache {
+    fn drop(&mut self) {
+        if self.inside.is_dir() && !self.kept.exists() {
+            let _ = fs::rename(&self.inside, &self.kept);
+        }
+    }
+}
+
 /// The `warp build` run inside the root.
 fn build_sandbox(
     root: &Path,
@@ -779,9 +815,11 @@ fn build_sandbox(
         ("SOURCE_DATE_EPOCH".into(), epoch.to_string()),
         ("XDG_CACHE_HOME".into(), cache_inside.into()),
         ("PIP_CACHE_DIR".into(), format!("{cache_inside}/pip")),
-        ("UV_CACHE_DIR".into(), format!("{cache_inside}/uv")),
-        // The cache is another mount: uv cannot hard-link across it.
-        ("UV_LINK_MODE".into(), "copy".into()),
+        // uv's cache is moved into the build's own tree for the build (see
+        // UvCache): on the venv's file system, uv hard-links from it instead
+        // of copying thousands of files.
+        ("UV_CACHE_DIR".into(), UV_CACHE_INSIDE.into()),
+        ("UV_LINK_MODE".into(), "hardlink".into()),
         ("PIP_DISABLE_PIP_VERSION_CHECK".into(), "1".into()),
         // Bytecode written by imports during the build (collectstatic's) is
         // timestamp-based: stamped with install-time mtimes, it made the
