@@ -14,7 +14,8 @@
 //!   apps' `static/` directories, STATICFILES_DIRS, templates, `.env` files,
 //!   hooks — by content, symlinks by target. Left out: `.git`, `__pycache__`,
 //!   virtualenvs (a directory with `pyvenv.cfg`), tool caches and the app root;
-//! - the app root (where warp's default STATIC_ROOT goes), warp's version.
+//! - the app root (where warp's default STATIC_ROOT goes), the source's path
+//!   (settings derive STATIC_ROOT from it), warp's version.
 //!
 //! A change to a `.py` file other than the settings does not change the key:
 //! that is the point (a code change), and also the limit — static files made
@@ -128,6 +129,8 @@ pub fn key(inputs: &KeyInputs) -> Result<Option<String>> {
     field("inputs", inputs.inputs_hash.as_bytes());
     field("python", inputs.python_version.as_bytes());
     field("app_root", inputs.app_root.as_os_str().as_encoded_bytes());
+    // Settings derive STATIC_ROOT from BASE_DIR: a moved source is another key.
+    field("home", inputs.home.as_os_str().as_encoded_bytes());
     field("settings", inputs.settings_module.as_bytes());
     field("dists", installed_distributions(inputs.platlib).as_bytes());
     let settings_text = settings_source(inputs.home, inputs.settings_module);
