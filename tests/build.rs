@@ -191,13 +191,9 @@ fn failing_requirements_with_pip_show_pips_error_and_leave_nothing_behind() {
 
 #[test]
 fn django_project_gets_collectstatic_with_an_injected_static_root() {
-    let Some(django_admin) = tool("django-admin") else {
+    let Some(app) = django_project() else {
         return;
     };
-    let app = TempApp::new();
-    assert_ok(&run(Command::new(&django_admin)
-        .args(["startproject", "mysite", "."])
-        .current_dir(app.path())));
     let settings = std::fs::read_to_string(app.path().join("mysite/settings.py")).unwrap();
     assert!(
         !settings.contains("STATIC_ROOT"),
@@ -232,6 +228,100 @@ fn django_project_gets_collectstatic_with_an_injected_static_root() {
     assert!(stderr(&out).contains("DISABLE_COLLECTSTATIC is set"));
     assert!(!static_root.exists());
     assert_eq!(record(app.path())["django"]["static_url"], "/static/");
+}
+
+/// A code-only rebuild reuses the collected static files; a changed or added
+/// static file, a settings change, a variable the settings read, and files
+/// removed from STATIC_ROOT each make warp collect again, with the right files.
+#[test]
+fn collected_static_files_are_reused_until_their_inputs_change() {
+    let Some(app) = django_project() else {
+        return;
+    };
+    app.write("requirements.txt", "django\n");
+    app.write("assets/site.css", "body { color: red }\n");
+    let settings = app.path().join("mysite/settings.py");
+    let mut text = std::fs::read_to_string(&settings).unwrap();
+    text.push_str(
+        "import os\nSTATICFILES_DIRS = [BASE_DIR / 'assets']\n\
+         STATIC_URL = os.environ.get('WARP_TEST_STATIC_URL', 'static/')\n",
+    );
+    std::fs::write(&settings, &text).unwrap();
+    let static_root = app
+        .path()
+        .canonicalize()
+        .unwrap()
+        .join(".venv/tmp/django/static");
+    let build = |env: &[(&str, &str)]| -> String {
+        let mut cmd = warp_uv(app.path()).unwrap();
+        cmd.arg("build").env_remove("WARP_TEST_STATIC_URL");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = run(&mut cmd);
+        assert_ok(&out);
+        stderr(&out)
+    };
+    const COLLECTED: &str = "==> Collecting Django static files (";
+    const REUSED: &str = "==> Static files unchanged since they were last collected: ";
+    let Some(_) = tools_dir() else { return };
+    let css = || std::fs::read_to_string(static_root.join("site.css")).unwrap();
+
+    let log = build(&[]);
+    assert!(log.contains(COLLECTED) && !log.contains(REUSED), "{log}");
+    assert_eq!(css(), "body { color: red }\n");
+    assert!(static_root.join("admin/css/base.css").is_file());
+
+    // Code only: reused, and the record still has what the settings said.
+    app.write(
+        "mysite/urls.py",
+        "from django.urls import path\nurlpatterns = []\n",
+    );
+    let log = build(&[]);
+    assert!(log.contains(REUSED) && !log.contains(COLLECTED), "{log}");
+    assert!(
+        log.contains(&format!("reused in {}", static_root.display())),
+        "{log}"
+    );
+    assert_eq!(record(app.path())["django"]["static_url"], "/static/");
+    assert_eq!(css(), "body { color: red }\n");
+
+    // A changed static file, then an added one. (collectstatic itself skips
+    // a file whose copy is not older, to the second, than its source.)
+    std::thread::sleep(Duration::from_millis(1100));
+    app.write("assets/site.css", "body { color: blue }\n");
+    let log = build(&[]);
+    assert!(log.contains(COLLECTED), "{log}");
+    assert_eq!(css(), "body { color: blue }\n");
+    app.write("assets/extra/new.js", "console.log(1)\n");
+    let log = build(&[]);
+    assert!(log.contains(COLLECTED), "{log}");
+    assert!(static_root.join("extra/new.js").is_file());
+    assert!(build(&[]).contains(REUSED));
+
+    // A variable the settings read, then the settings themselves.
+    let log = build(&[("WARP_TEST_STATIC_URL", "/assets/")]);
+    assert!(log.contains(COLLECTED), "{log}");
+    assert_eq!(record(app.path())["django"]["static_url"], "/assets/");
+    assert!(build(&[("WARP_TEST_STATIC_URL", "/assets/")]).contains(REUSED));
+    let log = build(&[("UNRELATED_TO_SETTINGS", "1")]);
+    assert!(log.contains(COLLECTED), "back to the default URL: {log}");
+    assert_eq!(record(app.path())["django"]["static_url"], "/static/");
+    text.push_str("STATICFILES_DIRS = []\n");
+    std::fs::write(&settings, &text).unwrap();
+    let log = build(&[]);
+    assert!(log.contains(COLLECTED), "{log}");
+
+    // Files removed from STATIC_ROOT since: collected again, not trusted.
+    assert!(build(&[]).contains(REUSED));
+    std::fs::remove_file(static_root.join("admin/css/base.css")).unwrap();
+    let log = build(&[]);
+    assert!(log.contains(COLLECTED), "{log}");
+    assert!(static_root.join("admin/css/base.css").is_file());
+
+    // The escape hatch.
+    let log = build(&[("WARP_COLLECTSTATIC", "always")]);
+    assert!(log.contains(COLLECTED), "{log}");
 }
 
 #[test]

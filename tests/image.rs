@@ -535,6 +535,122 @@ fn django_image_serves_its_collected_static_files() {
     let _ = run(podman().args(["rmi", "-f", &name]));
 }
 
+/// A code-only rebuild of a Django image copies the static files collected
+/// by the previous build instead of running collectstatic, and its app layer
+/// is the one a build that collects makes (same image digest); a changed
+/// static file or settings change makes the next build collect again, and the
+/// app layer then has the new files.
+#[test]
+fn django_rebuilds_reuse_collected_static_files_with_the_same_digest() {
+    let Some(base) = base_archive("oci-archive") else {
+        return;
+    };
+    let Some(django_admin) = support::tool("django-admin") else {
+        return;
+    };
+    let app = TempApp::new();
+    assert_ok(&run(std::process::Command::new(django_admin)
+        .args(["startproject", "mysite"])
+        .arg(app.path())));
+    app.write("requirements.txt", "django\n");
+    app.write("assets/site.css", "body { color: red }\n");
+    let settings = app.path().join("mysite/settings.py");
+    let mut text = std::fs::read_to_string(&settings).unwrap();
+    // STATIC_ROOT inside the source, as many projects have it.
+    text.push_str(
+        "STATICFILES_DIRS = [BASE_DIR / 'assets']\nSTATIC_ROOT = BASE_DIR / 'staticfiles'\n",
+    );
+    std::fs::write(&settings, &text).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let build = |dir: &str, env: &[(&str, &str)]| {
+        let layout = work.path().join(dir);
+        let mut cmd = warp_image(app.path(), cache.path());
+        cmd.args([
+            "app:1",
+            "--base",
+            &format!("oci-archive:{}", base.display()),
+            "--output",
+            &format!("oci:{}", layout.display()),
+        ]);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = run(&mut cmd);
+        assert_ok(&out);
+        let manifest = read_layout(&layout).0;
+        let app_layer = manifest["layers"].as_array().unwrap().last().unwrap()["digest"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let files: std::collections::BTreeMap<String, Vec<u8>> = layer_entries(&layout, &app_layer)
+            .into_iter()
+            .map(|e| (e.path, e.content))
+            .collect();
+        (digest_of(&out), stderr(&out), files)
+    };
+    const COLLECTED: &str = "==> Collecting Django static files (";
+    const REUSED: &str = "==> Static files unchanged since they were last collected: ";
+    let css = "opt/app-root/src/staticfiles/site.css";
+    let admin_css = "opt/app-root/src/staticfiles/admin/css/base.css";
+
+    let (cold, log, files) = build("cold", &[]);
+    assert!(log.contains(COLLECTED) && !log.contains(REUSED), "{log}");
+    // Another cold build, in an empty cache: the same image (no bytecode
+    // stamped with install times in the dependencies layer).
+    let other_cache = tempfile::tempdir().unwrap();
+    let out = run(warp_image(app.path(), other_cache.path()).args([
+        "app:1",
+        "--base",
+        &format!("oci-archive:{}", base.display()),
+        "--output",
+        &format!("oci:{}", work.path().join("cold-again").display()),
+    ]));
+    assert_ok(&out);
+    assert_eq!(
+        digest_of(&out),
+        cold,
+        "two cold builds gave different images"
+    );
+    assert_eq!(files[css], b"body { color: red }\n");
+    assert!(String::from_utf8_lossy(&files[admin_css]).contains("DJANGO Admin styles"));
+
+    app.write(
+        "mysite/urls.py",
+        "from django.urls import path\nurlpatterns = []\n",
+    );
+    let (reused, log, files) = build("code", &[]);
+    assert!(log.contains(REUSED) && !log.contains(COLLECTED), "{log}");
+    assert!(
+        log.contains("reused in /opt/app-root/src/staticfiles"),
+        "{log}"
+    );
+    assert_eq!(files[css], b"body { color: red }\n");
+    assert!(files.contains_key(admin_css));
+    assert!(
+        !files.keys().any(|p| p.contains("__pycache__")),
+        "source bytecode in the app layer"
+    );
+    let (collected, log, _) = build("always", &[("WARP_COLLECTSTATIC", "always")]);
+    assert!(log.contains(COLLECTED), "{log}");
+    assert_eq!(
+        reused, collected,
+        "reusing gave another image than collecting"
+    );
+
+    app.write("assets/site.css", "body { color: blue }\n");
+    let (_, log, files) = build("css", &[]);
+    assert!(log.contains(COLLECTED), "{log}");
+    assert_eq!(files[css], b"body { color: blue }\n");
+
+    text.push_str("STATICFILES_DIRS = []\n");
+    std::fs::write(&settings, &text).unwrap();
+    let (_, log, files) = build("settings", &[]);
+    assert!(log.contains(COLLECTED), "{log}");
+    assert!(!files.contains_key(css), "site.css is no longer collected");
+    assert!(files.contains_key(admin_css));
+}
+
 /// `warp image` as an unprivileged user (uid 65534, user namespaces only)
 /// gives the image a root build gives — cold caches both, same digest.
 #[test]

@@ -55,14 +55,17 @@ pub struct Inputs<'a> {
     pub vars: &'a AppVars,
 }
 
+/// One named, length-prefixed field of a hash (no two inputs run together).
+pub fn hash_field(h: &mut Sha256, name: &str, value: &[u8]) {
+    h.update(name.as_bytes());
+    h.update((value.len() as u64).to_le_bytes());
+    h.update(value);
+}
+
 impl Inputs<'_> {
     pub fn hash(&self) -> String {
         let mut h = Sha256::new();
-        let mut field = |name: &str, value: &[u8]| {
-            h.update(name.as_bytes());
-            h.update((value.len() as u64).to_le_bytes());
-            h.update(value);
-        };
+        let mut field = |name: &str, value: &[u8]| hash_field(&mut h, name, value);
         field("tool", self.tool.as_bytes());
         field("python", self.python.as_os_str().as_encoded_bytes());
         field("version", self.python_version.as_bytes());

@@ -9,7 +9,8 @@
 //! 3. dependencies by layout ([`detect`], [`install`]);
 //! 4. warp's server package (`serve::extension::install`);
 //! 5. the `build` hook;
-//! 6. Django's collectstatic ([`django`]);
+//! 6. Django's collectstatic ([`django`]), or the files it collected last time
+//!    when nothing they are made from changed ([`static_reuse`]);
 //! 7. the record (`<app root>/.warp/build.json`).
 
 pub mod app;
@@ -23,6 +24,7 @@ pub mod install;
 pub mod proc;
 pub mod python;
 pub mod record;
+pub mod static_reuse;
 pub mod vars;
 pub mod venv;
 pub mod wheels;
@@ -132,11 +134,13 @@ fn plan(paths: &AppPaths, options: &BuildOptions) -> Result<Plan> {
         .or(config.python.clone())
         .or_else(|| vars.get("WARP_PYTHON"));
     let base = match (&requested, &existing) {
-        (Some(name), _) => python::resolve(name)?,
-        (None, Some(probe)) => probe.base_executable.clone(),
-        (None, None) => python::resolve("python3")?,
+        (Some(name), _) => python::probe(&python::resolve(name)?)?,
+        // The venv's interpreter reports its base's version and path: no
+        // second interpreter start (only the platlib differs, and a plan's
+        // base is used for its path and version only).
+        (None, Some(probe)) => probe.clone(),
+        (None, None) => python::probe(&python::resolve("python3")?)?,
     };
-    let base = python::probe(&base)?;
 
     let wheelhouse = install::wheelhouse(&paths.src_root);
     let mut hash_vars = vars.clone();
@@ -211,6 +215,7 @@ pub fn build(paths: &AppPaths, options: &BuildOptions) -> Result<BuildRecord> {
     } else {
         venv::SetAside::try_new(app_root, &paths.src_root)?
     };
+    let kept_venv = existing.filter(|_| unchanged);
     let result = build_steps(
         paths,
         &home,
@@ -218,7 +223,7 @@ pub fn build(paths: &AppPaths, options: &BuildOptions) -> Result<BuildRecord> {
         &layout,
         tool,
         &base,
-        unchanged,
+        kept_venv,
         inputs_hash,
     );
     match (&result, aside) {
@@ -244,10 +249,11 @@ fn build_steps(
     layout: &detect::Layout,
     tool: Tool,
     base: &python::Probe,
-    unchanged: bool,
+    kept_venv: Option<python::Probe>,
     inputs_hash: String,
 ) -> Result<BuildRecord> {
     let app_root = &paths.app_root;
+    let unchanged = kept_venv.is_some();
     if !unchanged {
         let title = format!(
             "Creating virtualenv {} (Python {}, {})",
@@ -266,7 +272,10 @@ fn build_steps(
     }
     std::fs::create_dir_all(app_root.join("tmp"))?;
     let venv_python = paths.python();
-    let venv_probe = python::probe(&venv_python)?;
+    let venv_probe = match kept_venv {
+        Some(probe) => probe,
+        None => python::probe(&venv_python)?,
+    };
 
     if hooks::find(paths, "pre-build").is_some() {
         let env = crate::runtime::build_environment(paths, vars);
@@ -316,17 +325,22 @@ fn build_steps(
     }
 
     let django = match detect::django_settings(home, vars) {
-        Some(module) => {
-            let collect = !vars.flag("DISABLE_COLLECTSTATIC");
-            let title = if collect {
-                "Collecting Django static files"
-            } else {
-                "Reading Django settings (DISABLE_COLLECTSTATIC is set)"
+        Some(module) if !vars.flag("DISABLE_COLLECTSTATIC") => {
+            let key_inputs = static_reuse::KeyInputs {
+                home,
+                app_root,
+                settings_module: &module,
+                inputs_hash: &inputs_hash,
+                python_version: &venv_probe.version,
+                platlib: &venv_probe.platlib,
+                env: &env,
             };
-            Some(step(title, || {
-                django::inspect(&venv_python, home, app_root, &module, collect, &env)
-            })?)
+            Some(collect_static(&key_inputs, vars, &venv_python)?)
         }
+        Some(module) => Some(step(
+            "Reading Django settings (DISABLE_COLLECTSTATIC is set)",
+            || django::inspect(&venv_python, home, app_root, &module, false, &env),
+        )?),
         None => None,
     };
     let entry = detect::entry(home, vars, django.as_ref())?;
@@ -346,6 +360,52 @@ fn build_steps(
     };
     step("Recording the build", || record.save())?;
     Ok(record)
+}
+
+/// Django's collectstatic, or the files it collected for the same static key
+/// (see [`static_reuse`]; `WARP_COLLECTSTATIC=always` turns reuse off).
+fn collect_static(
+    inputs: &static_reuse::KeyInputs,
+    vars: &AppVars,
+    python: &std::path::Path,
+) -> Result<(record::DjangoInfo, Option<String>)> {
+    let always = vars.get(static_reuse::MODE_VAR).as_deref() == Some("always");
+    let store =
+        static_reuse::Store::new(inputs.app_root, std::env::var(static_reuse::CACHE_VAR).ok());
+    let key = if always {
+        None
+    } else {
+        static_reuse::key(inputs)?
+    };
+    if let Some(key) = &key {
+        if let Some(reused) = store.reuse(key, inputs.home, inputs.app_root)? {
+            let root = reused.collected.static_root.clone().unwrap_or_default();
+            eprintln!(
+                "==> Static files unchanged since they were last collected: {} reused in {} \
+                 (collectstatic skipped; {}=always collects on every build)",
+                reused.files,
+                root.display(),
+                static_reuse::MODE_VAR
+            );
+            return Ok(reused.collected.into_found());
+        }
+    }
+    store.forget();
+    let found = step("Collecting Django static files", || {
+        django::inspect(
+            python,
+            inputs.home,
+            inputs.app_root,
+            inputs.settings_module,
+            true,
+            inputs.env,
+        )
+    })?;
+    if let Some(key) = &key {
+        let collected = static_reuse::Collected::from_found(&found.0, &found.1);
+        store.remember(key, || static_reuse::key(inputs), &collected)?;
+    }
+    Ok(found)
 }
 
 /// The record's layout names: one of "requirements.txt", "Pipfile",

@@ -106,7 +106,8 @@ fn load_oci_archive(file: &Path, store: &BlobStore, reference: &ImageRef) -> Res
     };
     let mut archive = tar::Archive::new(std::io::BufReader::new(open_input(file, reference)?));
     let mut index = None;
-    for entry in archive.entries().map_err(unreadable)? {
+    // With seek, the blobs already in the store are skipped, not read.
+    for entry in archive.entries_with_seek().map_err(unreadable)? {
         let mut entry = entry.map_err(unreadable)?;
         let path = entry
             .path()

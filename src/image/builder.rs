@@ -105,7 +105,7 @@ fn make_builder(options: &BuilderOptions) -> Result<()> {
     // assemble runs `warp build`, which needs the base's Python: say so now.
     sandbox::find_python(&base_root, base_text)?;
     let exe = std::env::current_exe().context("locating the warp binary")?;
-    let exe_hash = pipeline::file_hash(&exe)?;
+    let exe_hash = pipeline::exe_hash(&store, &exe)?;
     let (_, runtime) = ui::step("Runtime layer", || {
         pipeline::runtime_layer(&store, &base_root, &base, &exe, &exe_hash)
     })?;

@@ -96,12 +96,13 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
     let (base, base_root) = load_base(&base_ref, &store, &options.registry)?;
     let python = sandbox::find_python(&base_root, &base_text)?;
     let exe = std::env::current_exe().context("locating the warp binary")?;
-    let exe_hash = file_hash(&exe)?;
+    let exe_hash = exe_hash(&store, &exe)?;
 
-    let (runtime_root, runtime) = ui::step("Runtime layer", || {
-        runtime_layer(&store, &base_root, &base, &exe, &exe_hash)
-            .map_err(|e| diskfull::in_cache(e, &store, "the runtime layer"))
+    let runtime_files = ui::step("Runtime files", || {
+        runtime_files(&store, &base_root, &base, &exe, &exe_hash)
+            .map_err(|e| diskfull::in_cache(e, &store, "the runtime files"))
     })?;
+    let runtime_cached = runtime_files.cached(&store);
 
     let uv = host_uv(&base_root);
     let installer = match &uv {
@@ -132,10 +133,11 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
     let upper = work.path().join("upper");
     copy_source(&src, &upper)?;
     let mut lowers: Vec<PathBuf> = deps_root.iter().cloned().collect();
-    lowers.push(runtime_root);
+    lowers.push(runtime_files.tree.clone());
     lowers.push(base_root.clone());
     let build_cache = store.root().join("build-cache");
     fs::create_dir_all(&build_cache)?;
+    let uv_cache = UvCache::lend(&build_cache, &upper)?;
     let code = ui::step("warp build (inside the image, uid 1001)", || {
         let overlay = sandbox::Overlay {
             lowers,
@@ -158,6 +160,7 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
         }
         sandbox.run()
     })?;
+    drop(uv_cache);
     if code != 0 && diskfull::nearly_full(&upper) {
         return Err(diskfull::cache_full(
             store.root(),
@@ -171,36 +174,39 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
         ));
     }
     let built_app_root = upper.join("opt/app-root");
-    let deps = match cached_deps {
-        Some(deps) => deps,
-        None => ui::step("Dependencies layer", || {
-            let mut w = LayerWriter::new();
-            w.add_dir(Path::new(APP_ROOT), 0o775, Owner::App);
-            w.add_tree(&built_app_root, Path::new(APP_ROOT), Owner::App, &|rel| {
-                rel.components().count() == 1
-                    && APP_PARTS.iter().any(|p| rel == Path::new(p))
-                    && rel != Path::new(".warp")
-            })?;
-            w.fill_parents(&base_root);
-            let layer = w.write(&store, 0)?;
-            layer::remember(&store, "deps", &deps_key, &layer)?;
-            Ok(layer)
-        })
-        .map_err(|e| diskfull::in_cache(e, &store, "the dependencies layer"))?,
+    // The layers still to write are compressed in parallel, one thread each.
+    let mut written = Vec::new();
+    if runtime_cached.is_none() {
+        written.push("runtime");
+    }
+    if cached_deps.is_none() {
+        written.push("dependencies");
+    }
+    written.push("app");
+    let title = match written.len() {
+        1 => "App layer".to_string(),
+        _ => format!("Layers: {} (in parallel)", written.join(", ")),
     };
-    let app = ui::step("App layer", || {
-        let mut w = LayerWriter::new();
-        for part in APP_PARTS {
-            let host = built_app_root.join(part);
-            if host.exists() {
-                w.add_tree(&host, &Path::new(APP_ROOT).join(part), Owner::App, &|_| {
-                    false
-                })?;
-            }
-        }
-        w.fill_parents(&base_root);
-        w.write(&store, epoch)
-            .map_err(|e| diskfull::in_cache(e, &store, "the app layer"))
+    let (runtime, deps, app) = ui::step(&title, || {
+        std::thread::scope(|threads| {
+            let runtime = threads.spawn(|| match runtime_cached {
+                Some(layer) => Ok(layer),
+                None => runtime_files
+                    .layer(&store, &base_root, &exe)
+                    .map_err(|e| diskfull::in_cache(e, &store, "the runtime layer")),
+            });
+            let deps = threads.spawn(|| match cached_deps {
+                Some(deps) => Ok(deps),
+                None => dependencies_layer(&store, &built_app_root, &base_root, &deps_key)
+                    .map_err(|e| diskfull::in_cache(e, &store, "the dependencies layer")),
+            });
+            let app = app_layer(&store, &built_app_root, &base_root, epoch)
+                .map_err(|e| diskfull::in_cache(e, &store, "the app layer"));
+            let joined = |r: std::thread::Result<Result<Layer>>| {
+                r.unwrap_or_else(|_| Err(anyhow::anyhow!("writing a layer panicked")))
+            };
+            Ok::<_, anyhow::Error>((joined(runtime.join())?, joined(deps.join())?, app?))
+        })
     })?;
     let venv = match &deps_root {
         Some(dir) => dir.join("opt/app-root"),
@@ -254,6 +260,51 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
     )
 }
 
+/// The venv (everything of the built /opt/app-root but the app's parts),
+/// stamped 0 and remembered under the dependency key.
+fn dependencies_layer(
+    store: &BlobStore,
+    built_app_root: &Path,
+    base_root: &Path,
+    deps_key: &str,
+) -> Result<Layer> {
+    let mut w = LayerWriter::new();
+    w.add_dir(Path::new(APP_ROOT), 0o775, Owner::App);
+    w.add_tree(built_app_root, Path::new(APP_ROOT), Owner::App, &|rel| {
+        rel.components().count() == 1
+            && APP_PARTS.iter().any(|p| rel == Path::new(p))
+            && rel != Path::new(".warp")
+    })?;
+    w.fill_parents(base_root);
+    let layer = w.write(store, 0)?;
+    layer::remember(store, "deps", deps_key, &layer)?;
+    Ok(layer)
+}
+
+/// The app's parts of the built /opt/app-root, stamped `epoch`.
+fn app_layer(
+    store: &BlobStore,
+    built_app_root: &Path,
+    base_root: &Path,
+    epoch: u64,
+) -> Result<Layer> {
+    let mut w = LayerWriter::new();
+    for part in APP_PARTS {
+        let host = built_app_root.join(part);
+        if host.exists() {
+            // Bytecode the build's imports wrote next to the source is
+            // timestamp-based (stamped with the copy's mtime), so never
+            // reproducible; and a build that reused the collected static
+            // files imported nothing. The app writes its own at run time.
+            w.add_tree(&host, &Path::new(APP_ROOT).join(part), Owner::App, &|rel| {
+                rel.file_name().is_some_and(|n| n == "__pycache__")
+            })?;
+        }
+    }
+    w.fill_parents(base_root);
+    w.write(store, epoch)
+}
+
 /// The image's name and where to write it (checked before any work):
 /// `--output`s, plus the registry NAME names with `--push`.
 pub(super) fn destinations(
@@ -288,7 +339,8 @@ pub(super) fn load_base(
         || {
             roots::ensure(
                 store,
-                &format!("base-{}", roots::key(&base.identity)),
+                // v2: file mtimes restored (valid .pyc files in the tree).
+                &format!("base-{}", roots::key(&format!("v2\n{}", base.identity))),
                 |dir| {
                     for (i, l) in base.layers.iter().enumerate() {
                         let what = format!("base layer {} ({})", i + 1, l.digest);
@@ -417,6 +469,38 @@ pub(super) fn file_hash(path: &Path) -> Result<String> {
     Ok(hex::encode(hasher.finalize()))
 }
 
+/// The sha256 of the warp binary, remembered in the cache under its device,
+/// inode, size and mtime (nanoseconds), so that a rebuild does not hash
+/// megabytes to learn what it already knows. Any replacement of the binary
+/// (a new build, an install) changes the mtime or the inode.
+pub(super) fn exe_hash(store: &BlobStore, exe: &Path) -> Result<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::metadata(exe)?;
+    let identity = format!(
+        "{} {} {} {} {}.{}",
+        exe.display(),
+        meta.dev(),
+        meta.ino(),
+        meta.len(),
+        meta.mtime(),
+        meta.mtime_nsec()
+    );
+    let index = store.index_path("exe", &roots::key(&identity));
+    if let Ok(known) = fs::read_to_string(&index) {
+        if known.len() == 64 && known.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(known);
+        }
+    }
+    let hash = file_hash(exe)?;
+    if let Some(dir) = index.parent() {
+        fs::create_dir_all(dir)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+        std::io::Write::write_all(&mut tmp, hash.as_bytes())?;
+        tmp.persist(&index)?;
+    }
+    Ok(hash)
+}
+
 /// The passwd entry `warp start` expects for the image user.
 pub(super) const APP_USER_ENTRY: &str =
     "default:x:1001:0:Default Application User:/opt/app-root/src:/sbin/nologin\n";
@@ -431,6 +515,29 @@ pub(super) fn runtime_layer(
     exe: &Path,
     exe_hash: &str,
 ) -> Result<(PathBuf, Layer)> {
+    let files = runtime_files(store, base_root, base, exe, exe_hash)?;
+    let layer = files.layer(store, base_root, exe)?;
+    Ok((files.tree, layer))
+}
+
+/// The runtime files: their tree at once (a lower layer of the build's
+/// overlay), their layer when asked (so that it can be compressed while
+/// other layers are).
+pub(super) struct RuntimeFiles {
+    pub tree: PathBuf,
+    key: String,
+    passwd: String,
+    passwd_rel: PathBuf,
+    bin_rel: PathBuf,
+}
+
+pub(super) fn runtime_files(
+    store: &BlobStore,
+    base_root: &Path,
+    base: &LoadedImage,
+    exe: &Path,
+    exe_hash: &str,
+) -> Result<RuntimeFiles> {
     // Paths as the base has them (through its symlinks, e.g. a merged /usr).
     let inside = |rel: &str| -> Result<PathBuf> {
         let resolved = unpack::resolve_in_root(base_root, Path::new(rel), true, "the base image")?;
@@ -459,23 +566,46 @@ pub(super) fn runtime_layer(
         fs::create_dir_all(dir.join("opt/app-root/src"))?;
         Ok(())
     })?;
-    if let Some(layer) = layer::cached(store, "runtime", &key) {
-        return Ok((tree, layer));
+    Ok(RuntimeFiles {
+        tree,
+        key,
+        passwd,
+        passwd_rel,
+        bin_rel,
+    })
+}
+
+impl RuntimeFiles {
+    /// The layer written earlier for these files, if there is one.
+    fn cached(&self, store: &BlobStore) -> Option<Layer> {
+        layer::cached(store, "runtime", &self.key)
     }
-    let mut w = LayerWriter::new();
-    w.add_host_file(&Path::new("/").join(&bin_rel), exe, 0o755, Owner::System);
-    w.add_bytes(
-        &Path::new("/").join(&passwd_rel),
-        passwd.into_bytes(),
-        0o664,
-        Owner::System,
-    );
-    w.add_dir(Path::new(APP_ROOT), 0o775, Owner::App);
-    w.add_dir(Path::new(APP_SRC), 0o775, Owner::App);
-    w.fill_parents(base_root);
-    let layer = w.write(store, 0)?;
-    layer::remember(store, "runtime", &key, &layer)?;
-    Ok((tree, layer))
+
+    /// The layer: cached, else written and remembered.
+    fn layer(&self, store: &BlobStore, base_root: &Path, exe: &Path) -> Result<Layer> {
+        if let Some(layer) = self.cached(store) {
+            return Ok(layer);
+        }
+        let mut w = LayerWriter::new();
+        w.add_host_file(
+            &Path::new("/").join(&self.bin_rel),
+            exe,
+            0o755,
+            Owner::System,
+        );
+        w.add_bytes(
+            &Path::new("/").join(&self.passwd_rel),
+            self.passwd.clone().into_bytes(),
+            0o664,
+            Owner::System,
+        );
+        w.add_dir(Path::new(APP_ROOT), 0o775, Owner::App);
+        w.add_dir(Path::new(APP_SRC), 0o775, Owner::App);
+        w.fill_parents(base_root);
+        let layer = w.write(store, 0)?;
+        layer::remember(store, "runtime", &self.key, &layer)?;
+        Ok(layer)
+    }
 }
 
 /// Copy the source into the root's /opt/app-root/src.
@@ -627,6 +757,40 @@ fn dependency_key(
     Ok(hex::encode(h.finalize()))
 }
 
+/// Where uv's cache is inside the build's root (in the overlay's upper).
+const UV_CACHE_INSIDE: &str = "/tmp/warp-uv-cache";
+
+/// uv's download/unpack cache, kept in the cache directory between builds
+/// (`build-cache/uv`) and renamed into the build's upper directory while it
+/// runs — the same file system as the venv it installs into, so uv
+/// hard-links files instead of copying them (a bind mount would be another
+/// mount, where links fail). Renamed back afterwards; when two builds run at
+/// once, the second starts with an empty cache and the first one back wins.
+struct UvCache {
+    kept: PathBuf,
+    inside: PathBuf,
+}
+
+impl UvCache {
+    fn lend(build_cache: &Path, upper: &Path) -> Result<UvCache> {
+        let kept = build_cache.join("uv");
+        let inside = upper.join(UV_CACHE_INSIDE.trim_start_matches('/'));
+        fs::create_dir_all(inside.parent().unwrap())?;
+        if fs::rename(&kept, &inside).is_err() {
+            fs::create_dir_all(&inside)?;
+        }
+        Ok(UvCache { kept, inside })
+    }
+}
+
+impl Drop for UvCache {
+    fn drop(&mut self) {
+        if self.inside.is_dir() && !self.kept.exists() {
+            let _ = fs::rename(&self.inside, &self.kept);
+        }
+    }
+}
+
 /// The `warp build` run inside the root.
 fn build_sandbox(
     root: &Path,
@@ -636,6 +800,10 @@ fn build_sandbox(
     epoch: u64,
 ) -> Sandbox {
     let cache_inside = "/tmp/warp-build-cache";
+    // Collected static files are kept per static key in the cache's `static/`
+    // (see build::static_reuse): a code-only rebuild copies them in instead
+    // of running collectstatic.
+    let static_cache = format!("{cache_inside}/static");
     let mut env: Vec<(String, String)> = vec![
         ("PATH".into(), config::IMAGE_PATH.into()),
         ("HOME".into(), "/tmp/warp-home".into()),
@@ -647,10 +815,20 @@ fn build_sandbox(
         ("SOURCE_DATE_EPOCH".into(), epoch.to_string()),
         ("XDG_CACHE_HOME".into(), cache_inside.into()),
         ("PIP_CACHE_DIR".into(), format!("{cache_inside}/pip")),
-        ("UV_CACHE_DIR".into(), format!("{cache_inside}/uv")),
-        // The cache is another mount: uv cannot hard-link across it.
-        ("UV_LINK_MODE".into(), "copy".into()),
+        // uv's cache is moved into the build's own tree for the build (see
+        // UvCache): on the venv's file system, uv hard-links from it instead
+        // of copying thousands of files.
+        ("UV_CACHE_DIR".into(), UV_CACHE_INSIDE.into()),
+        ("UV_LINK_MODE".into(), "hardlink".into()),
         ("PIP_DISABLE_PIP_VERSION_CHECK".into(), "1".into()),
+        // Bytecode written by imports during the build (collectstatic's) is
+        // timestamp-based: stamped with install-time mtimes, it made the
+        // dependencies layer differ between cold builds, and it is stale in
+        // the image anyway (layer files have mtime 0). pip's install-time
+        // compilation is not affected and, with SOURCE_DATE_EPOCH, writes
+        // hash-based .pyc files that stay valid.
+        ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
+        (crate::build::static_reuse::CACHE_VAR.into(), static_cache),
     ];
     // The user's index and build settings pass through (never into a layer).
     for (k, v) in std::env::vars() {

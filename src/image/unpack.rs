@@ -6,7 +6,7 @@
 //! the root, or a hard link to outside, makes the whole layer refused.
 //!
 //! Owners are not restored (the root is private to the build and every layer
-//! warp writes normalises owners); modes are. Device nodes are skipped: the
+//! warp writes normalises owners); modes and file mtimes are. Device nodes are skipped: the
 //! build sees the host's /dev, bind-mounted.
 use crate::error::fail;
 use anyhow::{Context, Result};
@@ -129,13 +129,43 @@ pub fn resolve_in_root(root: &Path, rel: &Path, follow_last: bool, what: &str) -
 }
 
 /// Remove whatever is at `path` (file, symlink or tree); absent is fine.
-fn remove_any(path: &Path) -> Result<()> {
+/// Whether a directory was removed.
+fn remove_any(path: &Path) -> Result<bool> {
     match fs::symlink_metadata(path) {
-        Ok(meta) if meta.is_dir() => fs::remove_dir_all(path)?,
-        Ok(_) => fs::remove_file(path)?,
-        Err(_) => {}
+        Ok(meta) if meta.is_dir() => {
+            fs::remove_dir_all(path)?;
+            Ok(true)
+        }
+        Ok(_) => {
+            fs::remove_file(path)?;
+            Ok(false)
+        }
+        Err(_) => Ok(false),
     }
-    Ok(())
+}
+
+/// Directories known to exist in the root, so that each entry's parent is
+/// not made again (a `mkdir` that fails with EEXIST costs as much as one
+/// that succeeds). Forgotten whenever a directory is removed.
+#[derive(Default)]
+struct KnownDirs(HashSet<PathBuf>);
+
+impl KnownDirs {
+    fn ensure(&mut self, dir: &Path) -> Result<()> {
+        if !self.0.contains(dir) {
+            fs::create_dir_all(dir)?;
+            self.0.insert(dir.to_path_buf());
+        }
+        Ok(())
+    }
+
+    /// `remove_any`, forgetting every known directory if it removed one.
+    fn remove(&mut self, path: &Path) -> Result<()> {
+        if remove_any(path)? {
+            self.0.clear();
+        }
+        Ok(())
+    }
 }
 
 fn unpack_tar(reader: impl Read, root: &Path, what: &str) -> Result<()> {
@@ -143,6 +173,7 @@ fn unpack_tar(reader: impl Read, root: &Path, what: &str) -> Result<()> {
     // Paths written by this layer: an opaque whiteout hides only lower layers.
     let mut written: HashSet<PathBuf> = HashSet::new();
     let mut directory_modes: Vec<(PathBuf, u32)> = Vec::new();
+    let mut known = KnownDirs::default();
     for entry in archive
         .entries()
         .with_context(|| format!("reading {what}"))?
@@ -161,7 +192,7 @@ fn unpack_tar(reader: impl Read, root: &Path, what: &str) -> Result<()> {
                 for child in children.flatten() {
                     let child_rel = parent_rel.join(child.file_name());
                     if !written.contains(&child_rel) {
-                        remove_any(&child.path())?;
+                        known.remove(&child.path())?;
                     }
                 }
             }
@@ -175,29 +206,38 @@ fn unpack_tar(reader: impl Read, root: &Path, what: &str) -> Result<()> {
                     "is a malformed whiteout",
                 ));
             }
-            remove_any(&parent.join(hidden))?;
+            known.remove(&parent.join(hidden))?;
             continue;
         }
-        fs::create_dir_all(&parent)?;
+        known.ensure(&parent)?;
         let target = parent.join(&name);
         let header = entry.header();
         let mode = header.mode().unwrap_or(0o644) & 0o7777;
         let kind = header.entry_type();
+        let mtime = header.mtime().ok();
         written.insert(rel.clone());
         match kind {
             tar::EntryType::Directory => {
                 if !fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
-                    remove_any(&target)?;
+                    known.remove(&target)?;
                     fs::create_dir(&target)?;
                 }
                 // Set at the end: a read-only directory must still be filled.
                 directory_modes.push((target, mode));
             }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
-                remove_any(&target)?;
+                known.remove(&target)?;
                 let mut out = fs::File::create(&target)?;
                 std::io::copy(&mut entry, &mut out)
                     .with_context(|| format!("writing {} from {what}", rel.display()))?;
+                // The layer's mtime: Python checks a .pyc against its
+                // source's, and a base's compiled stdlib would otherwise be
+                // stale, recompiled by every interpreter the build starts.
+                if let Some(mtime) = mtime {
+                    out.set_modified(
+                        std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime),
+                    )?;
+                }
                 fs::set_permissions(&target, fs::Permissions::from_mode(mode))?;
             }
             tar::EntryType::Symlink => {
@@ -208,7 +248,7 @@ fn unpack_tar(reader: impl Read, root: &Path, what: &str) -> Result<()> {
                         "is a symlink without a target",
                     )
                 })?;
-                remove_any(&target)?;
+                known.remove(&target)?;
                 std::os::unix::fs::symlink(&link, &target)?;
             }
             tar::EntryType::Link => {
@@ -242,7 +282,7 @@ fn unpack_tar(reader: impl Read, root: &Path, what: &str) -> Result<()> {
                     ));
                 }
                 if source != target {
-                    remove_any(&target)?;
+                    known.remove(&target)?;
                     fs::hard_link(&source, &target)?;
                 }
             }
@@ -316,6 +356,30 @@ mod tests {
             fs::read_to_string(root.path().join("opt/x/new")).unwrap(),
             "new"
         );
+    }
+
+    /// A directory removed within a layer is made again for a later entry
+    /// (the directories known to exist are forgotten), and a file's mtime is
+    /// the entry's.
+    #[test]
+    fn a_directory_removed_in_a_layer_is_made_again_and_mtimes_are_kept() {
+        let root = tempfile::tempdir().unwrap();
+        let one = layer(|b| {
+            file(b, "x/y/first", "1");
+            file(b, "x/.wh.y", "");
+            file(b, "x/y/second", "2");
+        });
+        unpack_layer(one.path(), root.path(), "one").unwrap();
+        assert!(!root.path().join("x/y/first").exists());
+        assert_eq!(
+            fs::read_to_string(root.path().join("x/y/second")).unwrap(),
+            "2"
+        );
+        let mtime = fs::metadata(root.path().join("x/y/second"))
+            .unwrap()
+            .modified()
+            .unwrap();
+        assert_eq!(mtime, std::time::UNIX_EPOCH, "the header's mtime (0)");
     }
 
     #[test]
