@@ -24,12 +24,6 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-/// Rust-side allocations (hyper's buffers, header maps, channel nodes) are
-/// made and freed per request on two threads; mimalloc serves them with
-/// less work than glibc's malloc. Python objects keep Python's allocator.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 static SHARED: OnceLock<Arc<context::Shared>> = OnceLock::new();
 
 /// The extension's version, so `warp` can check it loaded the copy it embedded.
