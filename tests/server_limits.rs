@@ -278,6 +278,59 @@ fn idle_keep_alive_connections_close_after_the_keep_alive_timeout() {
     );
 }
 
+/// The header-timeout runs from the accept, and on a keep-alive connection
+/// from the first byte of the next request — never during the idle wait,
+/// which is the keep-alive timeout's.
+#[test]
+fn the_header_timeout_runs_from_the_accept_or_the_first_byte_of_a_head() {
+    let w = worker(
+        "apps:hello",
+        json!({"header_timeout": 1, "keep_alive_timeout": 30}),
+    )
+    .start();
+    let closed_after = |s: &mut std::net::TcpStream| {
+        let started = Instant::now();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buf = [0u8; 1024];
+        let n = s.read(&mut buf).unwrap_or(0);
+        assert_eq!(
+            n,
+            0,
+            "expected a close, got {:?}",
+            String::from_utf8_lossy(&buf[..n])
+        );
+        started.elapsed()
+    };
+    // A connection that never sends a byte.
+    let mut silent = w.connect();
+    let waited = closed_after(&mut silent);
+    assert!(
+        waited > Duration::from_millis(700) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
+    // A keep-alive connection: idle longer than the header-timeout is fine...
+    let mut s = w.connect();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+    let mut buf = [0u8; 1024];
+    let n = s.read(&mut buf).unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    std::thread::sleep(Duration::from_millis(1600));
+    s.write_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+    let n = s.read(&mut buf).unwrap();
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 200"),
+        "the idle wait must not count as a slow head"
+    );
+    // ...but a head that starts and stalls is cut about a second after its first byte.
+    std::thread::sleep(Duration::from_millis(1600));
+    s.write_all(b"GET / HTTP/1.1\r\nHost:").unwrap();
+    let waited = closed_after(&mut s);
+    assert!(
+        waited > Duration::from_millis(700) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
+}
+
 #[test]
 fn max_connections_applies_back_pressure_instead_of_collapsing() {
     let w = worker(

@@ -3,12 +3,12 @@
 //! file from the static handler. Dropping it marks the end of the response
 //! (access log line, keep-alive idle clock).
 use crate::http::access_log::AccessRecord;
+use crate::http::Phase;
 use crate::pool::Reply;
 use bytes::{Bytes, BytesMut};
 use http_body::{Frame, SizeHint};
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, ReadBuf};
@@ -32,8 +32,8 @@ pub struct ResponseBody {
     /// Written when the body is dropped (after hyper sent it, or gave up).
     log: Option<Box<AccessRecord>>,
     sent: u64,
-    /// The connection's "idle since the last response" flag (keep-alive timeout).
-    idle: Option<Arc<AtomicBool>>,
+    /// The connection's phase: idle (keep-alive clock) once this is dropped.
+    phase: Option<Arc<Phase>>,
     /// The app failed mid-body: after one more poll (so hyper flushes what
     /// was already sent) the body errors and hyper drops the connection.
     aborting: bool,
@@ -66,7 +66,7 @@ impl ResponseBody {
             file,
             log: None,
             sent: 0,
-            idle: None,
+            phase: None,
             aborting: false,
         }
     }
@@ -76,8 +76,8 @@ impl ResponseBody {
         self
     }
 
-    pub fn with_idle(mut self, idle: Arc<AtomicBool>) -> Self {
-        self.idle = Some(idle);
+    pub fn with_phase(mut self, phase: Arc<Phase>) -> Self {
+        self.phase = Some(phase);
         self
     }
 
@@ -203,8 +203,8 @@ impl http_body::Body for ResponseBody {
 
 impl Drop for ResponseBody {
     fn drop(&mut self) {
-        if let Some(idle) = &self.idle {
-            idle.store(true, Ordering::Release);
+        if let Some(phase) = &self.phase {
+            phase.idle();
         }
         if let Some(log) = self.log.take() {
             log.write(self.sent);

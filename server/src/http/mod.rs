@@ -13,29 +13,128 @@ use crate::pool::Job;
 use service::{Connection, Service};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-/// A connection's socket that reports end-of-file once it has been idle
-/// (no request in progress, nothing received) for the keep-alive timeout:
-/// hyper then closes it quietly. hyper's own header-read timeout covers a
-/// request head that is started but not finished.
-struct IdleTimeoutIo {
+/// Where a connection stands, and since when; shared by its socket wrapper
+/// (which keeps the clocks) and the service and response body (which move it
+/// along).
+pub struct Phase {
+    state: AtomicU8,
+    /// When the current phase began, in microseconds after `born`.
+    since_us: AtomicU64,
+    born: tokio::time::Instant,
+}
+
+const AWAITING_HEAD: u8 = 0;
+const BUSY: u8 = 1;
+const IDLE: u8 = 2;
+
+impl Phase {
+    fn new() -> Arc<Phase> {
+        Arc::new(Phase {
+            state: AtomicU8::new(AWAITING_HEAD),
+            since_us: AtomicU64::new(0),
+            born: tokio::time::Instant::now(),
+        })
+    }
+
+    /// A request head was read: the app's turn, no clock runs.
+    pub fn busy(&self) {
+        self.state.store(BUSY, Ordering::Release);
+    }
+
+    /// The response is done: the keep-alive clock runs from now.
+    pub fn idle(&self) {
+        self.mark_since();
+        self.state.store(IDLE, Ordering::Release);
+    }
+
+    /// Bytes arrived on an idle connection: a new head began, its clock runs from now.
+    fn head_begun(&self) {
+        if self.state.load(Ordering::Acquire) == IDLE {
+            self.mark_since();
+            self.state.store(AWAITING_HEAD, Ordering::Release);
+        }
+    }
+
+    fn mark_since(&self) {
+        let us = self.born.elapsed().as_micros() as u64;
+        self.since_us.store(us, Ordering::Release);
+    }
+
+    fn since(&self) -> tokio::time::Instant {
+        self.born + Duration::from_micros(self.since_us.load(Ordering::Acquire))
+    }
+}
+
+/// What the clocks say when a read finds nothing to read.
+enum Check {
+    /// Idle past the keep-alive timeout: end-of-file, hyper closes quietly.
+    KeepAliveOver,
+    /// A head not complete within the header-timeout: an error, hyper closes.
+    HeadTooSlow,
+    /// Look again at this instant (or when bytes arrive).
+    At(tokio::time::Instant),
+    /// No clock is configured.
+    Never,
+}
+
+/// A connection's socket with the two clocks of an HTTP/1 connection:
+/// - header-timeout: from the accept, or from the first byte of a later
+///   request, until its head is complete;
+/// - keep-alive timeout: idle after a response with nothing received.
+///
+/// Done here rather than with hyper's header_read_timeout, which arms and
+/// clears a timer for every request: here ONE timer per connection is
+/// checked lazily — when it fires, the phase and its start time (plain
+/// atomics the service updates) say whether a limit passed, and it is re-armed
+/// for the next instant that matters, at most `step` ahead. A busy keep-alive
+/// connection costs a timer firing every couple of seconds, not one per
+/// request.
+struct ClockedSocket {
     inner: TcpStream,
-    idle: Arc<AtomicBool>,
-    timeout: Option<Duration>,
-    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    phase: Arc<Phase>,
+    keep_alive: Option<Duration>,
+    header_timeout: Option<Duration>,
+    /// How far ahead the clock is set while no limit is near (the shorter limit).
+    step: Option<Duration>,
+    clock: Option<Pin<Box<tokio::time::Sleep>>>,
     /// Lingering close: after our FIN, read and discard what the client still
     /// sends (pipelined requests we will not answer) for up to a second, so
     /// the kernel does not answer them with a RST that destroys our response.
     linger: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
-impl AsyncRead for IdleTimeoutIo {
+impl ClockedSocket {
+    fn check(&self, now: tokio::time::Instant) -> Check {
+        let Some(step) = self.step else {
+            return Check::Never;
+        };
+        let limit = match self.phase.state.load(Ordering::Acquire) {
+            AWAITING_HEAD => self.header_timeout.map(|t| (t, Check::HeadTooSlow)),
+            IDLE => self.keep_alive.map(|t| (t, Check::KeepAliveOver)),
+            _ => None,
+        };
+        match limit {
+            Some((limit, over)) => {
+                let deadline = self.phase.since() + limit;
+                if now >= deadline {
+                    over
+                } else {
+                    Check::At(deadline.min(now + step))
+                }
+            }
+            None => Check::At(now + step),
+        }
+    }
+}
+
+impl AsyncRead for ClockedSocket {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -46,28 +145,39 @@ impl AsyncRead for IdleTimeoutIo {
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(result) => {
                 if buf.filled().len() > before {
-                    this.sleep = None;
+                    this.phase.head_begun();
                 }
                 Poll::Ready(result)
             }
-            Poll::Pending => {
-                if let (Some(timeout), true) = (this.timeout, this.idle.load(Ordering::Acquire)) {
-                    let sleep = this
-                        .sleep
-                        .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
-                    if sleep.as_mut().poll(cx).is_ready() {
-                        return Poll::Ready(Ok(())); // EOF: hyper closes the idle connection
-                    }
-                } else {
-                    this.sleep = None;
+            Poll::Pending => match this.check(tokio::time::Instant::now()) {
+                Check::KeepAliveOver => Poll::Ready(Ok(())),
+                Check::HeadTooSlow => Poll::Ready(Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "request head not complete within the header-timeout",
+                ))),
+                Check::Never => {
+                    this.clock = None;
+                    Poll::Pending
                 }
-                Poll::Pending
-            }
+                Check::At(at) => {
+                    match &mut this.clock {
+                        // An earlier look is already set: keep it (no timer work).
+                        Some(clock) if !clock.is_elapsed() && clock.deadline() <= at => {}
+                        Some(clock) => clock.as_mut().reset(at),
+                        None => this.clock = Some(Box::pin(tokio::time::sleep_until(at))),
+                    }
+                    let clock = this.clock.as_mut().expect("set above");
+                    if clock.as_mut().poll(cx).is_ready() {
+                        cx.waker().wake_by_ref(); // look again at once
+                    }
+                    Poll::Pending
+                }
+            },
         }
     }
 }
 
-impl AsyncWrite for IdleTimeoutIo {
+impl AsyncWrite for ClockedSocket {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -143,7 +253,8 @@ async fn serve(
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(seconds(config.header_timeout))
+        // The header-timeout is ClockedSocket's (no timer per request).
+        .header_read_timeout(None)
         .keep_alive(config.keep_alive_timeout > 0.0)
         .max_header_size(config.limit_request_headers_size.max(1024) * 2)
         // No pipeline_flush: with it, hyper drops the answer to a request
@@ -192,6 +303,11 @@ async fn serve(
         }
     });
     let keep_alive = seconds(config.keep_alive_timeout);
+    let header_timeout = seconds(config.header_timeout);
+    let step = match (keep_alive, header_timeout) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
 
     loop {
         if shared.is_stopping() {
@@ -220,17 +336,19 @@ async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let local = stream.local_addr().unwrap_or(peer);
-        let idle = Arc::new(AtomicBool::new(false));
+        let phase = Phase::new();
         let conn = Arc::new(Connection {
             peer,
             local,
-            idle: idle.clone(),
+            phase: phase.clone(),
         });
-        let io = TokioIo::new(IdleTimeoutIo {
+        let io = TokioIo::new(ClockedSocket {
             inner: stream,
-            idle,
-            timeout: keep_alive,
-            sleep: None,
+            phase,
+            keep_alive,
+            header_timeout,
+            step,
+            clock: None,
             linger: None,
         });
         let service = service.clone();

@@ -13,7 +13,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -26,7 +26,7 @@ pub struct Service {
 pub struct Connection {
     pub peer: SocketAddr,
     pub local: SocketAddr,
-    pub idle: Arc<AtomicBool>,
+    pub phase: Arc<crate::http::Phase>,
 }
 
 fn plain(status: StatusCode, text: &str) -> Response<ResponseBody> {
@@ -201,7 +201,7 @@ impl Service {
         conn: Arc<Connection>,
         req: Request<Incoming>,
     ) -> Result<Response<ResponseBody>, Infallible> {
-        conn.idle.store(false, Ordering::Release);
+        conn.phase.busy();
         let started = Instant::now();
         let shared = &self.shared;
         let id = request_id(req.headers());
@@ -246,7 +246,7 @@ impl Service {
             l
         });
         let body = std::mem::replace(response.body_mut(), ResponseBody::empty());
-        *response.body_mut() = body.with_log(log).with_idle(conn.idle.clone());
+        *response.body_mut() = body.with_log(log).with_phase(conn.phase.clone());
         Ok(response)
     }
 
