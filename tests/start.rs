@@ -426,3 +426,40 @@ fn an_app_py_entry_runs_with_the_venv_python() {
     // The app runs in the app's virtualenv.
     assert!(body.ends_with(".venv"), "{body}");
 }
+
+/// A built app copied elsewhere: `warp start` there must install its server
+/// into the copy's venv, not into the venv the build record names (which
+/// would leave the copy running whatever server it had).
+#[test]
+fn a_copied_app_gets_the_server_in_its_own_venv() {
+    let original = hello_app();
+    let copy = TempApp::new();
+    let status = std::process::Command::new("cp")
+        .args(["-a", &format!("{}/.", original.path().display())])
+        .arg(copy.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let site_packages = |root: &std::path::Path| {
+        std::fs::read_dir(root.join(".venv/lib"))
+            .unwrap()
+            .map(|e| e.unwrap().path().join("site-packages"))
+            .find(|p| p.is_dir())
+            .unwrap()
+    };
+    let original_package = site_packages(original.path()).join("warpserver");
+    let _ = std::fs::remove_dir_all(&original_package);
+    let mut server = Server::start(&copy, &["--processes", "1"]);
+    server.wait_ready(1);
+    assert_eq!(server.must_get("/").0, 200);
+    assert!(
+        site_packages(copy.path())
+            .join("warpserver/_core.abi3.so")
+            .is_file(),
+        "the copy's venv should hold warp's server"
+    );
+    assert!(
+        !original_package.exists(),
+        "warp start in the copy wrote into the original's venv"
+    );
+}
