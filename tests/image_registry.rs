@@ -232,6 +232,29 @@ fn transient_failures_are_retried_with_backoff_and_reported_after_the_budget() {
         digest
     );
 
+    // Rate-limited: a 429 with `Retry-After: 2` is waited out for as long as
+    // the registry asks (not the first backoff's 0.5 s), then the pull goes on.
+    flaky.set_faults(Faults {
+        http_429_first: 1,
+        ..Faults::default()
+    });
+    let layout = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let out = run(warp_image(app.path(), &cache).args([
+        "app",
+        "--base",
+        &format!("docker://{}/warp-test/base:1", flaky.host()),
+        "--output",
+        &format!("oci:{}", layout.path().join("image").display()),
+    ]));
+    assert_ok(&out);
+    assert!(
+        stderr(&out).contains("HTTP 429; retrying in 2.0 s"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(started.elapsed() >= Duration::from_secs(2));
+
     // An upload that breaks off (the client's side cut after 1 MB, on the
     // connection after the HTTPS probe's): started again in a new session.
     // The base comes from a file, so only the push goes through the proxy,

@@ -358,6 +358,9 @@ pub struct Faults {
     /// Then plain-HTTP connections (not a TLS handshake) get a canned
     /// `503 Service Unavailable`.
     pub http_503_first: usize,
+    /// Then plain-HTTP connections get a canned `429 Too Many Requests`
+    /// with `Retry-After: 2`.
+    pub http_429_first: usize,
     /// Then forwarded connections have the server's side cut off after
     /// `cut_after` bytes.
     pub cut_first: usize,
@@ -404,15 +407,23 @@ impl FlakyProxy {
                 let is_tls = client
                     .peek(&mut first)
                     .is_ok_and(|len| len == 1 && first[0] == 0x16);
-                if !is_tls && faults.http_503_first > 0 {
+                let canned: Option<&[u8]> = if is_tls {
+                    None
+                } else if faults.http_503_first > 0 {
                     faults.http_503_first -= 1;
+                    Some(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                } else if faults.http_429_first > 0 {
+                    faults.http_429_first -= 1;
+                    Some(b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 2\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                } else {
+                    None
+                };
+                if let Some(answer) = canned {
                     // Read the request's head (it arrives in one piece from a
                     // local client), answer, and let the client close.
                     let mut head = [0u8; 8192];
                     let _ = client.read(&mut head);
-                    let _ = client.write_all(
-                        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                    );
+                    let _ = client.write_all(answer);
                     let _ = client.shutdown(Shutdown::Write);
                     let _ = std::io::copy(&mut client, &mut std::io::sink());
                     continue;
