@@ -11,7 +11,7 @@ use image_support::*;
 use registry_support::Registry;
 use serde_json::Value;
 use std::path::Path;
-use support::{assert_fails_with, assert_ok, run, stderr, stdout, TempApp};
+use support::{assert_fails_with, assert_ok, run, stderr, stdout};
 
 #[test]
 fn bad_input_is_refused_with_a_hint() {
@@ -501,14 +501,9 @@ fn django_image_serves_its_collected_static_files() {
     let Some(base) = base_archive("oci-archive") else {
         return;
     };
-    let Some(django_admin) = support::tool("django-admin") else {
+    let Some(app) = support::django_project() else {
         return;
     };
-    let app = TempApp::new();
-    let out = run(std::process::Command::new(django_admin)
-        .args(["startproject", "mysite"])
-        .arg(app.path()));
-    assert_ok(&out);
     app.write("requirements.txt", "django\n");
     let name = format!("localhost/warp-test/django-{}:1", std::process::id());
     // No --output: loaded into podman.
@@ -545,13 +540,9 @@ fn django_rebuilds_reuse_collected_static_files_with_the_same_digest() {
     let Some(base) = base_archive("oci-archive") else {
         return;
     };
-    let Some(django_admin) = support::tool("django-admin") else {
+    let Some(app) = support::django_project() else {
         return;
     };
-    let app = TempApp::new();
-    assert_ok(&run(std::process::Command::new(django_admin)
-        .args(["startproject", "mysite"])
-        .arg(app.path())));
     app.write("requirements.txt", "django\n");
     app.write("assets/site.css", "body { color: red }\n");
     let settings = app.path().join("mysite/settings.py");

@@ -276,15 +276,9 @@ fn django_with_static_files() {
     let Some(builder) = s2i::builder() else {
         return;
     };
-    let Some(django_admin) = support::tool("django-admin") else {
+    let Some(app) = support::django_project() else {
         return;
     };
-    let app = TempApp::new();
-    support::assert_ok(&support::run(
-        std::process::Command::new(django_admin)
-            .args(["startproject", "mysite", "."])
-            .current_dir(app.path()),
-    ));
     let settings = app.path().join("mysite/settings.py");
     let text = std::fs::read_to_string(&settings).unwrap();
     std::fs::write(

@@ -72,13 +72,3 @@ pub fn install_hooks(app: &TempApp, dir: &str, names: &[&str]) {
 
 /// A minimal WSGI app file.
 pub const WSGI_APP: &str = "def application(environ, start_response):\n    start_response('200 OK', [('Content-Type', 'text/plain')])\n    return [b'hello']\n";
-
-/// A `django-admin startproject mysite .` in a new TempApp (None: skip).
-pub fn django_project() -> Option<TempApp> {
-    let django_admin = tool("django-admin")?;
-    let app = TempApp::new();
-    assert_ok(&run(Command::new(&django_admin)
-        .args(["startproject", "mysite", "."])
-        .current_dir(app.path())));
-    Some(app)
-}

@@ -179,3 +179,14 @@ pub fn require_all(what: &str) {
     }
     eprintln!("SKIPPED: {what} is missing (run ./tests/run.sh to install it)");
 }
+
+/// A `django-admin startproject mysite .` in a new TempApp (None: skip, as
+/// `tool` decides when django-admin is missing).
+pub fn django_project() -> Option<TempApp> {
+    let django_admin = tool("django-admin")?;
+    let app = TempApp::new();
+    assert_ok(&run(Command::new(&django_admin)
+        .args(["startproject", "mysite", "."])
+        .current_dir(app.path())));
+    Some(app)
+}
