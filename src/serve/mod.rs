@@ -191,27 +191,20 @@ pub fn start(src: &Path, target_arg: Option<&str>, options: &ServeOptions) -> Re
     code
 }
 
-/// The interpreter `--worker-python` names (a path, or a name looked up on
-/// PATH), as an absolute path — not resolved: a virtualenv's `bin/python` is
-/// a symlink that must stay one.
+/// The interpreter `--worker-python` names (a path, a command on PATH or a
+/// version, as `warp build --python` reads it), as an absolute path — not
+/// resolved: a virtualenv's `bin/python` is a symlink that must stay one.
 fn worker_python(python: &Path) -> Result<std::path::PathBuf> {
-    let path = if python.is_absolute() {
-        python.to_path_buf()
-    } else if python.components().count() == 1 {
-        which::which(python).unwrap_or_else(|_| python.to_path_buf())
-    } else {
-        std::env::current_dir()?.join(python)
-    };
-    if !path.is_file() {
-        return Err(fail(
+    let found = crate::build::python::resolve(&python.to_string_lossy()).map_err(|_| {
+        fail(
             format!(
                 "--worker-python {}: there is no such file",
                 python.display()
             ),
             "give a CPython 3.9+ interpreter by path or by name on PATH, e.g. `--worker-python .venv/bin/python`",
-        ));
-    }
-    Ok(path)
+        )
+    })?;
+    Ok(std::path::absolute(found)?)
 }
 
 /// Django: serve STATIC_URL from STATIC_ROOT (what collectstatic filled),
