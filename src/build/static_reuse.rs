@@ -40,7 +40,6 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fs;
-use std::io::Read;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -263,35 +262,43 @@ impl Walk {
                 let target = fs::read_link(entry.path())?;
                 self.record(b"link", path_bytes, target.as_os_str().as_encoded_bytes());
             } else if kind.is_file() {
+                let meta = entry.metadata()?;
                 self.files += 1;
-                self.bytes += entry.metadata().map(|m| m.len()).unwrap_or(0);
+                self.bytes += meta.len();
                 if self.files > MAX_FILES || self.bytes > MAX_BYTES {
                     self.too_big = true;
                     return Ok(());
                 }
-                let mut content = Vec::new();
+                // As `record`, with the content streamed rather than held.
+                self.record_part(b"file");
+                self.record_part(path_bytes);
+                self.hasher.update(meta.len().to_le_bytes());
                 fs::File::open(entry.path())
-                    .and_then(|mut f| f.read_to_end(&mut content))
+                    .and_then(|mut f| std::io::copy(&mut f, &mut self.hasher))
                     .with_context(|| format!("reading {}", entry.path().display()))?;
-                let mode = entry.metadata().map(|m| m.mode() & 0o111).unwrap_or(0);
-                self.record(b"file", path_bytes, &content);
-                self.hasher.update(mode.to_le_bytes());
+                self.hasher.update((meta.mode() & 0o111).to_le_bytes());
             }
         }
         Ok(())
     }
 
+    /// Each part length-prefixed, so no two entries run together.
     fn record(&mut self, kind: &[u8], path: &[u8], content: &[u8]) {
         for part in [kind, path, content] {
-            self.hasher.update((part.len() as u64).to_le_bytes());
-            self.hasher.update(part);
+            self.record_part(part);
         }
+    }
+
+    fn record_part(&mut self, part: &[u8]) {
+        self.hasher.update((part.len() as u64).to_le_bytes());
+        self.hasher.update(part);
     }
 }
 
-/// "path size mtime" of every entry under `dir`, sorted ("" when absent).
-fn listing(dir: &Path) -> String {
-    fn walk(dir: &Path, rel: &Path, out: &mut Vec<String>) {
+/// "path mode size mtime" of every entry under `dir`, sorted ("" when
+/// absent), and how many of them are not directories.
+fn listing(dir: &Path) -> (String, usize) {
+    fn walk(dir: &Path, rel: &Path, out: &mut Vec<String>, files: &mut usize) {
         let Ok(entries) = fs::read_dir(dir.join(rel)) else {
             return;
         };
@@ -307,17 +314,19 @@ fn listing(dir: &Path) -> String {
                 meta.mtime_nsec()
             ));
             if meta.is_dir() {
-                walk(dir, &child, out);
+                walk(dir, &child, out, files);
+            } else {
+                *files += 1;
             }
         }
     }
-    let mut out = Vec::new();
+    let (mut out, mut files) = (Vec::new(), 0);
     if dir.is_dir() {
         out.push(String::from("."));
-        walk(dir, Path::new(""), &mut out);
+        walk(dir, Path::new(""), &mut out, &mut files);
     }
     out.sort();
-    out.join("\n")
+    (out.join("\n"), files)
 }
 
 /// Where collected files are kept between builds.
@@ -356,11 +365,12 @@ impl Store {
                 let Some(root) = stamp.collected.static_root.clone() else {
                     return Ok(None);
                 };
-                if stamp.key != key || stamp.listing != listing(&root) {
+                let (now, files) = listing(&root);
+                if stamp.key != key || stamp.listing != now {
                     return Ok(None);
                 }
                 Ok(Some(Reused {
-                    files: count_files(&root),
+                    files,
                     collected: stamp.collected,
                 }))
             }
@@ -383,14 +393,14 @@ impl Store {
                     fs::remove_dir_all(&root)
                         .with_context(|| format!("replacing {}", root.display()))?;
                 }
-                copy_tree(&entry.join("files"), &root).with_context(|| {
+                let copied = copy_tree(&entry.join("files"), &root).with_context(|| {
                     format!("restoring the static files into {}", root.display())
                 })?;
                 // Most recently used first when the cache is pruned.
                 let _ = fs::File::open(&entry)
                     .and_then(|f| f.set_modified(std::time::SystemTime::now()));
                 Ok(Some(Reused {
-                    files: count_files(&root),
+                    files: copied.files + copied.links,
                     collected,
                 }))
             }
@@ -413,7 +423,7 @@ impl Store {
                 let Some(key) = after()? else { return Ok(()) };
                 let stamp = Stamp {
                     key,
-                    listing: listing(&root),
+                    listing: listing(&root).0,
                     collected: collected.clone(),
                 };
                 let dir = app_root.join(".warp");
@@ -459,37 +469,13 @@ fn read_stamp(app_root: &Path) -> Option<Stamp> {
     serde_json::from_slice(&text).ok()
 }
 
-fn count_files(dir: &Path) -> usize {
-    fs::read_dir(dir)
-        .map(|d| {
-            d.flatten()
-                .map(|e| match e.file_type() {
-                    Ok(t) if t.is_dir() => count_files(&e.path()),
-                    _ => 1,
-                })
-                .sum()
-        })
-        .unwrap_or(0)
-}
-
-/// Copy a tree with its modes (directories and files), symlinks as links.
-fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+/// Copy a tree as the S2I source copy does (modes kept, symlinks as links),
+/// the top directory's mode included.
+fn copy_tree(from: &Path, to: &Path) -> Result<crate::s2i::copy::Copied> {
+    let copied = crate::s2i::copy::copy_tree(from, to)?;
     let mode = fs::metadata(from)?.permissions().mode();
-    fs::create_dir_all(to)?;
     fs::set_permissions(to, fs::Permissions::from_mode(mode))?;
-    for entry in fs::read_dir(from)? {
-        let entry = entry?;
-        let (src, dest) = (entry.path(), to.join(entry.file_name()));
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            copy_tree(&src, &dest)?;
-        } else if kind.is_symlink() {
-            std::os::unix::fs::symlink(fs::read_link(&src)?, &dest)?;
-        } else if kind.is_file() {
-            fs::copy(&src, &dest)?;
-        }
-    }
-    Ok(())
+    Ok(copied)
 }
 
 /// Keep the most recently used trees of the cache directory.
