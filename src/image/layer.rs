@@ -266,11 +266,7 @@ pub fn cached(store: &BlobStore, kind: &str, key: &str) -> Option<Layer> {
 
 /// Remember `layer` under `key` (of `kind`).
 pub fn remember(store: &BlobStore, kind: &str, key: &str, layer: &Layer) -> Result<()> {
-    let path = store.index_path(kind, key);
-    fs::create_dir_all(path.parent().unwrap())?;
-    let mut tmp = tempfile::NamedTempFile::new_in(path.parent().unwrap())?;
-    serde_json::to_writer(&mut tmp, layer)?;
-    tmp.persist(&path)?;
+    store.write_index(kind, key, &serde_json::to_vec(layer)?)?;
     Ok(())
 }
 

@@ -485,19 +485,14 @@ pub(super) fn exe_hash(store: &BlobStore, exe: &Path) -> Result<String> {
         meta.mtime(),
         meta.mtime_nsec()
     );
-    let index = store.index_path("exe", &roots::key(&identity));
-    if let Ok(known) = fs::read_to_string(&index) {
+    let key = roots::key(&identity);
+    if let Ok(known) = fs::read_to_string(store.index_path("exe", &key)) {
         if known.len() == 64 && known.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Ok(known);
         }
     }
     let hash = file_hash(exe)?;
-    if let Some(dir) = index.parent() {
-        fs::create_dir_all(dir)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        std::io::Write::write_all(&mut tmp, hash.as_bytes())?;
-        tmp.persist(&index)?;
-    }
+    store.write_index("exe", &key, hash.as_bytes())?;
     Ok(hash)
 }
 

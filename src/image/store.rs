@@ -155,6 +155,17 @@ impl BlobStore {
             .join(kind)
             .join(format!("{key}.json"))
     }
+
+    /// Write an index record at once (a reader sees the old one or the new one).
+    pub fn write_index(&self, kind: &str, key: &str, bytes: &[u8]) -> Result<()> {
+        let path = self.index_path(kind, key);
+        let dir = path.parent().expect("index records live in a directory");
+        fs::create_dir_all(dir)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+        tmp.write_all(bytes)?;
+        tmp.persist(&path)?;
+        Ok(())
+    }
 }
 
 /// `$WARP_CACHE_DIR`, else `$XDG_CACHE_HOME/warp`, else `~/.cache/warp`.
