@@ -72,9 +72,53 @@ impl BuildRecord {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         };
-        let record = serde_json::from_str(&text)
+        let mut record: BuildRecord = serde_json::from_str(&text)
             .with_context(|| format!("{} is not a warp build record", path.display()))?;
+        record.relocate(app_root);
         Ok(Some(record))
+    }
+
+    /// A record read from an app root that has moved since the build (a
+    /// copied app) names the old places: every path under the old app root —
+    /// and under the old source, when the app root sits at the same place
+    /// inside it, as `.venv` does — is moved to the new ones.
+    fn relocate(&mut self, app_root: &Path) {
+        if self.app_root == app_root {
+            return;
+        }
+        let old_app = std::mem::replace(&mut self.app_root, app_root.to_path_buf());
+        let old_src = self.src_root.clone();
+        let new_src = old_app.strip_prefix(&old_src).ok().and_then(|inside| {
+            app_root
+                .ends_with(inside)
+                .then(|| app_root.ancestors().nth(inside.components().count()))
+                .flatten()
+                .map(Path::to_path_buf)
+        });
+        let moved = |path: &mut PathBuf| {
+            if let Ok(rel) = path.strip_prefix(&old_app) {
+                *path = app_root.join(rel);
+            } else if let (Some(new_src), Ok(rel)) = (&new_src, path.strip_prefix(&old_src)) {
+                *path = new_src.join(rel);
+            }
+        };
+        moved(&mut self.python.executable);
+        moved(&mut self.python.site_packages);
+        if let Some(root) = self.django.as_mut().and_then(|d| d.static_root.as_mut()) {
+            moved(root);
+        }
+        match &mut self.entry {
+            Entry::Script { path } | Entry::PythonFile { path } => moved(path),
+            Entry::Wsgi { target } if target.starts_with('/') => {
+                let mut path = PathBuf::from(target.as_str());
+                moved(&mut path);
+                *target = path.to_string_lossy().into_owned();
+            }
+            Entry::Wsgi { .. } | Entry::Splash => {}
+        }
+        if let Some(new_src) = new_src {
+            self.src_root = new_src;
+        }
     }
 
     /// Write the record atomically.
@@ -87,5 +131,52 @@ impl BuildRecord {
         tmp.persist(&path)
             .with_context(|| format!("writing {}", path.display()))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(src: &str, app: &str) -> BuildRecord {
+        BuildRecord {
+            warp_version: "test".into(),
+            src_root: src.into(),
+            app_root: app.into(),
+            layout: "none".into(),
+            entry: Entry::PythonFile {
+                path: format!("{src}/app.py").into(),
+            },
+            python: PythonInfo {
+                executable: format!("{app}/bin/python").into(),
+                version: "3.11.2".into(),
+                site_packages: format!("{app}/lib/python3.11/site-packages").into(),
+            },
+            inputs_hash: "h".into(),
+            django: Some(DjangoInfo {
+                settings_module: "site.settings".into(),
+                static_url: Some("/static/".into()),
+                static_root: Some(format!("{src}/staticfiles").into()),
+            }),
+        }
+    }
+
+    #[test]
+    fn a_copied_app_names_its_own_places() {
+        let mut moved = record("/old/app", "/old/app/.venv");
+        moved.relocate(Path::new("/new/copy/.venv"));
+        assert_eq!(moved, record("/new/copy", "/new/copy/.venv"));
+        // An app root outside the source: only what was under it moves.
+        let mut apart = record("/srv/src", "/opt/venv");
+        apart.relocate(Path::new("/opt/other"));
+        assert_eq!(apart.src_root, Path::new("/srv/src"));
+        assert_eq!(
+            apart.python.site_packages,
+            Path::new("/opt/other/lib/python3.11/site-packages")
+        );
+        assert_eq!(
+            apart.django.unwrap().static_root.unwrap(),
+            Path::new("/srv/src/staticfiles")
+        );
     }
 }

@@ -118,16 +118,12 @@ pub fn start(src: &Path, target_arg: Option<&str>, options: &ServeOptions) -> Re
             Some(dir)
         }
         (None, Some(record)) => {
-            // The recorded path, unless the app root has moved since the
-            // build (a copied app): then the server must go into this venv,
-            // not the one the record names.
-            let recorded = &record.python.site_packages;
-            let site_packages =
-                if recorded.as_os_str().is_empty() || !recorded.starts_with(&paths.app_root) {
-                    worker::site_packages(&paths.app_root, &python_version)
-                } else {
-                    recorded.clone()
-                };
+            // (A record of a copied app names the copy's venv: see BuildRecord::load.)
+            let site_packages = if record.python.site_packages.as_os_str().is_empty() {
+                worker::site_packages(&paths.app_root, &python_version)
+            } else {
+                record.python.site_packages.clone()
+            };
             extension::install(&site_packages).with_context(|| {
                 format!("installing warp's server into {}", site_packages.display())
             })?;
