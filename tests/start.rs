@@ -190,6 +190,53 @@ fn reload_on_changes_serves_the_new_code() {
     }
 }
 
+/// Also watched: files under a --url-alias directory, and Python modules in
+/// a --python-path directory outside the source (imported by the app).
+#[test]
+fn reload_on_changes_watches_static_files_and_python_path_modules() {
+    let app = hello_app();
+    app.write("assets/site.css", "body { color: black }\n");
+    let lib = tempfile::tempdir().unwrap();
+    std::fs::write(lib.path().join("greeting.py"), "WORD = 'first'\n").unwrap();
+    app.write(
+        "wsgi.py",
+        "import greeting\n\ndef application(environ, start_response):\n    start_response('200 OK', [('Content-Type', 'text/plain')])\n    return [greeting.WORD.encode()]\n",
+    );
+    let lib_dir = lib.path().display().to_string();
+    let mut server = Server::start(
+        &app,
+        &[
+            "--processes",
+            "1",
+            "--reload-on-changes",
+            "--url-alias",
+            "/static",
+            "assets",
+            "--python-path",
+            &lib_dir,
+        ],
+    );
+    server.wait_ready(1);
+    assert_eq!(server.must_get("/").1, "first");
+    std::thread::sleep(Duration::from_millis(1100)); // a distinct mtime
+    app.write("assets/site.css", "body { color: red }\n");
+    server.wait_for_output("site.css changed", 1, Duration::from_secs(10));
+    server.wait_ready(2);
+    std::thread::sleep(Duration::from_millis(1100));
+    std::fs::write(lib.path().join("greeting.py"), "WORD = 'second'\n").unwrap();
+    server.wait_for_output("greeting.py changed", 1, Duration::from_secs(10));
+    server.wait_ready(3);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, body) = server.must_get("/");
+        if body == "second" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still the old module: {body}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn the_debugger_forces_one_process_and_one_thread() {
     let app = hello_app();

@@ -166,7 +166,9 @@ pub fn start(src: &Path, target_arg: Option<&str>, options: &ServeOptions) -> Re
         log_fd: worker::Launcher::copy_stderr()?,
     };
     let watch = settings.reload_on_changes.then(|| reload::Watch {
-        src: paths.src_root.clone(),
+        python_dirs: std::iter::once(paths.src_root.clone())
+            .chain(settings.python_path.iter().cloned())
+            .collect(),
         skip: paths.app_root.clone(),
         static_dirs: settings
             .url_aliases

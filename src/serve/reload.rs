@@ -1,5 +1,6 @@
-//! `--reload-on-changes`: notice when a Python file of the source (or a file
-//! under a --url-alias directory) changes, by polling modification times once
+//! `--reload-on-changes`: notice when a Python file of the source or of a
+//! `--python-path` directory (the app's own importable modules), or a file
+//! under a --url-alias directory, changes, by polling modification times once
 //! a second. Polling needs no extra crate, works on every filesystem (bind
 //! mounts, network volumes) and costs nothing on the request path.
 use std::collections::BTreeMap;
@@ -23,10 +24,11 @@ const MAX_FILES: usize = 20_000;
 #[derive(Debug, Default, PartialEq)]
 pub struct Snapshot(BTreeMap<PathBuf, SystemTime>);
 
-/// What is watched: `.py` files under `src` (but not inside `skip`, the app
-/// root), and every file under each static directory.
+/// What is watched: `.py` files under each Python directory (the source and
+/// the `--python-path` entries; not inside `skip`, the app root), and every
+/// file under each static directory.
 pub struct Watch {
-    pub src: PathBuf,
+    pub python_dirs: Vec<PathBuf>,
     pub skip: PathBuf,
     pub static_dirs: Vec<PathBuf>,
 }
@@ -34,7 +36,9 @@ pub struct Watch {
 impl Watch {
     pub fn snapshot(&self) -> Snapshot {
         let mut files = BTreeMap::new();
-        walk(&self.src, &self.skip, true, &mut files);
+        for dir in &self.python_dirs {
+            walk(dir, &self.skip, true, &mut files);
+        }
         for dir in &self.static_dirs {
             walk(dir, &self.skip, false, &mut files);
         }
@@ -91,7 +95,7 @@ mod tests {
         std::fs::write(dir.path().join("app.py"), "x = 1\n").unwrap();
         std::fs::write(dir.path().join(".venv/lib/site.py"), "").unwrap();
         let watch = Watch {
-            src: dir.path().into(),
+            python_dirs: vec![dir.path().into()],
             skip: dir.path().join(".venv"),
             static_dirs: vec![],
         };
