@@ -164,6 +164,40 @@ fn wsgi_input_streams_a_chunked_body() {
 }
 
 #[test]
+fn a_body_the_client_ends_early_reaches_the_app_only_when_its_framing_is_intact() {
+    // Content-Length, and the client shuts its sending side 5 bytes in: the
+    // app gets those bytes (gunicorn's behaviour, corpus valid/099), the
+    // declared length stays what was sent, and a warning is logged.
+    let w = worker("apps:echo", json!({})).start();
+    let mut s = w.connect();
+    s.write_all(b"POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 20\r\n\r\nhello")
+        .unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let r = parse_response(&server::read_to_close(&mut s), false).unwrap();
+    assert_eq!(r.status, 200);
+    let body = r.json();
+    assert_eq!(body["body"], "hello");
+    assert_eq!(environ_of(&body)["CONTENT_LENGTH"], "20");
+    // A chunked body cut off inside a chunk has no intact framing: refused,
+    // the app never sees it.
+    let mut s = w.connect();
+    s.write_all(b"POST /cut HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\na\r\nhello")
+        .unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let raw = server::read_to_close(&mut s);
+    assert!(
+        !String::from_utf8_lossy(&raw).contains("\"environ\""),
+        "the app saw a broken chunked body: {:?}",
+        String::from_utf8_lossy(&raw)
+    );
+    assert!(
+        w.stderr()
+            .contains("ended the request body after 5 of 20 bytes"),
+        "no warning: {}",
+        w.stderr()
+    );
+}
+#[test]
 fn expect_100_continue_gets_an_interim_response() {
     let w = worker("apps:echo", json!({})).start();
     let mut s = w.connect();

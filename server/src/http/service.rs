@@ -132,6 +132,8 @@ fn malformed(req: &Request<Incoming>, config: &crate::config::Config) -> Option<
         .iter()
         .flat_map(|v| v.as_bytes().split(|&b| b == b','))
         .map(|c| c.trim_ascii())
+        // `identity` names no coding (RFC 2616): the length is Content-Length's.
+        .filter(|c| !c.eq_ignore_ascii_case(b"identity"))
         .collect();
     if !te.is_empty() {
         if req.version() == Version::HTTP_10 {
@@ -453,6 +455,19 @@ impl BodyPace {
     }
 }
 
+/// True when a body read failed because the client's stream ended (EOF)
+/// before the declared length — not a framing error.
+fn ended_by_client(error: &hyper::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cause {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return io.kind() == std::io::ErrorKind::UnexpectedEof;
+        }
+        cause = e.source();
+    }
+    false
+}
+
 /// Read the whole body, at most `limit` bytes (0 = no limit), at the pace of
 /// `pace` (a trickling client is cut off here, on the I/O side, never holding
 /// a Python thread).
@@ -474,6 +489,17 @@ async fn read_body(
         let frame = match tokio::time::timeout_at(deadline, incoming.frame()).await {
             Err(_) => return Err(BodyError::Slow),
             Ok(None) => break,
+            Ok(Some(Err(e))) if declared.is_some() && ended_by_client(&e) => {
+                // The client shut its sending side before Content-Length
+                // bytes came: as gunicorn does, the app gets what was sent
+                // (its reads end early; CONTENT_LENGTH stays as declared).
+                let received = buf.len() + first.as_ref().map_or(0, |b| b.len());
+                eprintln!(
+                    "[warpserver] the client ended the request body after {received} of {} bytes; the application gets the bytes that came",
+                    declared.unwrap_or(0)
+                );
+                break;
+            }
             Ok(Some(Err(_))) => return Err(BodyError::Broken),
             Ok(Some(Ok(frame))) => frame,
         };

@@ -454,6 +454,11 @@ const fn build_query_map() -> [u8; 256] {
 
             0x80..=0xFF => CLASS_HIGH,
 
+            // warp patch: a raw '"' is accepted in the query as it is in the
+            // path above (clients send JSON-ish values unencoded; gunicorn,
+            // nginx and httparse accept it). The query reaches the app as sent.
+            b'"' => CLASS_VALID,
+
             _ => CLASS_INVALID,
         };
         i += 1;

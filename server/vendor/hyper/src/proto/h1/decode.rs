@@ -416,7 +416,13 @@ impl ChunkedState {
             // LWS can follow the chunk size, but no more digits can come
             b'\t' | b' ' => Poll::Ready(Ok(ChunkedState::SizeLws)),
             b';' => Poll::Ready(Ok(ChunkedState::Extension)),
-            b'\r' => Poll::Ready(Ok(ChunkedState::SizeLf)),
+            // warp patch: whitespace is only allowed before an extension
+            // (RFC 9112 section 7.1.1: BWS ";"); "5 \r\n" is refused, as
+            // gunicorn and nginx refuse it, instead of read as "5\r\n".
+            b'\r' => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "whitespace after a chunk size without an extension",
+            ))),
             _ => Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "Invalid chunk size linear white space",
@@ -825,7 +831,8 @@ mod tests {
         assert_eq!(10, read("A\r\n").await);
         assert_eq!(10, read("a\r\n").await);
         assert_eq!(255, read("Ff\r\n").await);
-        assert_eq!(255, read("Ff   \r\n").await);
+        // warp patch: whitespace only before an extension
+        read_err("Ff   \r\n", InvalidInput).await;
         // Missing LF or CRLF
         read_err("F\rF", InvalidInput).await;
         read_err("F", UnexpectedEof).await;

@@ -272,6 +272,12 @@ impl Http1Transaction for Server {
             let value = header_value!(slice.slice(header.value.0..header.value.1));
 
             match name {
+                header::TRANSFER_ENCODING if is_identity_only(&value) => {
+                    // warp patch: `identity` (RFC 2616's "no coding", dropped
+                    // from the registry since) names no coding at all, so it
+                    // leaves the framing to Content-Length, as gunicorn reads it.
+                    // The field still reaches the application.
+                }
                 header::TRANSFER_ENCODING => {
                     // https://tools.ietf.org/html/rfc7230#section-3.3.3
                     // If Transfer-Encoding header is present, and 'chunked' is
@@ -357,7 +363,12 @@ impl Http1Transaction for Server {
         }
 
         if is_te && is_cl {
-            keep_alive = false;
+            // warp patch: a request framed both ways is refused (RFC 9112
+            // section 6.1 allows it) rather than decoded as chunked: whichever
+            // framing a proxy in front chose, one of the two is a smuggling
+            // attempt.
+            debug!("request with both transfer-encoding and content-length");
+            return Err(Parse::transfer_encoding_invalid());
         }
 
         let mut extensions = http::Extensions::default();
@@ -1694,6 +1705,17 @@ fn extend(dst: &mut Vec<u8>, data: &[u8]) {
     dst.extend_from_slice(data);
 }
 
+/// warp patch: true when every coding a Transfer-Encoding value lists is
+/// `identity` (case-insensitive, comma-separated, optional whitespace).
+fn is_identity_only(value: &HeaderValue) -> bool {
+    let mut codings = value
+        .as_bytes()
+        .split(|&b| b == b',')
+        .map(|c| c.trim_ascii())
+        .peekable();
+    codings.peek().is_some() && codings.all(|c| c.eq_ignore_ascii_case(b"identity"))
+}
+
 #[cfg(test)]
 mod tests {
     use bytes::BytesMut;
@@ -2092,56 +2114,30 @@ mod tests {
             DecodedLength::new(10)
         );
 
-        // transfer-encoding and content-length = chunked
-        let msg = parse(
-            "\
-             POST / HTTP/1.1\r\n\
-             content-length: 10\r\n\
-             transfer-encoding: chunked\r\n\
-             \r\n\
-             ",
-        );
-        assert_eq!(msg.decode, DecodedLength::CHUNKED);
-        assert!(!msg.head.headers.contains_key(header::CONTENT_LENGTH));
-        assert!(!msg.keep_alive);
+        // warp patch: transfer-encoding and content-length = refused
+        for both in [
+            "content-length: 10\r\ntransfer-encoding: chunked\r\n",
+            "transfer-encoding: chunked\r\ncontent-length: 10\r\n",
+            "transfer-encoding: gzip\r\ncontent-length: 10\r\ntransfer-encoding: chunked\r\n",
+            "connection: keep-alive\r\ncontent-length: 10\r\ntransfer-encoding: chunked\r\n",
+        ] {
+            parse_err(
+                &format!("POST / HTTP/1.1\r\n{both}\r\n"),
+                "transfer-encoding and content-length",
+            );
+        }
 
+        // warp patch: transfer-encoding: identity leaves the length to content-length
         let msg = parse(
             "\
              POST / HTTP/1.1\r\n\
-             transfer-encoding: chunked\r\n\
+             transfer-encoding: identity\r\n\
              content-length: 10\r\n\
              \r\n\
              ",
         );
-        assert_eq!(msg.decode, DecodedLength::CHUNKED);
-        assert!(!msg.head.headers.contains_key(header::CONTENT_LENGTH));
-        assert!(!msg.keep_alive);
-
-        let msg = parse(
-            "\
-             POST / HTTP/1.1\r\n\
-             transfer-encoding: gzip\r\n\
-             content-length: 10\r\n\
-             transfer-encoding: chunked\r\n\
-             \r\n\
-             ",
-        );
-        assert_eq!(msg.decode, DecodedLength::CHUNKED);
-        assert!(!msg.head.headers.contains_key(header::CONTENT_LENGTH));
-        assert!(!msg.keep_alive);
-
-        let msg = parse(
-            "\
-             POST / HTTP/1.1\r\n\
-             connection: keep-alive\r\n\
-             content-length: 10\r\n\
-             transfer-encoding: chunked\r\n\
-             \r\n\
-             ",
-        );
-        assert_eq!(msg.decode, DecodedLength::CHUNKED);
-        assert!(!msg.head.headers.contains_key(header::CONTENT_LENGTH));
-        assert!(!msg.keep_alive);
+        assert_eq!(msg.decode, DecodedLength::new(10));
+        assert!(msg.head.headers.contains_key(header::TRANSFER_ENCODING));
 
         // multiple content-lengths of same value are fine
         assert_eq!(
