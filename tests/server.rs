@@ -192,6 +192,28 @@ fn a_target_that_is_not_callable_or_missing_is_refused() {
 }
 
 #[test]
+fn worker_threads_run_under_batch_scheduling_unless_told_otherwise() {
+    // Default: the I/O (main) thread and the Python threads are SCHED_BATCH.
+    let w = worker("apps:scheduling", json!({})).start();
+    let seen = w.get("/").json();
+    let batch = seen["batch"].as_i64().unwrap();
+    assert_eq!(seen["python_thread"], batch, "{seen}");
+    assert_eq!(seen["io_thread"], batch, "{seen}");
+    drop(w);
+    let w = worker("apps:scheduling", json!({"cpu_scheduling": "normal"})).start();
+    let seen = w.get("/").json();
+    assert_eq!(
+        (&seen["python_thread"], &seen["io_thread"]),
+        (&json!(0), &json!(0)),
+        "{seen}"
+    );
+    drop(w);
+    let mut w = worker("apps:hello", json!({"cpu_scheduling": "fifo"})).spawn();
+    assert!(!w.wait_exit(Duration::from_secs(20)).unwrap().success());
+    assert!(w.stderr().contains("unknown variant"), "{}", w.stderr());
+}
+
+#[test]
 fn a_wsgi_script_file_is_a_target_too() {
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("site.wsgi.py");
@@ -376,6 +398,7 @@ fn django_runwarp_passes_options_only_warp_start_knows() {
         server.output()
     );
     assert_eq!(banner_row(&server, "Maximum Requests"), "50");
+    assert_eq!(banner_row(&server, "CPU Scheduling"), "batch");
     assert_eq!(banner_row(&server, "Access Log"), "common");
     // The process runwarp started is warp's supervisor now, with two workers.
     let supervisor = server.child.id() as i32;

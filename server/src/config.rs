@@ -67,6 +67,9 @@ pub struct Config {
     pub keep_alive_timeout: f64,
     /// Open connections per worker; further clients wait in the listen queue.
     pub max_connections: usize,
+    /// Linux scheduling policy of the I/O and Python threads: "batch" or
+    /// "normal" (see scheduling.rs).
+    pub cpu_scheduling: crate::scheduling::CpuScheduling,
     /// Peers (CIDRs) whose proxy headers are believed.
     pub trust_proxy: Vec<String>,
     /// Which proxy headers to believe from trusted peers, e.g.
@@ -131,6 +134,7 @@ impl Default for Config {
             body_min_rate: 500.0,
             keep_alive_timeout: 2.0,
             max_connections: 1000,
+            cpu_scheduling: Default::default(),
             trust_proxy: Vec::new(),
             trust_proxy_headers: Vec::new(),
             server_name: None,

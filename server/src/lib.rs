@@ -13,6 +13,7 @@ pub mod context;
 pub mod events;
 pub mod http;
 pub mod pool;
+pub mod scheduling;
 pub mod watchdog;
 pub mod wsgi;
 

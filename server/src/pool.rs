@@ -132,6 +132,7 @@ pub fn start_threads(
 }
 
 fn python_thread(app: Py<PyAny>, shared: Arc<Shared>, jobs: crossbeam_channel::Receiver<Job>) {
+    crate::scheduling::apply(shared.config.cpu_scheduling);
     Python::attach(|py| loop {
         // Under load a job is usually waiting already: take it without
         // letting go of the GIL (a release/re-acquire per request costs more

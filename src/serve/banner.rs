@@ -92,6 +92,7 @@ pub fn render(s: &Settings, facts: &BannerFacts) -> String {
             "Max Connections",
             format!("{} (per process)", s.max_connections),
         ),
+        ("CPU Scheduling", s.cpu_scheduling.name().to_string()),
         (
             "Trusted Proxies",
             if s.trust_proxy.is_empty() {

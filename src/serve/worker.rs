@@ -57,6 +57,8 @@ pub struct WorkerConfig {
     pub limit_request_body: u64,
     /// Concurrent connections this worker takes before leaving the rest queued.
     pub max_connections: u32,
+    /// "batch" or "normal" (Linux scheduling policy of the worker's threads).
+    pub cpu_scheduling: &'static str,
     /// CIDRs whose proxy headers are honoured.
     pub trust_proxy: Vec<String>,
     pub trust_proxy_headers: Vec<String>,
@@ -109,6 +111,7 @@ impl WorkerConfig {
             keep_alive_timeout: secs(settings.keep_alive_timeout),
             limit_request_body: settings.limit_request_body,
             max_connections: settings.max_connections,
+            cpu_scheduling: settings.cpu_scheduling.name(),
             trust_proxy: settings.trust_proxy.clone(),
             trust_proxy_headers: settings.trust_proxy_headers.clone(),
             server_name: if wildcard {

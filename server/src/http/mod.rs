@@ -232,6 +232,7 @@ pub fn run(
     shared: Arc<Shared>,
     jobs: crossbeam_channel::Sender<Job>,
 ) -> std::io::Result<()> {
+    crate::scheduling::apply(shared.config.cpu_scheduling);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
