@@ -510,3 +510,64 @@ fn a_copied_app_gets_the_server_in_its_own_venv() {
         "warp start in the copy wrote into the original's venv"
     );
 }
+
+#[test]
+fn worker_python_runs_leave_no_private_package_behind() {
+    // `--worker-python` puts warp's server into a private temporary directory.
+    // It is removed at exit, and copies left by a killed run (PID gone) are
+    // removed by the next run — only this user's directories with the marker.
+    let app = hello_app();
+    let tmp = tempfile::tempdir().unwrap();
+    let dead = {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        pid
+    };
+    let stale = tmp.path().join(format!("warpserver-{dead}-abc"));
+    std::fs::create_dir_all(stale.join("warpserver")).unwrap();
+    std::fs::write(stale.join("warpserver/installed-by-warp"), "/old/warp\n").unwrap();
+    let foreign = tmp.path().join(format!("warpserver-{dead}-notours"));
+    std::fs::create_dir_all(&foreign).unwrap();
+    let live = tmp
+        .path()
+        .join(format!("warpserver-{}-live", std::process::id()));
+    std::fs::create_dir_all(live.join("warpserver")).unwrap();
+    std::fs::write(live.join("warpserver/installed-by-warp"), "/old/warp\n").unwrap();
+
+    let python = app.path().join(".venv/bin/python");
+    let tmpdir = tmp.path().to_str().unwrap();
+    let mut server = Server::start_with_env(
+        &app,
+        &[("TMPDIR", tmpdir)],
+        &[
+            "wsgi.py",
+            "--processes",
+            "1",
+            "--worker-python",
+            python.to_str().unwrap(),
+        ],
+    );
+    server.wait_ready(1);
+    assert_eq!(server.must_get("/").0, 200);
+    let names = || -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let during = names();
+    assert!(
+        !stale.exists(),
+        "the killed run's copy is still there: {during:?}"
+    );
+    assert!(foreign.exists() && live.exists(), "{during:?}");
+    let own = format!("warpserver-{}-", server.pid());
+    assert!(during.iter().any(|n| n.starts_with(&own)), "{during:?}");
+    server.signal("TERM");
+    assert_eq!(server.wait_exit(Duration::from_secs(10)), Some(Some(0)));
+    let after = names();
+    assert!(!after.iter().any(|n| n.starts_with(&own)), "{after:?}");
+}

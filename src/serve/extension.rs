@@ -37,6 +37,48 @@ pub fn install(site_packages: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A private copy of the package for one `warp start --worker-python` run, in
+/// a temporary directory `warpserver-PID-…` removed when the returned handle is
+/// dropped. Copies left by runs that were killed (their PID gone) are removed
+/// first: only directories of this user that hold the package's marker file.
+pub fn private_copy() -> Result<tempfile::TempDir> {
+    remove_stale_private_copies(&std::env::temp_dir());
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("{PRIVATE_PREFIX}{}-", std::process::id()))
+        .tempdir()
+        .context("creating a private directory for warp's server")?;
+    install(dir.path()).context("installing warp's server")?;
+    Ok(dir)
+}
+
+const PRIVATE_PREFIX: &str = "warpserver-";
+
+fn remove_stale_private_copies(tmp: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = fs::read_dir(tmp) else {
+        return;
+    };
+    let uid = nix::unistd::getuid().as_raw();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(PRIVATE_PREFIX))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let path = entry.path();
+        // symlink_metadata: a link planted under that name is never followed.
+        let ours = fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir() && m.uid() == uid)
+            && path.join("warpserver").join(INSTALLED_BY_FILE).is_file();
+        if ours && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = fs::remove_dir_all(&path);
+        }
+    }
+}
+
 fn write_if_changed(dest: &Path, bytes: &[u8]) -> Result<()> {
     if fs::read(dest).map(|old| old == bytes).unwrap_or(false) {
         return Ok(());

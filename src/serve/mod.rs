@@ -110,8 +110,7 @@ pub fn start(src: &Path, target_arg: Option<&str>, options: &ServeOptions) -> Re
     // whatever that Python has installed; it is removed when warp stops.
     let _private_package = match (&interpreter, &record) {
         (Some(_), _) => {
-            let dir = tempfile::Builder::new().prefix("warpserver-").tempdir()?;
-            extension::install(dir.path()).context("installing warp's server")?;
+            let dir = extension::private_copy()?;
             for (_, value) in env.iter_mut().filter(|(k, _)| k == "PYTHONPATH") {
                 *value = format!("{}:{value}", dir.path().display());
             }
