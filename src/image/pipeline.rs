@@ -141,38 +141,36 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
     // The runtime layer does not depend on the build: when it is not cached
     // it is written meanwhile, mostly while the build waits for the network
     // or runs on one CPU.
-    let (code, runtime) = std::thread::scope(|threads| {
-        let runtime = threads.spawn(|| match runtime_cached {
+    let mut runtime = None;
+    let code = ui::step("warp build (inside the image, uid 1001)", || {
+        let overlay = sandbox::Overlay {
+            lowers,
+            upper: upper.clone(),
+            work: work.path().join("work"),
+        };
+        let mut sandbox = build_sandbox(
+            &work.path().join("merged"),
+            overlay,
+            &python,
+            &build_cache,
+            epoch,
+        );
+        if let Some((uv, _)) = &uv {
+            sandbox.binds.push(Bind {
+                host: uv.clone(),
+                inside: "/usr/local/bin/uv".into(),
+                read_only: true,
+            });
+        }
+        let (code, layer) = sandbox.run_while(|| match runtime_cached {
             Some(layer) => Ok(layer),
             None => runtime_files
                 .layer(&store, &base_root, &exe)
                 .map_err(|e| diskfull::in_cache(e, &store, "the runtime layer")),
         });
-        let code = ui::step("warp build (inside the image, uid 1001)", || {
-            let overlay = sandbox::Overlay {
-                lowers,
-                upper: upper.clone(),
-                work: work.path().join("work"),
-            };
-            let mut sandbox = build_sandbox(
-                &work.path().join("merged"),
-                overlay,
-                &python,
-                &build_cache,
-                epoch,
-            );
-            if let Some((uv, _)) = &uv {
-                sandbox.binds.push(Bind {
-                    host: uv.clone(),
-                    inside: "/usr/local/bin/uv".into(),
-                    read_only: true,
-                });
-            }
-            sandbox.run()
-        });
-        (code, joined(runtime.join()))
-    });
-    let code = code?;
+        runtime = Some(layer);
+        code
+    })?;
     drop(uv_cache);
     if code != 0 && diskfull::nearly_full(&upper) {
         return Err(diskfull::cache_full(
@@ -186,7 +184,7 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
             "its output is above; `warp build --src DIR` reproduces it outside the image",
         ));
     }
-    let runtime = runtime?;
+    let runtime = runtime.expect("the sandbox ran")?;
     let built_app_root = upper.join("opt/app-root");
     // The dependencies and app layers are compressed in parallel, one thread each.
     let title = match cached_deps {
