@@ -22,7 +22,7 @@ use std::process::Command;
 /// Run by the venv's interpreter: every `*.py` under its site-packages
 /// (purelib and platlib) that has no `__pycache__` entry yet, compiled by a
 /// pool of processes (one per CPU), or in this process where the pool cannot
-/// start (no /dev/shm for its semaphores).
+/// start or breaks (no /dev/shm for its semaphores, a worker killed).
 const COMPILE_MISSING: &str = r#"
 import compileall, functools, importlib.util, os, sys, sysconfig
 
@@ -43,7 +43,7 @@ try:
     from concurrent.futures import ProcessPoolExecutor
     with ProcessPoolExecutor() as pool:
         list(pool.map(one, todo, chunksize=max(1, len(todo) // (8 * (os.cpu_count() or 1)))))
-except (ImportError, OSError, NotImplementedError):
+except Exception:  # the pool, not a file (compile_file reports those by returning False)
     for path in todo:
         one(path)
 "#;
