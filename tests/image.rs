@@ -11,6 +11,7 @@ use image_support::*;
 use registry_support::Registry;
 use serde_json::Value;
 use std::path::Path;
+use std::process::Command;
 use support::{assert_fails_with, assert_ok, run, stderr, stdout};
 
 #[test]
@@ -527,8 +528,67 @@ fn django_image_serves_its_collected_static_files() {
     let (status, body) = curl_until_up(port, "/admin/login/", 10).unwrap();
     assert_eq!(status, 200, "{body}");
     drop(container);
+
+    // The venv is what `python -m venv` + `pip install` make (pip, and on
+    // this Python 3.11 base setuptools, installed and working), and every
+    // installed source has bytecode the interpreter accepts in the image,
+    // where the layer writer has reset every mtime: hash-based .pyc matching
+    // their source.
+    let out = run(Command::new("timeout").args(["120", "podman"]).args([
+        "run",
+        "--rm",
+        "-u",
+        "100001:0",
+        "--network",
+        "none",
+        &name,
+        "sh",
+        "-c",
+        "pip --version && python -c 'import setuptools' && python -c \"$0\"",
+        BYTECODE_CHECK,
+    ]));
     let _ = run(podman().args(["rmi", "-f", &name]));
+    assert_ok(&out);
+    let said = stdout(&out);
+    assert!(said.contains("from /opt/app-root/lib/python3"), "{said}");
+    let counts: Vec<usize> = said
+        .lines()
+        .last()
+        .unwrap_or("")
+        .split_whitespace()
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    assert!(
+        counts.len() == 2 && counts[0] > 1000 && counts[1] == 0,
+        "sources and invalid or missing .pyc: {said}"
+    );
 }
+
+/// Run in an image: "SOURCES BAD", the number of `.py` files in the venv's
+/// site-packages (warp's own package, written after the install, left out)
+/// and how many of them lack a valid hash-based .pyc.
+const BYTECODE_CHECK: &str = r#"
+import importlib.util, os, sysconfig
+top = sysconfig.get_paths()["purelib"]
+sources = bad = 0
+for d, dirs, files in os.walk(top):
+    dirs[:] = [x for x in dirs if x not in ("__pycache__", "warpserver")]
+    for f in files:
+        if f.endswith(".py"):
+            sources += 1
+            path = os.path.join(d, f)
+            try:
+                head = open(importlib.util.cache_from_source(path), "rb").read(16)
+            except OSError:
+                bad += 1
+                continue
+            source = open(path, "rb").read()
+            valid = (head[:4] == importlib.util.MAGIC_NUMBER
+                     and int.from_bytes(head[4:8], "little") & 1
+                     and head[8:16] == importlib.util.source_hash(source))
+            bad += not valid
+print(sources, bad)
+"#;
 
 /// A code-only rebuild of a Django image copies the static files collected
 /// by the previous build instead of running collectstatic, and its app layer

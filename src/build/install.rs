@@ -6,6 +6,11 @@
 //! unset) so that a TLS-intercepting proxy's CA is trusted. A wheelhouse at
 //! `.warp/wheelhouse` (or `.warpdrive/wheelhouse`) is added as find-links, and
 //! WARP_PIP_NO_INDEX=1 installs from it alone.
+//!
+//! pip installs with `--no-compile`; the bytecode of what it installed is
+//! compiled after each run, on every CPU ([`bytecode`]). uv compiles nothing
+//! (its default).
+use crate::build::bytecode;
 use crate::build::detect::{Layout, PipfileTool};
 use crate::build::proc;
 use crate::build::vars::AppVars;
@@ -54,7 +59,9 @@ impl Installer<'_> {
         match self.tool {
             Tool::Pip => {
                 cmd = Command::new(self.python);
-                cmd.args(["-m", "pip", "install", "--no-input"]);
+                // The bytecode is compiled after each install, on every CPU
+                // (see `bytecode`), instead of by pip one file at a time.
+                cmd.args(["-m", "pip", "install", "--no-input", "--no-compile"]);
             }
             Tool::Uv => {
                 cmd = Command::new("uv");
@@ -97,7 +104,11 @@ impl Installer<'_> {
                 format!("installing {what} failed ({tool} exit code {code})"),
                 format!("{tool}'s last lines of output are above; fix the dependency, or the index settings (PIP_INDEX_URL, WARP_PIP_NO_INDEX)"),
             )
-        })
+        })?;
+        match self.tool {
+            Tool::Pip => bytecode::compile_missing(self.python, self.env),
+            Tool::Uv => Ok(()),
+        }
     }
 
     /// Upgrade pip itself (UPGRADE_PIP_TO_LATEST; pip installs only: uv does not use it).

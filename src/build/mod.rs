@@ -14,6 +14,7 @@
 //! 7. the record (`<app root>/.warp/build.json`).
 
 pub mod app;
+pub mod bytecode;
 pub mod config;
 pub mod detect;
 pub mod django;

@@ -138,6 +138,10 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
     let build_cache = store.root().join("build-cache");
     fs::create_dir_all(&build_cache)?;
     let uv_cache = UvCache::lend(&build_cache, &upper)?;
+    // The runtime layer does not depend on the build: when it is not cached
+    // it is written meanwhile, mostly while the build waits for the network
+    // or runs on one CPU.
+    let mut runtime = None;
     let code = ui::step("warp build (inside the image, uid 1001)", || {
         let overlay = sandbox::Overlay {
             lowers,
@@ -158,7 +162,14 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
                 read_only: true,
             });
         }
-        sandbox.run()
+        let (code, layer) = sandbox.run_while(|| match runtime_cached {
+            Some(layer) => Ok(layer),
+            None => runtime_files
+                .layer(&store, &base_root, &exe)
+                .map_err(|e| diskfull::in_cache(e, &store, "the runtime layer")),
+        });
+        runtime = Some(layer);
+        code
     })?;
     drop(uv_cache);
     if code != 0 && diskfull::nearly_full(&upper) {
@@ -173,28 +184,15 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
             "its output is above; `warp build --src DIR` reproduces it outside the image",
         ));
     }
+    let runtime = runtime.expect("the sandbox ran")?;
     let built_app_root = upper.join("opt/app-root");
-    // The layers still to write are compressed in parallel, one thread each.
-    let mut written = Vec::new();
-    if runtime_cached.is_none() {
-        written.push("runtime");
-    }
-    if cached_deps.is_none() {
-        written.push("dependencies");
-    }
-    written.push("app");
-    let title = match written.len() {
-        1 => "App layer".to_string(),
-        _ => format!("Layers: {} (in parallel)", written.join(", ")),
+    // The dependencies and app layers are compressed in parallel, one thread each.
+    let title = match cached_deps {
+        Some(_) => "App layer",
+        None => "Layers: dependencies, app (in parallel)",
     };
-    let (runtime, deps, app) = ui::step(&title, || {
+    let (deps, app) = ui::step(title, || {
         std::thread::scope(|threads| {
-            let runtime = threads.spawn(|| match runtime_cached {
-                Some(layer) => Ok(layer),
-                None => runtime_files
-                    .layer(&store, &base_root, &exe)
-                    .map_err(|e| diskfull::in_cache(e, &store, "the runtime layer")),
-            });
             let deps = threads.spawn(|| match cached_deps {
                 Some(deps) => Ok(deps),
                 None => dependencies_layer(&store, &built_app_root, &base_root, &deps_key)
@@ -202,10 +200,7 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
             });
             let app = app_layer(&store, &built_app_root, &base_root, epoch)
                 .map_err(|e| diskfull::in_cache(e, &store, "the app layer"));
-            let joined = |r: std::thread::Result<Result<Layer>>| {
-                r.unwrap_or_else(|_| Err(anyhow::anyhow!("writing a layer panicked")))
-            };
-            Ok::<_, anyhow::Error>((joined(runtime.join())?, joined(deps.join())?, app?))
+            Ok::<_, anyhow::Error>((joined(deps.join())?, app?))
         })
     })?;
     let venv = match &deps_root {
@@ -258,6 +253,11 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
         &outputs,
         &options.registry,
     )
+}
+
+/// A layer-writing thread's result (a panic becomes an error).
+fn joined(result: std::thread::Result<Result<Layer>>) -> Result<Layer> {
+    result.unwrap_or_else(|_| Err(anyhow::anyhow!("writing a layer panicked")))
 }
 
 /// The venv (everything of the built /opt/app-root but the app's parts),

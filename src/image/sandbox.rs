@@ -83,8 +83,30 @@ pub const BUILD_UID: u32 = 1001;
 pub const BUILD_GID: u32 = 0;
 
 impl Sandbox {
-    /// Run the command; its output goes to our stdout/stderr. Returns its exit code.
-    pub fn run(&self) -> Result<i32> {
+    /// Run the command (its output goes to our stdout/stderr; the result is
+    /// its exit code), and `meanwhile` on a thread of this process while it
+    /// runs. The thread is started after the fork (a child
+    /// forked from a process with other threads could inherit a lock one of
+    /// them holds); when the sandbox fails before that, `meanwhile` runs
+    /// after it. Either way it runs once and its result is returned.
+    pub fn run_while<T: Send>(&self, meanwhile: impl FnOnce() -> T + Send) -> (Result<i32>, T) {
+        let mut meanwhile = Some(meanwhile);
+        let mut done = None;
+        let code = self.run_forked(&mut meanwhile, &mut done);
+        let done = match (done, meanwhile) {
+            (Some(Ok(done)), _) => done,
+            (Some(Err(panic)), _) => std::panic::resume_unwind(panic),
+            (None, Some(meanwhile)) => meanwhile(),
+            (None, None) => unreachable!("meanwhile ran without a result"),
+        };
+        (code, done)
+    }
+
+    fn run_forked<T: Send, F: FnOnce() -> T + Send>(
+        &self,
+        meanwhile: &mut Option<F>,
+        done: &mut Option<std::thread::Result<T>>,
+    ) -> Result<i32> {
         // Everything the child needs is prepared before fork: after it, the
         // child only makes system calls.
         let argv: Vec<CString> = self
@@ -184,7 +206,15 @@ impl Sandbox {
                     }
                 }
                 drop(mapped);
-                let status = waitpid(child, None)?;
+                let status = match meanwhile.take() {
+                    Some(meanwhile) => std::thread::scope(|threads| {
+                        let thread = threads.spawn(meanwhile);
+                        let status = waitpid(child, None);
+                        *done = Some(thread.join());
+                        status
+                    })?,
+                    None => waitpid(child, None)?,
+                };
                 match status {
                     WaitStatus::Exited(_, 124) if got == 1 && byte[0] == b'n' => Err(fail(
                         "cannot create user namespaces for the build",
