@@ -12,7 +12,7 @@ use registry_support::Registry;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
-use support::{assert_fails_with, assert_ok, run, stderr, stdout};
+use support::{assert_fails_with, assert_ok, run, stderr, stdout, TempApp};
 
 #[test]
 fn bad_input_is_refused_with_a_hint() {
@@ -361,18 +361,9 @@ fn same_inputs_same_digest_and_a_code_change_rebuilds_only_the_app_layer() {
     };
     let app = plain_app("version one");
     app.write("requirements.txt", "");
-    let cache = tempfile::tempdir().unwrap();
-    let work = tempfile::tempdir().unwrap();
+    let builds = LayoutBuilds::new(format!("docker-archive:{}", base.display()));
     let build = |dir: &str| {
-        let layout = work.path().join(dir);
-        let out = run(warp_image(app.path(), cache.path()).args([
-            "app:1",
-            "--base",
-            &format!("docker-archive:{}", base.display()),
-            "--output",
-            &format!("oci:{}", layout.display()),
-        ]));
-        assert_ok(&out);
+        let (out, layout) = builds.build(app.path(), dir);
         (digest_of(&out), read_layout(&layout).0, stderr(&out))
     };
     let (first, manifest_one, log_one) = build("one");
@@ -401,6 +392,71 @@ fn same_inputs_same_digest_and_a_code_change_rebuilds_only_the_app_layer() {
     let last = one.len() - 1;
     assert_eq!(one[..last], three[..last], "only the app layer may change");
     assert_ne!(one[last], three[last]);
+}
+
+#[test]
+fn a_project_apps_dependency_layer_follows_its_code_not_its_mtimes() {
+    // A pyproject app is installed into the venv (non-editable), so its code
+    // is a dependency input: counted by content, never by mtime (each image
+    // build copies the source afresh), and a change to it reinstalls.
+    let Some(base) = base_archive("docker-archive") else {
+        return;
+    };
+    let app = TempApp::new();
+    app.write(
+        "pyproject.toml",
+        "[build-system]\nrequires = [\"flit_core>=3.2,<4\"]\nbuild-backend = \"flit_core.buildapi\"\n\n[project]\nname = \"hellopkg\"\nversion = \"1\"\ndescription = \"test\"\n",
+    );
+    let module = |text: &str| {
+        format!("def application(environ, start_response):\n    start_response('200 OK', [])\n    return [b'{text}']\n")
+    };
+    app.write("hellopkg/__init__.py", &module("one"));
+    app.write("wsgi.py", "from hellopkg import application\n");
+    let builds = LayoutBuilds::new(format!("docker-archive:{}", base.display()));
+    let build = |dir: &str| {
+        let (out, layout) = builds.build(app.path(), dir);
+        let (manifest, _) = read_layout(&layout);
+        let deps = manifest["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .rev()
+            .nth(1)
+            .unwrap()["digest"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let installed: Vec<u8> = layer_entries(&layout, &deps)
+            .into_iter()
+            .find(|e| e.path.ends_with("site-packages/hellopkg/__init__.py"))
+            .map(|e| e.content)
+            .unwrap_or_default();
+        (digest_of(&out), stderr(&out), installed)
+    };
+    let (first, _, installed) = build("one");
+    assert!(String::from_utf8_lossy(&installed).contains("b'one'"));
+    // Same content, new mtimes everywhere: the same image, the install skipped.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    app.write("hellopkg/__init__.py", &module("one"));
+    app.write(
+        "pyproject.toml",
+        &std::fs::read_to_string(app.path().join("pyproject.toml")).unwrap(),
+    );
+    let (second, log_two, _) = build("two");
+    assert_eq!(first, second, "touching the files changed the image");
+    assert!(
+        log_two.contains("Dependencies layer (cached: install skipped)"),
+        "{log_two}"
+    );
+    // The package's code changed: the dependencies layer is rebuilt with it.
+    app.write("hellopkg/__init__.py", &module("two"));
+    let (third, log_three, installed) = build("three");
+    assert_ne!(first, third);
+    assert!(!log_three.contains("install skipped"), "{log_three}");
+    assert!(
+        String::from_utf8_lossy(&installed).contains("b'two'"),
+        "stale package in the venv"
+    );
 }
 
 #[test]
@@ -616,14 +672,8 @@ fn django_rebuilds_reuse_collected_static_files_with_the_same_digest() {
     let work = tempfile::tempdir().unwrap();
     let build = |dir: &str, env: &[(&str, &str)]| {
         let layout = work.path().join(dir);
-        let mut cmd = warp_image(app.path(), cache.path());
-        cmd.args([
-            "app:1",
-            "--base",
-            &format!("oci-archive:{}", base.display()),
-            "--output",
-            &format!("oci:{}", layout.display()),
-        ]);
+        let base = format!("oci-archive:{}", base.display());
+        let mut cmd = image_into_layout(app.path(), cache.path(), &base, &layout);
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -650,13 +700,12 @@ fn django_rebuilds_reuse_collected_static_files_with_the_same_digest() {
     // Another cold build, in an empty cache: the same image (no bytecode
     // stamped with install times in the dependencies layer).
     let other_cache = tempfile::tempdir().unwrap();
-    let out = run(warp_image(app.path(), other_cache.path()).args([
-        "app:1",
-        "--base",
+    let out = run(&mut image_into_layout(
+        app.path(),
+        other_cache.path(),
         &format!("oci-archive:{}", base.display()),
-        "--output",
-        &format!("oci:{}", work.path().join("cold-again").display()),
-    ]));
+        &work.path().join("cold-again"),
+    ));
     assert_ok(&out);
     assert_eq!(
         digest_of(&out),

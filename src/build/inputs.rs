@@ -3,14 +3,16 @@
 //! makes a second `warp build` near-instant.
 //!
 //! Hashed: the installer, the interpreter (path and version), the layout, the
-//! contents of the requirement / Pipfile files (following `-r`/`-c` includes),
-//! for project layouts (pyproject/setup.py, installed non-editable) a listing
-//! of the source tree (path, size, mtime), the wheelhouse listing, and the
-//! variables that change how pip/uv resolve.
+//! variables that change how pip/uv resolve, and the app's own files that
+//! decide the install (`source_inputs`, shared with `warp image`'s key of the
+//! dependencies layer): the requirement / Pipfile files (following `-r`/`-c`
+//! includes), for project layouts (pyproject/setup.py, installed non-editable)
+//! every file of the source tree, and the wheelhouse. Files count by content,
+//! never by mtime: a copy or a fresh clone of the same source (as an image
+//! build makes) hashes the same.
 use crate::build::detect::Layout;
 use crate::build::vars::AppVars;
 use sha2::{Digest, Sha256};
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 /// The variables that change an install's result.
@@ -73,44 +75,65 @@ impl Inputs<'_> {
         for var in HASHED_VARS {
             field(var, self.vars.get(var).unwrap_or_default().as_bytes());
         }
-        match self.layout {
-            Layout::Requirements(files) => {
-                for file in files {
-                    hash_requirements(&mut field, file, 0);
-                }
-            }
-            Layout::Pipfile { .. } => {
-                for name in ["Pipfile", "Pipfile.lock"] {
-                    field(
-                        name,
-                        &std::fs::read(self.home.join(name)).unwrap_or_default(),
-                    );
-                }
-            }
-            Layout::Pyproject | Layout::SetupPy => {
-                let mut listing = Vec::new();
-                list_tree(self.home, self.app_root, Path::new(""), &mut listing);
-                field("tree", listing.join("\n").as_bytes());
-            }
-            Layout::None => {}
-        }
-        if let Some(dir) = self.wheelhouse {
-            let mut listing = Vec::new();
-            list_tree(dir, self.app_root, Path::new(""), &mut listing);
-            field("wheelhouse", listing.join("\n").as_bytes());
+        for (name, bytes) in source_inputs(self.layout, self.home, self.app_root, self.wheelhouse) {
+            field(&name, &bytes);
         }
         hex::encode(h.finalize())
     }
 }
 
-/// A requirements file's bytes, then those of the files it includes.
-fn hash_requirements(field: &mut impl FnMut(&str, &[u8]), file: &Path, depth: u32) {
+/// The app's own files that decide what an install puts into the venv, as
+/// (name, bytes) pairs in a fixed order: the requirement files (with their
+/// includes) or the Pipfile and its lock, for project layouts a listing of
+/// the source tree, and a listing of the wheelhouse. Listings name each file
+/// with its size and the sha256 of its content.
+pub fn source_inputs(
+    layout: &Layout,
+    home: &Path,
+    app_root: &Path,
+    wheelhouse: Option<&Path>,
+) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    match layout {
+        Layout::Requirements(files) => {
+            for file in files {
+                requirement_files(home, file, 0, &mut out);
+            }
+        }
+        Layout::Pipfile { .. } => {
+            for name in ["Pipfile", "Pipfile.lock"] {
+                out.push((
+                    name.to_string(),
+                    std::fs::read(home.join(name)).unwrap_or_default(),
+                ));
+            }
+        }
+        Layout::Pyproject | Layout::SetupPy => {
+            let mut listing = Vec::new();
+            list_tree(home, app_root, Path::new(""), &mut listing);
+            out.push(("tree".to_string(), listing.join("\n").into_bytes()));
+        }
+        Layout::None => {}
+    }
+    if let Some(dir) = wheelhouse {
+        let mut listing = Vec::new();
+        list_tree(dir, app_root, Path::new(""), &mut listing);
+        out.push(("wheelhouse".to_string(), listing.join("\n").into_bytes()));
+    }
+    out
+}
+
+/// A requirements file's bytes, then those of the files it includes; named
+/// relative to the app's home, so that the same source elsewhere hashes the same.
+fn requirement_files(home: &Path, file: &Path, depth: u32, out: &mut Vec<(String, Vec<u8>)>) {
     let bytes = std::fs::read(file).unwrap_or_default();
-    field(&file.to_string_lossy(), &bytes);
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let name = file.strip_prefix(home).unwrap_or(file);
+    out.push((name.to_string_lossy().into_owned(), bytes));
     if depth > 5 {
         return;
     }
-    for line in String::from_utf8_lossy(&bytes).lines() {
+    for line in text.lines() {
         let line = line.trim();
         let included = ["-r", "--requirement", "-c", "--constraint"]
             .iter()
@@ -118,13 +141,13 @@ fn hash_requirements(field: &mut impl FnMut(&str, &[u8]), file: &Path, depth: u3
             .map(|rest| rest.trim_start_matches('=').trim());
         if let Some(rel) = included.filter(|r| !r.is_empty()) {
             if let Some(dir) = file.parent() {
-                hash_requirements(field, &dir.join(rel), depth + 1);
+                requirement_files(home, &dir.join(rel), depth + 1, out);
             }
         }
     }
 }
 
-/// "path size mtime" for every file under `dir`, sorted, symlinks not followed.
+/// "path size sha256" for every file under `dir`, sorted, symlinks not followed.
 fn list_tree(dir: &Path, app_root: &Path, rel: &Path, out: &mut Vec<String>) {
     let Ok(entries) = std::fs::read_dir(dir.join(rel)) else {
         return;
@@ -144,12 +167,70 @@ fn list_tree(dir: &Path, app_root: &Path, rel: &Path, out: &mut Vec<String>) {
             }
         } else {
             out.push(format!(
-                "{} {} {}.{}",
+                "{} {} {}",
                 rel.join(&name).display(),
                 meta.len(),
-                meta.mtime(),
-                meta.mtime_nsec()
+                content_digest(&path)
             ));
         }
+    }
+}
+
+/// sha256 of a file's content, read in blocks ("unreadable" if it cannot be read).
+fn content_digest(path: &Path) -> String {
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return "unreadable".into();
+    };
+    let mut h = Sha256::new();
+    match std::io::copy(&mut file, &mut h) {
+        Ok(_) => hex::encode(h.finalize()),
+        Err(_) => "unreadable".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    #[test]
+    fn project_files_count_by_content_and_relative_names_not_mtimes_or_places() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        for dir in [a.path(), b.path()] {
+            fs::create_dir_all(dir.join("pkg")).unwrap();
+            fs::write(dir.join("pkg/__init__.py"), "x = 1\n").unwrap();
+            fs::write(dir.join("requirements.txt"), "-r base.txt\n").unwrap();
+            fs::write(dir.join("base.txt"), "flask\n").unwrap();
+        }
+        // b's copy is older: only its mtimes differ.
+        let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+        fs::File::options()
+            .write(true)
+            .open(b.path().join("pkg/__init__.py"))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let inputs =
+            |dir: &Path, layout: &Layout| source_inputs(layout, dir, &dir.join(".venv"), None);
+        let reqs = |dir: &Path| Layout::Requirements(vec![dir.join("requirements.txt")]);
+        assert_eq!(
+            inputs(a.path(), &reqs(a.path())),
+            inputs(b.path(), &reqs(b.path()))
+        );
+        assert_eq!(
+            inputs(a.path(), &reqs(a.path())).len(),
+            2,
+            "the include is followed"
+        );
+        assert_eq!(
+            inputs(a.path(), &Layout::Pyproject),
+            inputs(b.path(), &Layout::Pyproject)
+        );
+        // Same size, other content: a different input.
+        fs::write(b.path().join("pkg/__init__.py"), "x = 2\n").unwrap();
+        assert_ne!(
+            inputs(a.path(), &Layout::Pyproject),
+            inputs(b.path(), &Layout::Pyproject)
+        );
     }
 }

@@ -695,7 +695,7 @@ fn dependency_key(
 ) -> Result<String> {
     let mut h = Sha256::new();
     h.update(format!(
-        "deps-v3\nbase {}\npython {python}\nwarp {exe_hash}\ninstaller {installer}\n",
+        "deps-v4\nbase {}\npython {python}\nwarp {exe_hash}\ninstaller {installer}\n",
         base.identity
     ));
     for lib in ["usr/lib", "usr/local/lib"] {
@@ -709,40 +709,27 @@ fn dependency_key(
             h.update(format!("{lib}: {}\n", versions.join(" ")));
         }
     }
-    let mut inputs: Vec<String> = DEPENDENCY_INPUTS.iter().map(|s| s.to_string()).collect();
-    // requirements files by other names (requirements/*.txt, requirements-*.txt).
-    for dir in [src.to_path_buf(), src.join("requirements")] {
-        if let Ok(entries) = fs::read_dir(&dir) {
-            for e in entries.flatten() {
-                let n = e.file_name().to_string_lossy().into_owned();
-                if n.starts_with("requirements") && n.ends_with(".txt") {
-                    let rel = e
-                        .path()
-                        .strip_prefix(src)
-                        .unwrap()
-                        .to_string_lossy()
-                        .into_owned();
-                    inputs.push(rel);
-                }
-            }
-        }
-    }
-    let wheelhouse = src.join(".warpdrive/wheelhouse");
-    if let Ok(entries) = fs::read_dir(&wheelhouse) {
-        for e in entries.flatten() {
-            inputs.push(format!(
-                ".warpdrive/wheelhouse/{}",
-                e.file_name().to_string_lossy()
-            ));
-        }
-    }
-    inputs.sort();
-    inputs.dedup();
-    for rel in inputs {
-        if let Ok(bytes) = fs::read(src.join(&rel)) {
+    for rel in DEPENDENCY_INPUTS {
+        if let Ok(bytes) = fs::read(src.join(rel)) {
             h.update(format!("file {rel} {}\n", bytes.len()));
             h.update(&bytes);
         }
+    }
+    // What the app's own files decide, found as `warp build` finds it (the
+    // layout, the requirement files with their includes, a project's whole
+    // tree, the wheelhouse) and hashed by content, as its inputs hash does.
+    let config = crate::build::config::Config::load(src)?;
+    let paths = crate::build::app::AppPaths::locate(src)?;
+    let vars = crate::build::vars::AppVars::load(&paths, &config)?;
+    let home = vars.app_home(&paths)?;
+    let layout = crate::build::detect::layout(&home, &vars, &config)?;
+    let wheelhouse = crate::build::install::wheelhouse(src);
+    h.update(format!("layout {}\n", layout.name()));
+    for (name, bytes) in
+        crate::build::inputs::source_inputs(&layout, &home, &paths.app_root, wheelhouse.as_deref())
+    {
+        h.update(format!("input {name} {}\n", bytes.len()));
+        h.update(&bytes);
     }
     for var in DEPENDENCY_ENV {
         if let Some(v) = std::env::var_os(var) {

@@ -89,6 +89,45 @@ pub fn warp_image(app: &Path, cache: &Path) -> Command {
     cmd
 }
 
+/// `warp image app:1 --base BASE --output oci:LAYOUT` (BASE with its transport).
+pub fn image_into_layout(app: &Path, cache: &Path, base: &str, layout: &Path) -> Command {
+    let mut cmd = warp_image(app, cache);
+    cmd.args(["app:1", "--base", base, "--output"])
+        .arg(format!("oci:{}", layout.display()));
+    cmd
+}
+
+/// Builds of an app into OCI layouts (one directory each) with one cache.
+pub struct LayoutBuilds {
+    pub cache: tempfile::TempDir,
+    work: tempfile::TempDir,
+    base: String,
+}
+
+impl LayoutBuilds {
+    /// `base` with its transport (`docker-archive:…`).
+    pub fn new(base: String) -> LayoutBuilds {
+        LayoutBuilds {
+            cache: tempfile::tempdir().unwrap(),
+            work: tempfile::tempdir().unwrap(),
+            base,
+        }
+    }
+
+    /// Build `app` into the layout `dir`; it must succeed. (output, layout path)
+    pub fn build(&self, app: &Path, dir: &str) -> (std::process::Output, PathBuf) {
+        let layout = self.work.path().join(dir);
+        let out = support::run(&mut image_into_layout(
+            app,
+            self.cache.path(),
+            &self.base,
+            &layout,
+        ));
+        support::assert_ok(&out);
+        (out, layout)
+    }
+}
+
 /// An app of one `wsgi.py` that answers `body`.
 pub fn plain_app(body: &str) -> TempApp {
     let app = TempApp::new();
