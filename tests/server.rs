@@ -319,15 +319,17 @@ fn banner_row(server: &TerminalServer, name: &str) -> String {
         .to_string()
 }
 
-/// A Django project whose /pid/ answers the worker's pid and /settings/ the
-/// settings module in use, with STATIC_ROOT `collected/` holding site.css.
+/// A Django project whose /pid/ answers the worker's pid (/slow-pid/ after a
+/// second) and /settings/ the settings module in use, with STATIC_ROOT
+/// `collected/` holding site.css.
 fn django_site() -> Option<server::DjangoProject> {
     let site = server::django_project(
         "STATIC_ROOT = BASE_DIR / 'collected'\nALLOWED_HOSTS = ['*']\n",
         "import os\nfrom django.conf import settings\nfrom django.http import HttpResponse\n\n\
          def pid(request):\n    return HttpResponse(str(os.getpid()))\n\n\
+         def slow_pid(request):\n    import time; time.sleep(1)\n    return HttpResponse(str(os.getpid()))\n\n\
          def which_settings(request):\n    return HttpResponse(settings.SETTINGS_MODULE)\n\n\
-         urlpatterns += [path('pid/', pid), path('settings/', which_settings)]\n",
+         urlpatterns += [path('pid/', pid), path('slow-pid/', slow_pid), path('settings/', which_settings)]\n",
     )?;
     std::fs::create_dir_all(site.root.join("collected")).unwrap();
     std::fs::write(site.root.join("collected/site.css"), "body{}").unwrap();
@@ -415,24 +417,35 @@ fn django_runwarp_passes_options_only_warp_start_knows() {
             server.output()
         );
     }
-    // Both serve (one connection per request; well under 50 requests each).
-    let mut served = std::collections::BTreeSet::new();
-    let mut requests = 0;
-    while served.len() < 2 && requests < 40 {
+    // Both serve: while one worker's only thread runs a slow view, the next
+    // connection goes to the other (a saturated worker leaves new connections
+    // to idle ones) — three times, so that chance cannot pass it.
+    let all: std::collections::BTreeSet<i32> = workers.iter().copied().collect();
+    for _ in 0..3 {
+        let slow =
+            std::thread::spawn(move || http_get(port, "/slow-pid/", Duration::from_secs(10)));
+        std::thread::sleep(Duration::from_millis(300));
         let (status, body) = http_get(port, "/pid/", Duration::from_secs(10)).unwrap();
         assert_eq!(status, 200, "{body}");
-        let pid: i32 = body.trim().parse().unwrap();
-        assert!(workers.contains(&pid), "{pid} is not a worker {workers:?}");
-        served.insert(pid);
-        requests += 1;
+        let (slow_status, slow_body) = slow.join().unwrap().unwrap();
+        assert_eq!(slow_status, 200, "{slow_body}");
+        let served: std::collections::BTreeSet<i32> = [&body, &slow_body]
+            .iter()
+            .map(|b| b.trim().parse().unwrap())
+            .collect();
+        assert!(served.is_subset(&all), "{served:?} {workers:?}");
+        assert_eq!(
+            served.len(),
+            2,
+            "the busy worker took the second request too"
+        );
     }
-    assert_eq!(served.len(), 2, "one worker served all {requests} requests");
-    server.wait_for(
-        true,
+    for line in [
         "\"GET /pid/ HTTP/1.1\" 200",
-        requests,
-        Duration::from_secs(5),
-    );
+        "\"GET /slow-pid/ HTTP/1.1\" 200",
+    ] {
+        server.wait_for(true, line, 3, Duration::from_secs(5));
+    }
 }
 
 #[test]

@@ -225,6 +225,32 @@ impl AsyncWrite for ClockedSocket {
     }
 }
 
+/// How long a worker whose Python threads are all taken holds back from
+/// accepting, so that an idle worker sharing the listening socket takes the
+/// new connection instead of it queueing here behind a slow request.
+const SATURATED_ACCEPT_HOLD: Duration = Duration::from_millis(50);
+
+/// Every Python thread of this worker is running a request or has one waiting.
+fn saturated(shared: &Shared, jobs: &crossbeam_channel::Sender<Job>) -> bool {
+    let busy = shared.metrics.busy_threads.load(Ordering::Relaxed) as usize;
+    busy + jobs.len() >= shared.config.threads
+}
+
+/// A connection is waiting. With other workers on the same socket, hold back
+/// (at most SATURATED_ACCEPT_HOLD, checking every millisecond) while this
+/// worker is saturated: all workers wake for it, and one that can run it at
+/// once takes it. When every worker is saturated, each accepts after the
+/// hold, as before.
+async fn leave_accept_to_idle_workers(shared: &Shared, jobs: &crossbeam_channel::Sender<Job>) {
+    if shared.config.processes < 2 {
+        return;
+    }
+    let until = tokio::time::Instant::now() + SATURATED_ACCEPT_HOLD;
+    while saturated(shared, jobs) && tokio::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
 /// Serve until told to stop; returns once connections are drained or the
 /// graceful-timeout passed.
 pub fn run(
@@ -249,7 +275,13 @@ async fn serve(
     use tokio::signal::unix::{signal, SignalKind};
 
     listener.set_nonblocking(true)?;
-    let listener = tokio::net::TcpListener::from_std(listener)?;
+    // Readiness and accept apart (not tokio's TcpListener): a saturated
+    // worker sees a connection waiting without taking it.
+    // SAFETY: the std listener owns its descriptor; it stays open, the same
+    // one, for as long as the AsyncFd that owns the listener lives.
+    let listener = unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(listener, tokio::io::Interest::READABLE)
+    }?;
     let config = &shared.config;
     let mut builder = http1::Builder::new();
     builder
@@ -321,19 +353,32 @@ async fn serve(
             _ = sigint.recv() => { shared.begin_stop("SIGINT"); break }
             _ = shared.stop.notified() => break,
         };
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    // EMFILE and friends: wait a little rather than spin.
-                    eprintln!("[warpserver] accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+        let mut ready = tokio::select! {
+            ready = listener.readable() => ready?,
             _ = sigterm.recv() => { shared.begin_stop("SIGTERM"); break }
             _ = sigint.recv() => { shared.begin_stop("SIGINT"); break }
             _ = shared.stop.notified() => break,
+        };
+        leave_accept_to_idle_workers(&shared, &service.jobs).await;
+        let (stream, peer) = match listener.get_ref().accept() {
+            Ok(pair) => pair,
+            // Another worker took it (or the client left): wait again.
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                ready.clear_ready();
+                continue;
+            }
+            Err(e) => {
+                // EMFILE and friends: wait a little rather than spin.
+                eprintln!("[warpserver] accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        if stream.set_nonblocking(true).is_err() {
+            continue;
+        }
+        let Ok(stream) = TcpStream::from_std(stream) else {
+            continue;
         };
         let _ = stream.set_nodelay(true);
         let local = stream.local_addr().unwrap_or(peer);
