@@ -133,6 +133,9 @@ pub struct Metrics {
     /// Time each request waited in the queue for a Python thread.
     pub queue_wait: Histogram,
     pub busy_threads: AtomicU64,
+    /// When a Python thread last picked a request (µs since the worker
+    /// started): with every thread taken, how long the newest has been running.
+    pub last_pick_us: AtomicU64,
     pub busy_time_us: AtomicU64,
     /// Every response sent, by status class: the app's and those made in
     /// Rust (static files, refusals, the queue's 503, the timeout's 504).

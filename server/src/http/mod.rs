@@ -230,10 +230,23 @@ impl AsyncWrite for ClockedSocket {
 /// new connection instead of it queueing here behind a slow request.
 const SATURATED_ACCEPT_HOLD: Duration = Duration::from_millis(50);
 
-/// Every Python thread of this worker is running a request or has one waiting.
+/// A request running this long makes its thread "slow" for the accept hold.
+const SLOW_REQUEST: Duration = Duration::from_millis(5);
+
+/// Every Python thread of this worker is taken (running a request, or one is
+/// waiting for it) and even the newest has run for SLOW_REQUEST: a new
+/// connection would wait here. (Fast requests never hold the accept back:
+/// while one runs, the next is read and queued — that overlap is worth more
+/// than spreading short requests.)
 fn saturated(shared: &Shared, jobs: &crossbeam_channel::Sender<Job>) -> bool {
-    let busy = shared.metrics.busy_threads.load(Ordering::Relaxed) as usize;
-    busy + jobs.len() >= shared.config.threads
+    let m = &shared.metrics;
+    let busy = m.busy_threads.load(Ordering::Relaxed) as usize;
+    if busy + jobs.len() < shared.config.threads {
+        return false;
+    }
+    let now_us = shared.started.elapsed().as_micros() as u64;
+    let newest = m.last_pick_us.load(Ordering::Relaxed);
+    now_us.saturating_sub(newest) >= SLOW_REQUEST.as_micros() as u64
 }
 
 /// A connection is waiting. With other workers on the same socket, hold back
