@@ -149,8 +149,11 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn thread_started(&self) {
+    /// A Python thread picked a request, `at` after the worker started.
+    pub fn thread_started(&self, at: Duration) {
         self.busy_threads.fetch_add(1, Ordering::Relaxed);
+        self.last_pick_us
+            .store(at.as_micros() as u64, Ordering::Relaxed);
     }
 
     pub fn thread_finished(&self, busy: Duration) {

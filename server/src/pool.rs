@@ -148,10 +148,8 @@ fn python_thread(app: Py<PyAny>, shared: Arc<Shared>, jobs: crossbeam_channel::R
         if !job.ticket.pick(&shared) {
             continue; // already answered 503 by the queue-timeout
         }
-        shared.metrics.thread_started();
-        let now_us = shared.started.elapsed().as_micros() as u64;
-        shared.metrics.last_pick_us.store(now_us, Ordering::Relaxed);
         let started = Instant::now();
+        shared.metrics.thread_started(started - shared.started);
         shared
             .metrics
             .queue_wait
