@@ -653,34 +653,26 @@ fn host_uv(base_root: &Path) -> Option<(PathBuf, String)> {
     (out.status.success() && !version.is_empty()).then_some((uv, version))
 }
 
-/// Files whose content decides what gets installed into the venv.
+/// Files whose content decides what gets installed into the venv, beyond
+/// what `warp build` itself counts (`inputs::source_inputs`: the layout's
+/// requirement files or Pipfile, a project's tree, the wheelhouse; the
+/// `pre-build`/`build-env` hooks; the env files): project metadata a
+/// requirements file may install with `.`, lock files, the config.
 const DEPENDENCY_INPUTS: &[&str] = &[
-    "requirements.txt",
-    "Pipfile",
-    "Pipfile.lock",
     "pyproject.toml",
     "setup.py",
     "setup.cfg",
     "poetry.lock",
     "uv.lock",
     ".warp/config.yaml",
-    ".warpdrive/environment",
-    ".s2i/environment",
-    "action_hooks/build-env",
-    ".warpdrive/action_hooks/build-env",
 ];
 
-/// Environment variables that change what the build installs.
+/// Variables that change what the build installs, beyond `warp build`'s own
+/// `inputs::HASHED_VARS`.
 const DEPENDENCY_ENV: &[&str] = &[
     "WARP_INSTALLER",
     "WARPDRIVE_PIP_PACKAGES",
-    "PIP_INDEX_URL",
-    "PIP_EXTRA_INDEX_URL",
-    "UV_INDEX_URL",
     "UV_EXTRA_INDEX_URL",
-    "UPGRADE_PIP_TO_LATEST",
-    "ENABLE_PIPENV",
-    "ENABLE_MICROPIPENV",
 ];
 
 /// The key of the dependencies layer: dependency inputs + base + its Python
@@ -693,11 +685,14 @@ fn dependency_key(
     exe_hash: &str,
     installer: &str,
 ) -> Result<String> {
+    use crate::build::inputs::{hash_field, source_inputs, HASHED_VARS};
     let mut h = Sha256::new();
-    h.update(format!(
-        "deps-v4\nbase {}\npython {python}\nwarp {exe_hash}\ninstaller {installer}\n",
-        base.identity
-    ));
+    let mut field = |name: &str, value: &[u8]| hash_field(&mut h, name, value);
+    field("key", b"deps-v5");
+    field("base", base.identity.as_bytes());
+    field("python", python.as_bytes());
+    field("warp", exe_hash.as_bytes());
+    field("installer", installer.as_bytes());
     for lib in ["usr/lib", "usr/local/lib"] {
         if let Ok(entries) = fs::read_dir(root.join(lib)) {
             let mut versions: Vec<String> = entries
@@ -706,35 +701,35 @@ fn dependency_key(
                 .filter(|n| n.starts_with("python3"))
                 .collect();
             versions.sort();
-            h.update(format!("{lib}: {}\n", versions.join(" ")));
+            field(lib, versions.join(" ").as_bytes());
         }
     }
-    for rel in DEPENDENCY_INPUTS {
-        if let Ok(bytes) = fs::read(src.join(rel)) {
-            h.update(format!("file {rel} {}\n", bytes.len()));
-            h.update(&bytes);
-        }
+    for rel in DEPENDENCY_INPUTS
+        .iter()
+        .chain(&crate::build::vars::ENV_FILES)
+    {
+        field(rel, &fs::read(src.join(rel)).unwrap_or_default());
     }
-    // What the app's own files decide, found as `warp build` finds it (the
-    // layout, the requirement files with their includes, a project's whole
-    // tree, the wheelhouse) and hashed by content, as its inputs hash does.
+    // What the app's own files and settings decide, found as `warp build`
+    // finds it and hashed by content, as its inputs hash does.
     let config = crate::build::config::Config::load(src)?;
     let paths = crate::build::app::AppPaths::locate(src)?;
     let vars = crate::build::vars::AppVars::load(&paths, &config)?;
     let home = vars.app_home(&paths)?;
     let layout = crate::build::detect::layout(&home, &vars, &config)?;
     let wheelhouse = crate::build::install::wheelhouse(src);
-    h.update(format!("layout {}\n", layout.name()));
-    for (name, bytes) in
-        crate::build::inputs::source_inputs(&layout, &home, &paths.app_root, wheelhouse.as_deref())
-    {
-        h.update(format!("input {name} {}\n", bytes.len()));
-        h.update(&bytes);
+    field("layout", layout.name().as_bytes());
+    for (name, bytes) in source_inputs(&layout, &home, &paths.app_root, wheelhouse.as_deref()) {
+        field(&name, &bytes);
     }
-    for var in DEPENDENCY_ENV {
-        if let Some(v) = std::env::var_os(var) {
-            h.update(format!("env {var}={}\n", v.to_string_lossy()));
-        }
+    for hook in ["pre-build", "build-env"] {
+        let text = crate::build::hooks::find(&paths, hook)
+            .and_then(|file| fs::read(file).ok())
+            .unwrap_or_default();
+        field(hook, &text);
+    }
+    for var in HASHED_VARS.iter().chain(DEPENDENCY_ENV) {
+        field(var, vars.get(var).unwrap_or_default().as_bytes());
     }
     Ok(hex::encode(h.finalize()))
 }
@@ -818,10 +813,10 @@ fn build_sandbox(
             .iter()
             .any(|p| k.starts_with(p))
             && !matches!(k.as_str(), "PIP_CERT" | "WARP_CACHE_DIR" | "WARP_PROJECT");
-        let app_setting = DEPENDENCY_ENV.contains(&k.as_str())
+        let app_setting = crate::build::inputs::HASHED_VARS.contains(&k.as_str())
             || matches!(
                 k.as_str(),
-                "DISABLE_COLLECTSTATIC" | "APP_HOME" | "APP_MODULE" | "APP_FILE" | "APP_SCRIPT"
+                "DISABLE_COLLECTSTATIC" | "APP_MODULE" | "APP_FILE" | "APP_SCRIPT"
             );
         if (prefixed || app_setting) && !env.iter().any(|(e, _)| *e == k) {
             env.push((k, v));
