@@ -235,18 +235,12 @@ fn django_project_gets_collectstatic_with_an_injected_static_root() {
 /// removed from STATIC_ROOT each make warp collect again, with the right files.
 #[test]
 fn collected_static_files_are_reused_until_their_inputs_change() {
-    let Some(app) = django_project() else {
-        return;
-    };
-    app.write("requirements.txt", "django\n");
-    app.write("assets/site.css", "body { color: red }\n");
-    let settings = app.path().join("mysite/settings.py");
-    let mut text = std::fs::read_to_string(&settings).unwrap();
-    text.push_str(
+    let Some(app) = support::django_project_with_assets(
         "import os\nSTATICFILES_DIRS = [BASE_DIR / 'assets']\n\
          STATIC_URL = os.environ.get('WARP_TEST_STATIC_URL', 'static/')\n",
-    );
-    std::fs::write(&settings, &text).unwrap();
+    ) else {
+        return;
+    };
     let static_root = app
         .path()
         .canonicalize()
@@ -307,8 +301,7 @@ fn collected_static_files_are_reused_until_their_inputs_change() {
     let log = build(&[("UNRELATED_TO_SETTINGS", "1")]);
     assert!(log.contains(COLLECTED), "back to the default URL: {log}");
     assert_eq!(record(app.path())["django"]["static_url"], "/static/");
-    text.push_str("STATICFILES_DIRS = []\n");
-    std::fs::write(&settings, &text).unwrap();
+    support::append_to_settings(&app, "STATICFILES_DIRS = []\n");
     let log = build(&[]);
     assert!(log.contains(COLLECTED), "{log}");
 

@@ -656,29 +656,15 @@ fn django_rebuilds_reuse_collected_static_files_with_the_same_digest() {
     let Some(base) = base_archive("oci-archive") else {
         return;
     };
-    let Some(app) = support::django_project() else {
+    // STATIC_ROOT inside the source, as many projects have it.
+    let Some(app) = support::django_project_with_assets(
+        "STATICFILES_DIRS = [BASE_DIR / 'assets']\nSTATIC_ROOT = BASE_DIR / 'staticfiles'\n",
+    ) else {
         return;
     };
-    app.write("requirements.txt", "django\n");
-    app.write("assets/site.css", "body { color: red }\n");
-    let settings = app.path().join("mysite/settings.py");
-    let mut text = std::fs::read_to_string(&settings).unwrap();
-    // STATIC_ROOT inside the source, as many projects have it.
-    text.push_str(
-        "STATICFILES_DIRS = [BASE_DIR / 'assets']\nSTATIC_ROOT = BASE_DIR / 'staticfiles'\n",
-    );
-    std::fs::write(&settings, &text).unwrap();
-    let cache = tempfile::tempdir().unwrap();
-    let work = tempfile::tempdir().unwrap();
+    let builds = LayoutBuilds::new(format!("oci-archive:{}", base.display()));
     let build = |dir: &str, env: &[(&str, &str)]| {
-        let layout = work.path().join(dir);
-        let base = format!("oci-archive:{}", base.display());
-        let mut cmd = image_into_layout(app.path(), cache.path(), &base, &layout);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let out = run(&mut cmd);
-        assert_ok(&out);
+        let (out, layout) = builds.build_with(app.path(), dir, env);
         let manifest = read_layout(&layout).0;
         let app_layer = manifest["layers"].as_array().unwrap().last().unwrap()["digest"]
             .as_str()
@@ -699,14 +685,8 @@ fn django_rebuilds_reuse_collected_static_files_with_the_same_digest() {
     assert!(log.contains(COLLECTED) && !log.contains(REUSED), "{log}");
     // Another cold build, in an empty cache: the same image (no bytecode
     // stamped with install times in the dependencies layer).
-    let other_cache = tempfile::tempdir().unwrap();
-    let out = run(&mut image_into_layout(
-        app.path(),
-        other_cache.path(),
-        &format!("oci-archive:{}", base.display()),
-        &work.path().join("cold-again"),
-    ));
-    assert_ok(&out);
+    let other_cache = LayoutBuilds::new(format!("oci-archive:{}", base.display()));
+    let (out, _) = other_cache.build(app.path(), "cold-again");
     assert_eq!(
         digest_of(&out),
         cold,
@@ -743,8 +723,7 @@ fn django_rebuilds_reuse_collected_static_files_with_the_same_digest() {
     assert!(log.contains(COLLECTED), "{log}");
     assert_eq!(files[css], b"body { color: blue }\n");
 
-    text.push_str("STATICFILES_DIRS = []\n");
-    std::fs::write(&settings, &text).unwrap();
+    support::append_to_settings(&app, "STATICFILES_DIRS = []\n");
     let (_, log, files) = build("settings", &[]);
     assert!(log.contains(COLLECTED), "{log}");
     assert!(!files.contains_key(css), "site.css is no longer collected");

@@ -89,14 +89,6 @@ pub fn warp_image(app: &Path, cache: &Path) -> Command {
     cmd
 }
 
-/// `warp image app:1 --base BASE --output oci:LAYOUT` (BASE with its transport).
-pub fn image_into_layout(app: &Path, cache: &Path, base: &str, layout: &Path) -> Command {
-    let mut cmd = warp_image(app, cache);
-    cmd.args(["app:1", "--base", base, "--output"])
-        .arg(format!("oci:{}", layout.display()));
-    cmd
-}
-
 /// Builds of an app into OCI layouts (one directory each) with one cache.
 pub struct LayoutBuilds {
     pub cache: tempfile::TempDir,
@@ -116,13 +108,22 @@ impl LayoutBuilds {
 
     /// Build `app` into the layout `dir`; it must succeed. (output, layout path)
     pub fn build(&self, app: &Path, dir: &str) -> (std::process::Output, PathBuf) {
+        self.build_with(app, dir, &[])
+    }
+
+    /// `warp image app:1 --base BASE --output oci:LAYOUT`, with `env` set.
+    pub fn build_with(
+        &self,
+        app: &Path,
+        dir: &str,
+        env: &[(&str, &str)],
+    ) -> (std::process::Output, PathBuf) {
         let layout = self.work.path().join(dir);
-        let out = support::run(&mut image_into_layout(
-            app,
-            self.cache.path(),
-            &self.base,
-            &layout,
-        ));
+        let mut cmd = warp_image(app, self.cache.path());
+        cmd.args(["app:1", "--base", &self.base, "--output"])
+            .arg(format!("oci:{}", layout.display()))
+            .envs(env.iter().copied());
+        let out = support::run(&mut cmd);
         support::assert_ok(&out);
         (out, layout)
     }

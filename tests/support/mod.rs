@@ -190,3 +190,21 @@ pub fn django_project() -> Option<TempApp> {
         .current_dir(app.path())));
     Some(app)
 }
+
+/// `django_project()` needing `django`, with `assets/site.css` as a static
+/// source and `settings_tail` added to its settings.
+pub fn django_project_with_assets(settings_tail: &str) -> Option<TempApp> {
+    let app = django_project()?;
+    app.write("requirements.txt", "django\n");
+    app.write("assets/site.css", "body { color: red }\n");
+    append_to_settings(&app, settings_tail);
+    Some(app)
+}
+
+/// Add `text` at the end of a `django_project()`'s settings.
+pub fn append_to_settings(app: &TempApp, text: &str) {
+    let settings = app.path().join("mysite/settings.py");
+    let mut all = std::fs::read_to_string(&settings).unwrap();
+    all.push_str(text);
+    std::fs::write(&settings, all).unwrap();
+}
