@@ -366,11 +366,15 @@ async fn serve(
             _ = sigint.recv() => { shared.begin_stop("SIGINT"); break }
             _ = shared.stop.notified() => break,
         };
+        // Stopping first: the listener's readiness stays set after an
+        // accept (until one finds nothing), and a connection taken after
+        // SIGTERM would be closed unanswered by the drain.
         let mut ready = tokio::select! {
-            ready = listener.readable() => ready?,
+            biased;
             _ = sigterm.recv() => { shared.begin_stop("SIGTERM"); break }
             _ = sigint.recv() => { shared.begin_stop("SIGINT"); break }
             _ = shared.stop.notified() => break,
+            ready = listener.readable() => ready?,
         };
         leave_accept_to_idle_workers(&shared, &service.jobs).await;
         let (stream, peer) = match listener.get_ref().accept() {
@@ -420,6 +424,10 @@ async fn serve(
         });
     }
     drop(listener);
+    // Connections accepted just before the stop get to read their first
+    // request before the drain: hyper closes a connection that has not begun
+    // one, even when the request already waits in its socket.
+    tokio::time::sleep(Duration::from_millis(20)).await;
     let window = seconds(config.graceful_timeout).unwrap_or(Duration::ZERO);
     if tokio::time::timeout(window, graceful.shutdown())
         .await
