@@ -31,10 +31,8 @@ pub struct Config {
     #[serde(default)]
     pub environment: BTreeMap<String, String>,
     /// Settings for `warp start`, passed through untouched.
-    #[allow(dead_code)] // read by the serving half
     pub server: Option<serde_yaml_ng::Value>,
     /// Settings for `warp image`, passed through untouched.
-    #[allow(dead_code)] // read by the image half
     pub image: Option<serde_yaml_ng::Value>,
 }
 

@@ -82,7 +82,6 @@ fn set(env: &mut Vec<(String, String)>, key: &str, value: &str) {
 
 /// What `warp start` does before the server: a passwd entry for an arbitrary
 /// UID, the `deploy-cfg` hook once per app root, the `deploy` hook every time.
-#[allow(dead_code)] // called by `warp start`
 pub fn before_start(paths: &AppPaths) -> Result<()> {
     let env = app_environment(paths)?;
     if hooks::find(paths, "deploy-cfg").is_some() {
