@@ -2,9 +2,9 @@
 //! (the layout, first match wins) and what `warp start` runs (the entry,
 //! in warpdrive's order, with the S2I variables APP_SCRIPT, APP_FILE and
 //! APP_MODULE taking precedence).
-use crate::build::config::Config;
-use crate::build::record::{DjangoInfo, Entry};
-use crate::build::vars::{inside, AppVars};
+use crate::app::config::Config;
+use crate::app::record::{DjangoInfo, Entry};
+use crate::app::vars::{inside, AppVars};
 use crate::error::fail;
 use anyhow::Result;
 use std::os::unix::fs::PermissionsExt;

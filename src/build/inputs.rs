@@ -10,8 +10,8 @@
 //! every file of the source tree, and the wheelhouse. Files count by content,
 //! never by mtime: a copy or a fresh clone of the same source (as an image
 //! build makes) hashes the same.
+use crate::app::vars::AppVars;
 use crate::build::detect::Layout;
-use crate::build::vars::AppVars;
 use sha2::{Digest, Sha256};
 use std::path::Path;
 

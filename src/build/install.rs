@@ -10,12 +10,12 @@
 //! pip installs with `--no-compile`; the bytecode of what it installed is
 //! compiled after each run, on every CPU ([`bytecode`]). uv compiles nothing
 //! (its default).
+use crate::app::vars::AppVars;
 use crate::build::bytecode;
 use crate::build::detect::{Layout, PipfileTool};
-use crate::build::proc;
-use crate::build::vars::AppVars;
 use crate::build::Tool;
 use crate::error::fail;
+use crate::proc;
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 use std::process::Command;

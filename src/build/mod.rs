@@ -13,41 +13,26 @@
 //!    when nothing they are made from changed ([`static_reuse`]);
 //! 7. the record (`<app root>/.warp/build.json`).
 
-pub mod app;
 pub mod bytecode;
-pub mod config;
 pub mod detect;
 pub mod django;
-pub mod envfile;
-pub mod hooks;
 pub mod inputs;
 pub mod install;
-pub mod proc;
 pub mod python;
-pub mod record;
 pub mod static_reuse;
-pub mod vars;
 pub mod venv;
 pub mod wheels;
 
-use crate::build::app::AppPaths;
-use crate::build::config::Config;
-use crate::build::record::{BuildRecord, PythonInfo};
-use crate::build::vars::AppVars;
+use crate::app::config::Config;
+use crate::app::hooks;
+use crate::app::record::{self, BuildRecord, PythonInfo};
+use crate::app::vars::AppVars;
+use crate::app::AppPaths;
 use crate::error::fail;
 use crate::ui::step;
 use anyhow::Result;
 
-/// Which tool makes the venv and installs into it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Installer {
-    /// uv when it is on PATH, else pip.
-    #[default]
-    Auto,
-    Uv,
-    Pip,
-}
+pub use crate::app::config::Installer;
 
 /// The tool a build actually uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -279,13 +264,13 @@ fn build_steps(
     };
 
     if hooks::find(paths, "pre-build").is_some() {
-        let env = crate::runtime::build_environment(paths, vars);
+        let env = crate::app::environment::base(paths, vars);
         step("Running the pre-build hook", || {
             hooks::run_with(paths, "pre-build", &env)
         })?;
     }
     if hooks::find(paths, "build-env").is_some() {
-        let env = crate::runtime::build_environment(paths, vars);
+        let env = crate::app::environment::base(paths, vars);
         let exported = step("Sourcing the build-env hook", || {
             hooks::source_env(paths, "build-env", &env)
         })?;
@@ -294,7 +279,7 @@ fn build_steps(
         }
     }
 
-    let env = crate::runtime::build_environment(paths, vars);
+    let env = crate::app::environment::base(paths, vars);
     let installer = install::Installer {
         tool,
         python: &venv_python,
@@ -317,7 +302,7 @@ fn build_steps(
         }
     }
     step("Installing warp's WSGI server support", || {
-        crate::serve::extension::install(&venv_probe.platlib)
+        crate::extension::install(&venv_probe.platlib)
     })?;
     if hooks::find(paths, "build").is_some() {
         step("Running the build hook", || {

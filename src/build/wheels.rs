@@ -3,12 +3,13 @@
 //! WARP_PIP_NO_INDEX=1 as their only source). S2I's save-artifacts ships it
 //! to the next build. pip builds the wheels (uv has no `wheel` command): the
 //! venv's pip when it has one, else the chosen interpreter's.
-use crate::build::app::AppPaths;
-use crate::build::config::Config;
+use crate::app::config::Config;
+use crate::app::vars::AppVars;
+use crate::app::AppPaths;
 use crate::build::detect::{self, Layout};
-use crate::build::vars::AppVars;
-use crate::build::{proc, python};
+use crate::build::python;
 use crate::error::fail;
+use crate::proc;
 use anyhow::Result;
 use std::path::PathBuf;
 use std::process::Command;

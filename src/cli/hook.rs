@@ -1,5 +1,5 @@
 //! `warp setup|migrate|verify|alive|ready`: run the app's hook of that name.
-use crate::build::app::AppPaths;
+use crate::app::AppPaths;
 use clap::Args;
 
 #[derive(Args, Debug)]
@@ -14,6 +14,6 @@ pub struct HookArgs {
 
 pub fn run(name: &str, args: HookArgs) -> anyhow::Result<i32> {
     let paths = AppPaths::locate(&args.app.src)?;
-    crate::build::hooks::run(&paths, name)?;
+    crate::runtime::run_hook(&crate::app::App::load(&paths)?, name)?;
     Ok(0)
 }

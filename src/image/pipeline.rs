@@ -397,7 +397,7 @@ pub(super) fn write_outputs(
 /// `image.base` from the app's `.warp/config.yaml` (read as `warp build`
 /// reads it, so a bad file gets the same message), if set.
 fn configured_base(src: &Path) -> Result<Option<String>> {
-    let config = crate::build::config::Config::load(src)?;
+    let config = crate::app::config::Config::load(src)?;
     let base = config.image.as_ref().and_then(|image| image.get("base"));
     match base {
         None => Ok(None),
@@ -704,17 +704,14 @@ fn dependency_key(
             field(lib, versions.join(" ").as_bytes());
         }
     }
-    for rel in DEPENDENCY_INPUTS
-        .iter()
-        .chain(&crate::build::vars::ENV_FILES)
-    {
+    for rel in DEPENDENCY_INPUTS.iter().chain(&crate::app::vars::ENV_FILES) {
         field(rel, &fs::read(src.join(rel)).unwrap_or_default());
     }
     // What the app's own files and settings decide, found as `warp build`
     // finds it and hashed by content, as its inputs hash does.
-    let config = crate::build::config::Config::load(src)?;
-    let paths = crate::build::app::AppPaths::locate(src)?;
-    let vars = crate::build::vars::AppVars::load(&paths, &config)?;
+    let config = crate::app::config::Config::load(src)?;
+    let paths = crate::app::AppPaths::locate(src)?;
+    let vars = crate::app::vars::AppVars::load(&paths, &config)?;
     let home = vars.app_home(&paths)?;
     let layout = crate::build::detect::layout(&home, &vars, &config)?;
     let wheelhouse = crate::build::install::wheelhouse(src);
@@ -723,7 +720,7 @@ fn dependency_key(
         field(&name, &bytes);
     }
     for hook in ["pre-build", "build-env"] {
-        let text = crate::build::hooks::find(&paths, hook)
+        let text = crate::app::hooks::find(&paths, hook)
             .and_then(|file| fs::read(file).ok())
             .unwrap_or_default();
         field(hook, &text);

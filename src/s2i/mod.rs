@@ -9,7 +9,6 @@
 //! as its command.
 pub mod artifacts;
 pub mod assemble;
-pub mod copy;
 pub mod manifests;
 pub mod overrides;
 pub mod paths;

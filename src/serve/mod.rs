@@ -8,7 +8,6 @@
 pub mod banner;
 pub mod config;
 pub mod events;
-pub mod extension;
 pub mod listener;
 pub mod metrics;
 pub mod python;
@@ -20,10 +19,11 @@ pub mod supervisor;
 pub mod target;
 pub mod worker;
 
-use crate::build::app::AppPaths;
-use crate::build::record::BuildRecord;
+use crate::app::record::BuildRecord;
+use crate::app::AppPaths;
 use crate::build::{self, BuildOptions};
 use crate::error::fail;
+use crate::extension;
 use anyhow::{Context, Result};
 use config::{ProcessEnv, ServeOptions};
 use std::os::fd::AsRawFd;
@@ -37,8 +37,8 @@ pub fn start(src: &Path, target_arg: Option<&str>, options: &ServeOptions) -> Re
     // The app may live in a subdirectory of the source (APP_HOME, as in
     // s2i-python-container): the workers run there and relative paths start there.
     let home = {
-        let config = crate::build::config::Config::load(&paths.src_root)?;
-        crate::build::vars::AppVars::load(&paths, &config)?.app_home(&paths)?
+        let config = crate::app::config::Config::load(&paths.src_root)?;
+        crate::app::vars::AppVars::load(&paths, &config)?.app_home(&paths)?
     };
     let machine = resources::detect();
     let mut settings = options.resolve(&home, &ProcessEnv, &machine)?;
@@ -73,8 +73,9 @@ pub fn start(src: &Path, target_arg: Option<&str>, options: &ServeOptions) -> Re
             "give TARGET, e.g. `warp start --worker-python PATH myapp.wsgi:application`",
         )),
     };
-    crate::runtime::before_start(&paths)?;
-    let mut env = crate::runtime::app_environment(&paths)?;
+    let app = crate::app::App::load(&paths)?;
+    crate::runtime::before_start(&app)?;
+    let mut env = crate::runtime::app_environment(&app)?;
     if interpreter.is_some() {
         // That Python's environment is the caller's, not the app root's.
         env.retain(|(k, _)| k != "PATH" && k != "VIRTUAL_ENV");
@@ -231,7 +232,7 @@ fn add_django_static(record: &BuildRecord, settings: &mut config::Settings) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::build::record::{DjangoInfo, Entry, PythonInfo};
+    use crate::app::record::{DjangoInfo, Entry, PythonInfo};
     use std::path::PathBuf;
 
     fn record(static_url: &str, static_root: &Path) -> BuildRecord {

@@ -1,6 +1,8 @@
-//! Copy the incoming app source into the app root: every file, dot-files
-//! included, permission bits kept, symbolic links copied as links (never
-//! followed, so a link in the source cannot pull a file of the image in).
+//! Filesystem helpers more than one half needs. [`copy_tree`] copies a tree
+//! the way an app's source must be copied (S2I's assemble, the static-file
+//! cache, an image build's source): every file, dot-files included,
+//! permission bits kept, symbolic links copied as links (never followed, so a
+//! link in the source cannot pull a file of the image in).
 use anyhow::{Context, Result};
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};

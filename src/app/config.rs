@@ -10,7 +10,6 @@
 //! ```
 //! Unknown keys are errors (a typo must not be silently ignored); every error
 //! names the file, line and column.
-use crate::build::Installer;
 use crate::error::fail;
 use anyhow::Result;
 use serde::Deserialize;
@@ -20,7 +19,7 @@ use std::path::Path;
 /// The file, relative to the source root.
 pub const CONFIG_FILE: &str = ".warp/config.yaml";
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub python: Option<String>,
@@ -34,6 +33,18 @@ pub struct Config {
     pub server: Option<serde_yaml_ng::Value>,
     /// Settings for `warp image`, passed through untouched.
     pub image: Option<serde_yaml_ng::Value>,
+}
+
+/// Which tool makes the venv and installs into it (`installer:` here,
+/// `--installer`, `$WARP_INSTALLER`); the build turns it into the tool it uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Installer {
+    /// uv when it is on PATH, else pip.
+    #[default]
+    Auto,
+    Uv,
+    Pip,
 }
 
 impl Config {
