@@ -22,7 +22,7 @@ use crate::serve::config::{human_size, LogLevel, Settings};
 use crate::serve::events::{self, Event, LineReader};
 use crate::serve::metrics::{self, Board};
 use crate::serve::reload::{Snapshot, Watch};
-use crate::serve::worker::{resident_bytes, Launcher, WorkerConfig};
+use crate::serve::worker::{resident_bytes, Launcher};
 use anyhow::{Context, Result};
 use nix::sys::signal::{kill, SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -32,6 +32,7 @@ use std::collections::{HashSet, VecDeque};
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
+use warp_protocol::WorkerConfig;
 
 /// Longest backoff between attempts to start a failing worker.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -608,7 +609,7 @@ impl Supervisor {
         config.maximum_requests = self
             .settings
             .maximum_requests
-            .map(|n| n + jitter(self.settings.maximum_requests_jitter));
+            .map_or(0, |n| n + jitter(self.settings.maximum_requests_jitter));
         let spawned = self.launcher.spawn(slot as u32 + 1, &config)?;
         let now = Instant::now();
         self.debug(&format!(
