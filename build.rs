@@ -15,6 +15,14 @@ fn main() {
     for watched in ["src", "python", "Cargo.toml", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", server.join(watched).display());
     }
+    // The supervisor ↔ worker protocol crate is compiled into the extension too.
+    let protocol = manifest_dir.join("protocol");
+    for watched in ["src", "Cargo.toml"] {
+        println!(
+            "cargo:rerun-if-changed={}",
+            protocol.join(watched).display()
+        );
+    }
     println!("cargo:rerun-if-env-changed=WARP_SERVER_EXT");
 
     let so = match env::var_os("WARP_SERVER_EXT") {

@@ -1,151 +1,24 @@
-//! The worker's settings: the JSON object the supervisor passes in the
-//! `WARPSERVER_CONFIG` environment variable (see ARCHITECTURE.md
-//! "Supervisor ↔ worker"). Every key is optional; the defaults are
-//! mod_wsgi-express's tuned ones. Unknown keys are rejected so that a typo in
-//! the supervisor is caught at once rather than silently ignored.
-use serde::Deserialize;
+//! The worker's settings: [`warp_protocol::WorkerConfig`], the JSON object
+//! the supervisor passes in the `WARPSERVER_CONFIG` environment variable
+//! (the type, its keys and its defaults — mod_wsgi-express's tuned ones — are
+//! in the shared `protocol/` crate; unknown keys are rejected there, so a typo
+//! in the supervisor is caught at once). This module adds what only the
+//! worker does with them: the checks and the debugger's overrides at start,
+//! the trusted proxy networks and the static mounts.
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+use warp_protocol::WorkerConfig;
 
-/// Every setting of one worker process. Times are in seconds (floats allowed);
-/// `0` disables a timeout or limit.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Config {
-    /// `module:callable`, or a path to a WSGI script file (read by worker.py).
-    pub target: String,
-    /// Name of the callable in a script file (default `application`).
-    pub callable_object: String,
-    /// Python threads running the app in this worker.
-    pub threads: usize,
-    /// Worker processes in total (only for `wsgi.multiprocess`).
-    pub processes: usize,
-    /// Static mappings `[url_prefix, directory]`, served in Rust.
-    pub url_aliases: Vec<(String, PathBuf)>,
-    /// Django STATIC_URL → STATIC_ROOT (served like a url alias).
-    pub django_static: Option<DjangoStatic>,
-    /// Directory to chdir into before importing the app (worker.py).
-    pub working_directory: Option<PathBuf>,
-    /// Extra `sys.path` entries, prepended in order (worker.py).
-    pub python_path: Vec<PathBuf>,
-    /// `debug`, `info`, `warning` or `error`.
-    pub log_level: String,
-    /// Write one access log line per request to stdout.
-    pub access_log: bool,
-    /// `common`, `combined` or `json`.
-    pub access_log_format: String,
-    /// Seconds a request may run in the app before it gets a 504 and the
-    /// worker asks to be recycled.
-    pub request_timeout: f64,
-    /// Seconds a request may wait for a free Python thread (503 at expiry).
-    pub queue_timeout: f64,
-    /// Requests that may wait for a thread; more get 503 at once.
-    pub queue_backlog: usize,
-    /// SIGTERM: seconds to let in-flight requests finish.
-    pub graceful_timeout: f64,
-    /// After the graceful window: seconds before the worker exits regardless.
-    pub shutdown_timeout: f64,
-    /// Largest request body in bytes (413 before the app is called).
-    pub limit_request_body: u64,
-    /// Largest request head (request line + headers) in bytes (431).
-    pub limit_request_headers_size: usize,
-    /// Longest request line in bytes (414), gunicorn's default.
-    pub limit_request_line: usize,
-    /// Longest single header field line in bytes (431), gunicorn's and Apache's default.
-    pub limit_request_field_size: usize,
-    /// Most header fields in a request (431).
-    pub limit_request_headers_count: usize,
-    /// Seconds a client has to send a complete request head.
-    pub header_timeout: f64,
-    /// Minimum request body rate in bytes/s once the header-timeout's grace is
-    /// used up (mod_reqtimeout's MinRate, mod_wsgi-express's 500): a body may
-    /// take header_timeout + received / body_min_rate seconds (0: only the
-    /// per-read header-timeout applies).
-    pub body_min_rate: f64,
-    /// Seconds an idle keep-alive connection is kept open (0: no keep-alive).
-    pub keep_alive_timeout: f64,
-    /// Open connections per worker; further clients wait in the listen queue.
-    pub max_connections: usize,
-    /// Linux scheduling policy of the I/O and Python threads: "batch" or
-    /// "normal" (see scheduling.rs).
-    pub cpu_scheduling: crate::scheduling::CpuScheduling,
-    /// Peers (CIDRs) whose proxy headers are believed.
-    pub trust_proxy: Vec<String>,
-    /// Which proxy headers to believe from trusted peers, e.g.
-    /// `X-Forwarded-For`, `X-Forwarded-Proto`, `X-Forwarded-Host`,
-    /// `X-Forwarded-Port`, `Forwarded`. Empty = all of them.
-    pub trust_proxy_headers: Vec<String>,
-    /// SERVER_NAME / SERVER_PORT fallback when the request has no Host.
-    pub server_name: Option<String>,
-    pub server_port: Option<u16>,
-    /// Seconds between `{"event":"heartbeat",...}` lines on the status pipe (0 = none).
-    pub heartbeat_interval: f64,
-    /// Seconds the GIL may stay unobtainable before the worker declares a
-    /// deadlock, says `recycle` and exits at once (0 = no check).
-    pub deadlock_timeout: f64,
-    /// Recycle after this many requests (0 = never). The supervisor sends
-    /// each worker its own limit with the jitter already added.
-    pub maximum_requests: u64,
-    /// Recycle when no request came for this many seconds (0 = never).
-    /// (restart-interval and memory-limit are the supervisor's: it measures
-    /// them from outside, so they work even when a worker is wedged.)
-    pub inactivity_timeout: f64,
-    /// SCRIPT_NAME: the URL prefix the app is mounted at ("" = root).
-    pub script_name: String,
-    /// Post-mortem pdb on the terminal for an exception in the app (worker.py
-    /// wraps the app). Implies one thread and no request or queue timeout, so
-    /// that a worker sitting in pdb is neither answered 504 nor recycled.
-    pub debugger: bool,
-}
+/// A worker's checked settings; reads as a [`WorkerConfig`] (`config.threads`).
+#[derive(Debug, Clone)]
+pub struct Config(WorkerConfig);
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DjangoStatic {
-    pub url: String,
-    pub root: PathBuf,
-}
+impl std::ops::Deref for Config {
+    type Target = WorkerConfig;
 
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            target: String::new(),
-            callable_object: "application".into(),
-            threads: 5,
-            processes: 1,
-            url_aliases: Vec::new(),
-            django_static: None,
-            working_directory: None,
-            python_path: Vec::new(),
-            log_level: "info".into(),
-            access_log: false,
-            access_log_format: "common".into(),
-            request_timeout: 60.0,
-            queue_timeout: 45.0,
-            queue_backlog: 100,
-            graceful_timeout: 15.0,
-            shutdown_timeout: 5.0,
-            limit_request_body: 10 * 1024 * 1024,
-            limit_request_headers_size: 64 * 1024,
-            limit_request_line: 4094,
-            limit_request_field_size: 8190,
-            limit_request_headers_count: 100,
-            header_timeout: 15.0,
-            body_min_rate: 500.0,
-            keep_alive_timeout: 2.0,
-            max_connections: 1000,
-            cpu_scheduling: Default::default(),
-            trust_proxy: Vec::new(),
-            trust_proxy_headers: Vec::new(),
-            server_name: None,
-            server_port: None,
-            heartbeat_interval: 5.0,
-            deadlock_timeout: 60.0,
-            maximum_requests: 0,
-            inactivity_timeout: 0.0,
-            script_name: String::new(),
-            debugger: false,
-        }
+    fn deref(&self) -> &WorkerConfig {
+        &self.0
     }
 }
 
@@ -204,8 +77,8 @@ pub fn seconds(value: f64) -> Option<Duration> {
 
 impl Config {
     pub fn from_json(text: &str) -> Result<Config, String> {
-        let mut config: Config =
-            serde_json::from_str(text).map_err(|e| format!("WARPSERVER_CONFIG: {e}"))?;
+        let mut config =
+            WorkerConfig::from_json(text).map_err(|e| format!("WARPSERVER_CONFIG: {e}"))?;
         if config.debugger {
             config.threads = 1;
             config.request_timeout = 0.0;
@@ -225,7 +98,7 @@ impl Config {
                 ))
             }
         }
-        Ok(config)
+        Ok(Config(config))
     }
 
     pub fn trusted_proxies(&self) -> Vec<Cidr> {

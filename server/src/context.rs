@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
+use warp_protocol::{StatusClasses, StatusEvent, BUCKETS};
 
 pub struct Shared {
     pub config: Config,
@@ -43,10 +44,10 @@ impl Shared {
         }
     }
 
-    /// One JSON line to the supervisor (ignored when there is no status pipe).
-    pub fn send_status(&self, json_line: &str) {
+    /// One status line to the supervisor (ignored when there is no status pipe).
+    pub fn send_status(&self, event: &StatusEvent) {
         if let Some(pipe) = self.status_pipe.lock().unwrap().as_mut() {
-            let _ = pipe.write_all(format!("{json_line}\n").as_bytes());
+            let _ = pipe.write_all(event.to_line().as_bytes());
         }
     }
 
@@ -60,7 +61,9 @@ impl Shared {
         }
         eprintln!("[warpserver] {reason}: asking to be replaced");
         if self.status_pipe.lock().unwrap().is_some() {
-            self.send_status(&format!(r#"{{"event":"recycle","reason":"{reason}"}}"#));
+            self.send_status(&StatusEvent::Recycle {
+                reason: Some(reason.to_string()),
+            });
         } else {
             self.begin_stop(reason);
         }
@@ -80,45 +83,31 @@ impl Shared {
     }
 }
 
-/// Upper bounds (seconds) of the latency and queue-wait histogram buckets
-/// sent in heartbeats; the last bucket (+Inf) is implied. The supervisor's
-/// Prometheus endpoint uses the same list (`src/serve/metrics.rs`).
-pub const HISTOGRAM_BOUNDS: [f64; 11] = [
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
-
 /// A cumulative histogram of durations: per-bucket counts (not cumulative
-/// across buckets; the last is +Inf) and the sum in microseconds.
+/// across buckets; the last is +Inf) and the sum in microseconds. The bucket
+/// bounds are the protocol's (`warp_protocol::HISTOGRAM_BOUNDS`): the
+/// supervisor's Prometheus endpoint prints the same.
 #[derive(Default)]
 pub struct Histogram {
-    pub buckets: [AtomicU64; HISTOGRAM_BOUNDS.len() + 1],
+    pub buckets: [AtomicU64; BUCKETS],
     pub sum_us: AtomicU64,
 }
 
 impl Histogram {
     pub fn observe(&self, took: Duration) {
-        let secs = took.as_secs_f64();
-        let index = HISTOGRAM_BOUNDS
-            .iter()
-            .position(|&bound| secs <= bound)
-            .unwrap_or(HISTOGRAM_BOUNDS.len());
-        self.buckets[index].fetch_add(1, Ordering::Relaxed);
+        self.buckets[warp_protocol::bucket_of(took.as_secs_f64())].fetch_add(1, Ordering::Relaxed);
         self.sum_us
             .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
     }
 
-    /// `"NAME":[counts…],"NAME_sum_us":N` for a heartbeat line.
-    pub fn json_fields(&self, name: &str) -> String {
-        let counts: Vec<String> = self
+    /// The counts per bucket and the sum in µs, for a heartbeat.
+    pub fn snapshot(&self) -> (Vec<u64>, u64) {
+        let counts = self
             .buckets
             .iter()
-            .map(|b| b.load(Ordering::Relaxed).to_string())
+            .map(|b| b.load(Ordering::Relaxed))
             .collect();
-        format!(
-            r#""{name}":[{}],"{name}_sum_us":{}"#,
-            counts.join(","),
-            self.sum_us.load(Ordering::Relaxed)
-        )
+        (counts, self.sum_us.load(Ordering::Relaxed))
     }
 }
 
@@ -174,18 +163,17 @@ impl Metrics {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// `"status":{"1xx":N,…}` for a heartbeat line: every response sent,
-    /// counted once in `Service::call` (503s of the queue included).
-    pub fn status_json(&self) -> String {
+    /// Every response sent by status class, for a heartbeat: counted once in
+    /// `Service::call` (503s of the queue included).
+    pub fn status_classes(&self) -> StatusClasses {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        format!(
-            r#""status":{{"1xx":{},"2xx":{},"3xx":{},"4xx":{},"5xx":{}}}"#,
+        StatusClasses::from_counts([
             load(&self.status_1xx),
             load(&self.status_2xx),
             load(&self.status_3xx),
             load(&self.status_4xx),
-            load(&self.status_5xx)
-        )
+            load(&self.status_5xx),
+        ])
     }
 }
 
@@ -201,8 +189,8 @@ mod tests {
         h.observe(Duration::from_millis(30));
         h.observe(Duration::from_secs(60));
         assert_eq!(
-            h.json_fields("latency"),
-            r#""latency":[2,0,0,1,0,0,0,0,0,0,0,1],"latency_sum_us":60038000"#
+            h.snapshot(),
+            (vec![2, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1], 60038000)
         );
     }
 }

@@ -20,14 +20,8 @@
 //! resets only real-time policies); for them it is as harmless: the same
 //! share of the CPU, only no preempting on wake-up.
 
-/// The `cpu_scheduling` setting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CpuScheduling {
-    #[default]
-    Batch,
-    Normal,
-}
+/// The `cpu_scheduling` setting (part of the supervisor ↔ worker protocol).
+pub use warp_protocol::CpuScheduling;
 
 /// Put the calling thread under the configured policy.
 pub fn apply(policy: CpuScheduling) {

@@ -14,6 +14,7 @@ use pyo3::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use warp_protocol::{Heartbeat, StatusEvent};
 
 /// Milliseconds since start when the probe last held the GIL.
 static GIL_SEEN_MS: AtomicU64 = AtomicU64::new(0);
@@ -58,7 +59,9 @@ fn watch(shared: Arc<Shared>) {
                 "[warpserver] deadlock-timeout: the GIL could not be acquired for {:.0}s; exiting so the worker is replaced",
                 gil_age.as_secs_f64()
             );
-            shared.send_status(r#"{"event":"recycle","reason":"deadlock-timeout"}"#);
+            shared.send_status(&StatusEvent::Recycle {
+                reason: Some("deadlock-timeout".into()),
+            });
             // SAFETY: _exit ends the process without running anything that could need the GIL.
             unsafe { libc::_exit(3) };
         }
@@ -95,15 +98,20 @@ fn watch(shared: Arc<Shared>) {
 pub fn send_heartbeat(shared: &Shared, gil_age: Duration) {
     let m = &shared.metrics;
     let busy = m.busy_threads.load(Ordering::Relaxed);
-    shared.send_status(&format!(
-        r#"{{"event":"heartbeat","requests":{},"busy":{busy},"active":{busy},"threads":{},"gil_age_ms":{},{},{},{}}}"#,
-        m.requests.load(Ordering::Relaxed),
-        shared.config.threads,
-        gil_age.as_millis(),
-        m.status_json(),
-        m.latency.json_fields("latency"),
-        m.queue_wait.json_fields("queue_wait"),
-    ));
+    let (latency, latency_sum_us) = m.latency.snapshot();
+    let (queue_wait, queue_wait_sum_us) = m.queue_wait.snapshot();
+    shared.send_status(&StatusEvent::Heartbeat(Heartbeat {
+        requests: Some(m.requests.load(Ordering::Relaxed)),
+        busy: Some(busy),
+        active: Some(busy),
+        threads: Some(shared.config.threads as u64),
+        gil_age_ms: Some(gil_age.as_millis() as u64),
+        status: Some(m.status_classes()),
+        latency: Some(latency),
+        latency_sum_us: Some(latency_sum_us),
+        queue_wait: Some(queue_wait),
+        queue_wait_sum_us: Some(queue_wait_sum_us),
+    }));
 }
 
 /// Resident set size of this process, from /proc/self/statm.

@@ -1,6 +1,12 @@
 //! `warp start`: serve the app with warp's WSGI server under a supervisor.
-use crate::serve::config::ServeOptions;
+//! Parses the flags (the source's options in front of the command line's),
+//! resolves them into the serving half's `Settings`, and calls `serve::start`.
+mod flags;
+mod resolve;
+
 use clap::Args;
+use flags::ServeFlags;
+use resolve::ProcessEnv;
 
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:
@@ -21,7 +27,7 @@ pub struct StartArgs {
     #[command(flatten)]
     pub app: super::AppArgs,
     #[command(flatten)]
-    pub serve: ServeOptions,
+    pub serve: ServeFlags,
 }
 
 /// `warp start` alone, for parsing again with the source's options in front.
@@ -59,5 +65,14 @@ pub fn run(args: StartArgs) -> anyhow::Result<i32> {
             }
         }
     };
-    crate::serve::start(&args.app.src, args.target.as_deref(), &args.serve)
+    // The app may live in a subdirectory of the source (APP_HOME, as in
+    // s2i-python-container): the workers run there and relative paths start there.
+    let home = crate::serve::app_home(&args.app.src)?;
+    let settings = args
+        .serve
+        .resolve(&home, &ProcessEnv, &crate::serve::resources::detect())?;
+    if let Some(note) = args.serve.debugger_note() {
+        eprintln!("warp: note: {note}");
+    }
+    crate::serve::start(&args.app.src, args.target.as_deref(), settings)
 }

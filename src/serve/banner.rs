@@ -154,11 +154,10 @@ mod tests {
 
     #[test]
     fn banner_shows_capacity_and_every_timeout() {
-        let settings = crate::serve::config::settings_for_test(
-            &["--processes", "2", "--maximum-requests", "50"],
-            &[],
-        )
-        .unwrap();
+        // --processes 2 --maximum-requests 50
+        let mut settings = Settings::for_test();
+        settings.processes = 2;
+        settings.maximum_requests = Some(50);
         let text = render(
             &settings,
             &BannerFacts {

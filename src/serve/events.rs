@@ -1,9 +1,9 @@
-//! The status lines a worker writes on fd 4 (one JSON object per line) and
-//! the line splitting of the pipe they arrive on.
+//! The status lines a worker writes on fd 4 (one JSON object per line; the
+//! types are the shared protocol's [`StatusEvent`]) as the supervisor acts on
+//! them, and the line splitting of the pipe they arrive on.
 use crate::serve::metrics::{Counts, Histogram};
-use serde::Deserialize;
-use std::collections::BTreeMap;
 use std::io::Read;
+use warp_protocol::{Heartbeat, StatusEvent};
 
 /// One status line. Unknown events and fields are ignored, so the worker can
 /// say more than this supervisor understands.
@@ -30,55 +30,40 @@ pub enum Event {
     Other,
 }
 
-#[derive(Deserialize)]
-struct Raw {
-    event: String,
-    reason: Option<String>,
-    error: Option<String>,
-    traceback: Option<String>,
-    requests: Option<u64>,
-    active: Option<u64>,
-    status: Option<BTreeMap<String, u64>>,
-    latency: Option<Vec<u64>>,
-    latency_sum_us: Option<u64>,
-    queue_wait: Option<Vec<u64>>,
-    queue_wait_sum_us: Option<u64>,
-}
-
 /// The metrics part of a heartbeat, when it is complete.
-fn counts(raw: &Raw) -> Option<Counts> {
+fn counts(beat: &Heartbeat) -> Option<Counts> {
     let mut counts = Counts {
-        latency: Histogram::from_parts(raw.latency.as_ref()?, raw.latency_sum_us?)?,
-        queue_wait: Histogram::from_parts(raw.queue_wait.as_ref()?, raw.queue_wait_sum_us?)?,
+        latency: Histogram::from_parts(beat.latency.as_ref()?, beat.latency_sum_us?)?,
+        queue_wait: Histogram::from_parts(beat.queue_wait.as_ref()?, beat.queue_wait_sum_us?)?,
         ..Counts::default()
     };
-    counts.set_status(raw.status.as_ref()?);
+    counts.set_status(beat.status.as_ref()?);
     Some(counts)
 }
 
 /// Parse one line; `None` when it is not a status object.
 pub fn parse(line: &str) -> Option<Event> {
-    let raw: Raw = serde_json::from_str(line.trim()).ok()?;
-    Some(match raw.event.as_str() {
-        "ready" => Event::Ready,
-        "recycle" => Event::Recycle {
-            reason: raw
-                .reason
-                .unwrap_or_else(|| "requested by the worker".into()),
+    Some(match StatusEvent::parse(line)? {
+        StatusEvent::Ready { .. } => Event::Ready,
+        StatusEvent::Recycle { reason } => Event::Recycle {
+            reason: reason.unwrap_or_else(|| "requested by the worker".into()),
         },
-        "failed" | "error" => Event::Failed {
-            error: raw
-                .traceback
-                .or(raw.error)
-                .or(raw.reason)
+        StatusEvent::Failed {
+            traceback,
+            error,
+            reason,
+        } => Event::Failed {
+            error: traceback
+                .or(error)
+                .or(reason)
                 .unwrap_or_else(|| "the app failed to load".into()),
         },
-        "heartbeat" => Event::Heartbeat {
-            counts: counts(&raw).map(Box::new),
-            requests: raw.requests,
-            active: raw.active,
+        StatusEvent::Heartbeat(beat) => Event::Heartbeat {
+            counts: counts(&beat).map(Box::new),
+            requests: beat.requests,
+            active: beat.active,
         },
-        _ => Event::Other,
+        StatusEvent::Other => Event::Other,
     })
 }
 

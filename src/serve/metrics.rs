@@ -15,14 +15,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
-/// Upper bounds (seconds) of the histogram buckets; +Inf is implied. The
-/// worker uses the same list (`server/src/context.rs` `HISTOGRAM_BOUNDS`).
-pub const BOUNDS: [f64; 11] = [
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
-/// Buckets per histogram in a heartbeat: the bounds plus +Inf.
-pub const BUCKETS: usize = BOUNDS.len() + 1;
-const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+/// Upper bounds (seconds) of the histogram buckets (+Inf implied) and the
+/// status classes: the protocol's, the worker counts into the same.
+use warp_protocol::{StatusClasses, BUCKETS, HISTOGRAM_BOUNDS as BOUNDS};
+const CLASSES: [&str; 5] = StatusClasses::NAMES;
 
 /// One histogram: per-bucket counts (not cumulative) and the sum in µs.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -59,10 +55,8 @@ pub struct Counts {
 
 impl Counts {
     /// The `status` object of a heartbeat (`{"2xx":N,…}`).
-    pub fn set_status(&mut self, classes: &BTreeMap<String, u64>) {
-        for (i, class) in CLASSES.iter().enumerate() {
-            self.status[i] = classes.get(*class).copied().unwrap_or(0);
-        }
+    pub fn set_status(&mut self, classes: &StatusClasses) {
+        self.status = classes.counts();
     }
 
     fn add(&mut self, other: &Counts) {

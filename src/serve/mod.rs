@@ -1,9 +1,12 @@
 //! The serving half, supervisor side: bind the socket once, spawn worker
 //! processes (the app's Python running the `warpserver` extension), keep them alive.
 //!
-//! [`start`] is `warp start`: settings → build if needed → target → checks →
-//! socket → banner → [`supervisor::Supervisor`]. The supervisor never loads
-//! Python; it runs the venv's interpreter once, for its version.
+//! [`start`] is `warp start`, given resolved [`config::Settings`] (the flags
+//! are parsed and resolved in `cli/start`): build if needed → target →
+//! checks → server package → socket → banner → [`supervisor::Supervisor`].
+//! The supervisor never loads Python; it runs the venv's interpreter once,
+//! for its version. What passes between the supervisor and its workers is the
+//! shared `warp-protocol` crate (`protocol/`).
 
 pub mod banner;
 pub mod config;
@@ -25,46 +28,27 @@ use crate::build::{self, BuildOptions};
 use crate::error::fail;
 use crate::extension;
 use anyhow::{Context, Result};
-use config::{ProcessEnv, ServeOptions};
+use config::Settings;
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use target::AppTarget;
 
-/// `warp start [TARGET]` for the app in `src`; the result is the exit code.
-pub fn start(src: &Path, target_arg: Option<&str>, options: &ServeOptions) -> Result<i32> {
+/// The app's directory (APP_HOME, as in s2i-python-container, else the
+/// source root): where the workers run and relative paths start.
+pub fn app_home(src: &Path) -> Result<PathBuf> {
+    crate::app::App::load(&AppPaths::locate(src)?)?.home()
+}
+
+/// `warp start [TARGET]` for the app in `src` with resolved `settings`; the
+/// result is the exit code.
+pub fn start(src: &Path, target_arg: Option<&str>, mut settings: Settings) -> Result<i32> {
     let paths = AppPaths::locate(src)?;
-    // The app may live in a subdirectory of the source (APP_HOME, as in
-    // s2i-python-container): the workers run there and relative paths start there.
-    let home = {
-        let config = crate::app::config::Config::load(&paths.src_root)?;
-        crate::app::vars::AppVars::load(&paths, &config)?.app_home(&paths)?
-    };
-    let machine = resources::detect();
-    let mut settings = options.resolve(&home, &ProcessEnv, &machine)?;
-    if let Some(note) = options.debugger_note() {
-        eprintln!("warp: note: {note}");
-    }
     let explicit = target_arg
-        .map(|arg| target::from_argument(arg, &home, &settings.callable_object))
+        .map(|arg| target::from_argument(arg, &settings.app_dir, &settings.callable_object))
         .transpose()?;
-    let interpreter = options
-        .worker_python
-        .as_deref()
-        .map(worker_python)
-        .transpose()?;
-    let record = match BuildRecord::load(&paths.app_root)? {
-        Some(record) => Some(record),
-        // Another Python runs the app (runwarp): there is nothing to build into.
-        None if interpreter.is_some() => None,
-        None => {
-            eprintln!(
-                "warp: {} is not built yet, building it first",
-                paths.src_root.display()
-            );
-            Some(build::build(&paths, &BuildOptions::default())?)
-        }
-    };
+    let interpreter = settings.worker_python.clone();
+    let record = built_record(&paths, interpreter.is_some())?;
     let target = match (explicit, &record) {
         (Some(t), _) => t,
         (None, Some(record)) => target::from_record(record, &settings.callable_object)?,
@@ -80,61 +64,110 @@ pub fn start(src: &Path, target_arg: Option<&str>, options: &ServeOptions) -> Re
         // That Python's environment is the caller's, not the app root's.
         env.retain(|(k, _)| k != "PATH" && k != "VIRTUAL_ENV");
     }
-
     let python = interpreter.clone().unwrap_or_else(|| paths.python());
-    if let AppTarget::Exec { path } | AppTarget::PythonFile { path } = &target {
-        // The app runs its own server: this process becomes it.
-        let mut cmd = match &target {
-            AppTarget::Exec { .. } => std::process::Command::new(path),
-            _ => {
-                let mut c = std::process::Command::new(&python);
-                c.arg(path);
-                c
-            }
-        };
-        let port = settings.port.to_string();
-        cmd.envs(env.iter().map(|(k, v)| (k, v)))
-            .env("PORT", &port)
-            .env("WARP_HTTP_PORT", &port)
-            .current_dir(&settings.working_directory);
-        eprintln!("warp: running {}", target.describe());
-        let err = cmd.exec();
-        return Err(fail(
-            format!("could not run {}: {err}", target.describe()),
-            "check that the file exists and is executable",
-        ));
+    if let AppTarget::Exec { .. } | AppTarget::PythonFile { .. } = &target {
+        return exec_own_server(&target, &python, &env, &settings);
     }
-
     let python_version = python::check_version(&python)?;
-    // With --worker-python the package goes into a directory of this run, first on
-    // the workers' path, so the workers run the server this binary carries
-    // whatever that Python has installed; it is removed when warp stops.
-    let _private_package = match (&interpreter, &record) {
-        (Some(_), _) => {
-            let dir = extension::private_copy()?;
-            for (_, value) in env.iter_mut().filter(|(k, _)| k == "PYTHONPATH") {
-                *value = format!("{}:{value}", dir.path().display());
-            }
-            Some(dir)
-        }
-        (None, Some(record)) => {
-            // (A record of a copied app names the copy's venv: see BuildRecord::load.)
-            let site_packages = if record.python.site_packages.as_os_str().is_empty() {
-                worker::site_packages(&paths.app_root, &python_version)
-            } else {
-                record.python.site_packages.clone()
-            };
-            extension::install(&site_packages).with_context(|| {
-                format!("installing warp's server into {}", site_packages.display())
-            })?;
-            None
-        }
-        (None, None) => unreachable!("without --worker-python the app is built above"),
-    };
+    let _private_package = install_server_package(
+        &paths,
+        record.as_ref(),
+        &python_version,
+        interpreter.is_some(),
+        &mut env,
+    )?;
     if let Some(record) = &record {
         add_django_static(record, &mut settings);
     }
+    serve_wsgi(&paths, &target, settings, python, &python_version, env)
+}
+/// The app's build record; the app is built first when it has none (unless
+/// another Python runs it: with --worker-python there is nothing to build into).
+fn built_record(paths: &AppPaths, other_python: bool) -> Result<Option<BuildRecord>> {
+    Ok(match BuildRecord::load(&paths.app_root)? {
+        Some(record) => Some(record),
+        None if other_python => None,
+        None => {
+            eprintln!(
+                "warp: {} is not built yet, building it first",
+                paths.src_root.display()
+            );
+            Some(build::build(paths, &BuildOptions::default())?)
+        }
+    })
+}
 
+/// The app runs its own server (an executable, or a Python file): this
+/// process becomes it. Returns only when it could not be run.
+fn exec_own_server(
+    target: &AppTarget,
+    python: &Path,
+    env: &[(String, String)],
+    settings: &Settings,
+) -> Result<i32> {
+    let mut cmd = match target {
+        AppTarget::Exec { path } => std::process::Command::new(path),
+        AppTarget::PythonFile { path } => {
+            let mut c = std::process::Command::new(python);
+            c.arg(path);
+            c
+        }
+        _ => unreachable!("only an app with its own server is exec'd"),
+    };
+    let port = settings.port.to_string();
+    cmd.envs(env.iter().map(|(k, v)| (k, v)))
+        .env("PORT", &port)
+        .env("WARP_HTTP_PORT", &port)
+        .current_dir(&settings.working_directory);
+    eprintln!("warp: running {}", target.describe());
+    let err = cmd.exec();
+    Err(fail(
+        format!("could not run {}: {err}", target.describe()),
+        "check that the file exists and is executable",
+    ))
+}
+
+/// Put warp's server package where the workers import it: the app's
+/// site-packages, or — with --worker-python — a directory of this run, first
+/// on the workers' PYTHONPATH, so the workers run the server this binary
+/// carries whatever that Python has installed. The directory (returned) is
+/// removed when it is dropped, when warp stops.
+fn install_server_package(
+    paths: &AppPaths,
+    record: Option<&BuildRecord>,
+    python_version: &str,
+    other_python: bool,
+    env: &mut [(String, String)],
+) -> Result<Option<tempfile::TempDir>> {
+    if other_python {
+        let dir = extension::private_copy()?;
+        for (_, value) in env.iter_mut().filter(|(k, _)| k == "PYTHONPATH") {
+            *value = format!("{}:{value}", dir.path().display());
+        }
+        return Ok(Some(dir));
+    }
+    let record = record.expect("without --worker-python the app is built");
+    // (A record of a copied app names the copy's venv: see BuildRecord::load.)
+    let site_packages = if record.python.site_packages.as_os_str().is_empty() {
+        worker::site_packages(&paths.app_root, python_version)
+    } else {
+        record.python.site_packages.clone()
+    };
+    extension::install(&site_packages)
+        .with_context(|| format!("installing warp's server into {}", site_packages.display()))?;
+    Ok(None)
+}
+
+/// Bind the socket, print the banner, and run the supervisor over WSGI
+/// workers until it stops.
+fn serve_wsgi(
+    paths: &AppPaths,
+    target: &AppTarget,
+    settings: Settings,
+    python: PathBuf,
+    python_version: &str,
+    env: Vec<(String, String)>,
+) -> Result<i32> {
     let signals = supervisor::block_signals()?;
     let socket = listener::bind(&settings.host, settings.port, settings.listen_backlog)?;
     let addr = listener::local_addr(&socket)?;
@@ -145,7 +178,7 @@ pub fn start(src: &Path, target_arg: Option<&str>, options: &ServeOptions) -> Re
         &banner::BannerFacts {
             addr,
             app: &describe,
-            python_version: &python_version,
+            python_version,
             python: &python_text,
         },
     );
@@ -155,7 +188,7 @@ pub fn start(src: &Path, target_arg: Option<&str>, options: &ServeOptions) -> Re
         .and_then(|_| std::io::Write::flush(&mut stdout));
 
     let (worker_target, callable) = target.worker_target().expect("a WSGI target");
-    let mut config = worker::WorkerConfig::new(&settings, worker_target, addr.port());
+    let mut config = worker::worker_config(&settings, worker_target, addr.port());
     config.callable_object = callable;
     let launcher = worker::Launcher {
         python,
@@ -189,25 +222,9 @@ pub fn start(src: &Path, target_arg: Option<&str>, options: &ServeOptions) -> Re
     code
 }
 
-/// The interpreter `--worker-python` names (a path, a command on PATH or a
-/// version, as `warp build --python` reads it), as an absolute path — not
-/// resolved: a virtualenv's `bin/python` is a symlink that must stay one.
-fn worker_python(python: &Path) -> Result<std::path::PathBuf> {
-    let found = crate::build::python::resolve(&python.to_string_lossy()).map_err(|_| {
-        fail(
-            format!(
-                "--worker-python {}: there is no such file",
-                python.display()
-            ),
-            "give a CPython 3.9+ interpreter by path or by name on PATH, e.g. `--worker-python .venv/bin/python`",
-        )
-    })?;
-    Ok(std::path::absolute(found)?)
-}
-
 /// Django: serve STATIC_URL from STATIC_ROOT (what collectstatic filled),
 /// unless the user mapped that URL already or STATIC_URL is another host.
-fn add_django_static(record: &BuildRecord, settings: &mut config::Settings) {
+fn add_django_static(record: &BuildRecord, settings: &mut Settings) {
     let Some(django) = &record.django else { return };
     let (Some(url), Some(root)) = (&django.static_url, &django.static_root) else {
         return;
@@ -233,7 +250,6 @@ fn add_django_static(record: &BuildRecord, settings: &mut config::Settings) {
 mod tests {
     use super::*;
     use crate::app::record::{DjangoInfo, Entry, PythonInfo};
-    use std::path::PathBuf;
 
     fn record(static_url: &str, static_root: &Path) -> BuildRecord {
         BuildRecord {
@@ -261,7 +277,7 @@ mod tests {
     #[test]
     fn django_static_url_is_served_from_static_root() {
         let root = tempfile::tempdir().unwrap();
-        let mut settings = config::settings_for_test(&[], &[]).unwrap();
+        let mut settings = Settings::for_test();
         add_django_static(&record("/static/", root.path()), &mut settings);
         assert_eq!(
             settings.url_aliases,
@@ -273,12 +289,12 @@ mod tests {
     fn django_static_yields_to_a_url_alias_and_skips_other_hosts() {
         let root = tempfile::tempdir().unwrap();
         let alias = root.path().display().to_string();
-        let mut settings =
-            config::settings_for_test(&["--url-alias", "/static", &alias], &[]).unwrap();
+        let mut settings = Settings::for_test();
+        settings.url_aliases = vec![("/static".into(), PathBuf::from(&alias))];
         add_django_static(&record("/static/", Path::new("/elsewhere")), &mut settings);
         assert_eq!(settings.url_aliases.len(), 1);
         assert_eq!(settings.url_aliases[0].1, root.path());
-        let mut settings = config::settings_for_test(&[], &[]).unwrap();
+        let mut settings = Settings::for_test();
         add_django_static(
             &record("https://cdn.example.com/static/", root.path()),
             &mut settings,

@@ -1,15 +1,15 @@
 //! Starting one worker process: `<venv>/bin/python -m warpserver.worker`
 //! with the listening socket on fd 3, the write end of its status pipe on
-//! fd 4, and its settings as JSON in `WARPSERVER_CONFIG` (keys below; the
-//! worker reads them in `server/src/config.rs` — the two must agree).
+//! fd 4, and its settings as JSON in `WARPSERVER_CONFIG` (a
+//! [`WorkerConfig`] of the shared `protocol/` crate, which the worker reads too).
 use crate::serve::config::Settings;
 use anyhow::{Context, Result};
-use serde::Serialize;
 use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use warp_protocol::WorkerConfig;
 
 /// The fd a worker finds the listening socket on.
 pub const LISTEN_FD: RawFd = 3;
@@ -19,119 +19,62 @@ pub const STATUS_FD: RawFd = 4;
 /// it is ready, so its later output does not pass through the supervisor.
 pub const LOG_FD: RawFd = 5;
 
-/// `WARPSERVER_CONFIG`: a worker's settings, with the keys of
-/// `server/src/config.rs` (which rejects unknown keys). Durations are seconds
-/// (float), sizes bytes. The recovery settings the worker does not read yet
-/// (`maximum_requests`, `inactivity_timeout`, `deadlock_timeout`,
-/// `heartbeat_interval`) are sent only when the user turned them on, so a worker
-/// that lacks one fails loudly at start instead of ignoring it; so is
-/// `debugger`, with which the worker wraps the app in a post-mortem pdb and runs one
-/// thread without request or queue timeout (the supervisor sends those as 0
-/// too).
-#[derive(Debug, Clone, Serialize)]
-pub struct WorkerConfig {
-    /// `module:callable`, or the absolute path of a WSGI script.
-    pub target: String,
-    /// The callable's name in a script target.
-    pub callable_object: String,
-    pub threads: u32,
-    /// How many workers there are (wsgi.multiprocess is `processes > 1`).
-    pub processes: u32,
-    /// [[URL prefix, absolute directory], …] served as static files.
-    pub url_aliases: Vec<(String, PathBuf)>,
-    pub working_directory: PathBuf,
-    /// Directories put in front of sys.path.
-    pub python_path: Vec<PathBuf>,
-    pub log_level: &'static str,
-    pub access_log: bool,
-    /// "common", "combined" or "json".
-    pub access_log_format: &'static str,
-    pub request_timeout: f64,
-    pub queue_timeout: f64,
-    pub graceful_timeout: f64,
-    pub shutdown_timeout: f64,
-    pub header_timeout: f64,
-    /// Bytes/s a request body must keep up beyond the header-timeout.
-    pub body_min_rate: f64,
-    pub keep_alive_timeout: f64,
-    pub limit_request_body: u64,
-    /// Concurrent connections this worker takes before leaving the rest queued.
-    pub max_connections: u32,
-    /// "batch" or "normal" (Linux scheduling policy of the worker's threads).
-    pub cpu_scheduling: &'static str,
-    /// CIDRs whose proxy headers are honoured.
-    pub trust_proxy: Vec<String>,
-    pub trust_proxy_headers: Vec<String>,
-    /// What the server calls itself in SERVER_NAME/SERVER_PORT when the
-    /// request has no Host header.
-    pub server_name: String,
-    pub server_port: u16,
-    /// This worker's request limit, jitter already added; the worker sends a
-    /// `recycle` event ("maximum-requests") when it is reached.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub maximum_requests: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub inactivity_timeout: Option<f64>,
-    /// Only when not mod_wsgi's 60 s default.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub deadlock_timeout: Option<f64>,
-    /// Seconds between heartbeats: 1 with --metrics-port (the metrics are
-    /// that fresh); otherwise the worker's own default (5 s, for SIGUSR1).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub heartbeat_interval: Option<f64>,
-    /// Post-mortem pdb on the terminal (--enable-debugger).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub debugger: bool,
-}
-
-impl WorkerConfig {
-    pub fn new(settings: &Settings, target: String, server_port: u16) -> WorkerConfig {
-        let secs = |d: std::time::Duration| d.as_secs_f64();
-        let wildcard = settings
-            .host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_unspecified());
-        WorkerConfig {
-            target,
-            callable_object: settings.callable_object.clone(),
-            threads: settings.threads,
-            processes: settings.processes,
-            url_aliases: settings.url_aliases.clone(),
-            working_directory: settings.working_directory.clone(),
-            python_path: settings.python_path.clone(),
-            log_level: settings.log_level.name(),
-            access_log: settings.access_log,
-            access_log_format: settings.access_log_format.name(),
-            request_timeout: secs(settings.request_timeout),
-            queue_timeout: secs(settings.queue_timeout),
-            graceful_timeout: secs(settings.graceful_timeout),
-            shutdown_timeout: secs(settings.shutdown_timeout),
-            header_timeout: secs(settings.header_timeout),
-            body_min_rate: settings.body_min_rate as f64,
-            keep_alive_timeout: secs(settings.keep_alive_timeout),
-            limit_request_body: settings.limit_request_body,
-            max_connections: settings.max_connections,
-            cpu_scheduling: settings.cpu_scheduling.name(),
-            trust_proxy: settings.trust_proxy.clone(),
-            trust_proxy_headers: settings.trust_proxy_headers.clone(),
-            server_name: if wildcard {
-                "localhost".into()
-            } else {
-                settings.host.clone()
-            },
-            server_port,
-            maximum_requests: settings.maximum_requests,
-            inactivity_timeout: settings.inactivity_timeout.map(secs),
-            deadlock_timeout: (settings.deadlock_timeout != DEFAULT_DEADLOCK_TIMEOUT)
-                .then(|| secs(settings.deadlock_timeout)),
-            heartbeat_interval: settings.metrics_port.map(|_| 1.0),
-            debugger: settings.enable_debugger,
-        }
+/// `WARPSERVER_CONFIG` for the workers of this run: durations in seconds,
+/// sizes in bytes. The recovery settings (`maximum_requests`,
+/// `inactivity_timeout`, `deadlock_timeout`, `heartbeat_interval`) and
+/// `debugger` stay at the protocol's default unless the user turned them on,
+/// and the protocol then leaves them out of the JSON. With `debugger` the
+/// worker wraps the app in a post-mortem pdb and runs one thread without
+/// request or queue timeout (the supervisor sends those as 0 too).
+/// `maximum_requests` is set per worker, jitter added, at spawn.
+pub fn worker_config(settings: &Settings, target: String, server_port: u16) -> WorkerConfig {
+    let secs = |d: std::time::Duration| d.as_secs_f64();
+    let wildcard = settings
+        .host
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_unspecified());
+    let defaults = WorkerConfig::default();
+    WorkerConfig {
+        target,
+        callable_object: settings.callable_object.clone(),
+        threads: settings.threads as usize,
+        processes: settings.processes as usize,
+        url_aliases: settings.url_aliases.clone(),
+        working_directory: Some(settings.working_directory.clone()),
+        python_path: settings.python_path.clone(),
+        log_level: settings.log_level.name().into(),
+        access_log: settings.access_log,
+        access_log_format: settings.access_log_format.name().into(),
+        request_timeout: secs(settings.request_timeout),
+        queue_timeout: secs(settings.queue_timeout),
+        graceful_timeout: secs(settings.graceful_timeout),
+        shutdown_timeout: secs(settings.shutdown_timeout),
+        header_timeout: secs(settings.header_timeout),
+        body_min_rate: settings.body_min_rate as f64,
+        keep_alive_timeout: secs(settings.keep_alive_timeout),
+        limit_request_body: settings.limit_request_body,
+        max_connections: settings.max_connections as usize,
+        cpu_scheduling: settings.cpu_scheduling,
+        trust_proxy: settings.trust_proxy.clone(),
+        trust_proxy_headers: settings.trust_proxy_headers.clone(),
+        server_name: Some(if wildcard {
+            "localhost".into()
+        } else {
+            settings.host.clone()
+        }),
+        server_port: Some(server_port),
+        maximum_requests: settings.maximum_requests.unwrap_or(0),
+        inactivity_timeout: settings.inactivity_timeout.map_or(0.0, secs),
+        deadlock_timeout: secs(settings.deadlock_timeout),
+        heartbeat_interval: match settings.metrics_port {
+            // The metrics are that fresh; otherwise the worker's own default (for SIGUSR1).
+            Some(_) => 1.0,
+            None => defaults.heartbeat_interval,
+        },
+        debugger: settings.enable_debugger,
+        ..defaults
     }
 }
-
-/// mod_wsgi-express's deadlock timeout, the worker's own default.
-const DEFAULT_DEADLOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A started worker process and the read end of its status pipe.
 pub struct Spawned {
@@ -179,7 +122,7 @@ impl Launcher {
         let (stderr_read, stderr_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .context("creating a worker's stderr pipe")?;
         set_nonblocking(&stderr_read)?;
-        let json = serde_json::to_string(config)?;
+        let json = config.to_json();
         let mut cmd = Command::new(&self.python);
         cmd.args(["-m", "warpserver.worker"])
             .envs(self.env.iter().map(|(k, v)| (k, v)))
@@ -299,9 +242,10 @@ mod tests {
 
     #[test]
     fn the_config_sends_only_settings_that_are_on() {
-        let settings = crate::serve::config::settings_for_test(&[], &[]).unwrap();
-        let json =
-            serde_json::to_value(WorkerConfig::new(&settings, "wsgi:app".into(), 8080)).unwrap();
+        let mut settings = Settings::for_test();
+        let json: serde_json::Value =
+            serde_json::from_str(&worker_config(&settings, "wsgi:app".into(), 8080).to_json())
+                .unwrap();
         assert_eq!(json["target"], "wsgi:app");
         assert_eq!(json["server_name"], "localhost");
         assert_eq!(json["request_timeout"], 60.0);
@@ -315,13 +259,12 @@ mod tests {
         ] {
             assert!(json.get(off).is_none(), "{off} sent: {json}");
         }
-        let settings = crate::serve::config::settings_for_test(
-            &["--maximum-requests", "5", "--enable-debugger"],
-            &[],
-        )
-        .unwrap();
-        let json =
-            serde_json::to_value(WorkerConfig::new(&settings, "wsgi:app".into(), 8080)).unwrap();
+        // --maximum-requests 5 --enable-debugger
+        settings.maximum_requests = Some(5);
+        settings.enable_debugger = true;
+        let json: serde_json::Value =
+            serde_json::from_str(&worker_config(&settings, "wsgi:app".into(), 8080).to_json())
+                .unwrap();
         assert_eq!(json["maximum_requests"], 5);
         assert_eq!(json["debugger"], true);
     }
