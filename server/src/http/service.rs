@@ -5,7 +5,7 @@ use crate::context::Shared;
 use crate::http::access_log::{AccessRecord, Format};
 use crate::http::body::ResponseBody;
 use crate::http::static_files;
-use crate::pool::{Job, Reply, Ticket};
+use crate::request::{Job, Reply, Ticket};
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Request, Response, StatusCode, Version};
