@@ -79,6 +79,10 @@ pub struct Config {
     /// SERVER_NAME / SERVER_PORT fallback when the request has no Host.
     pub server_name: Option<String>,
     pub server_port: Option<u16>,
+    /// Serve an HTTP/1.1 request that has no Host header (RFC 9112 §3.2 says
+    /// a server MUST answer it 400, as Apache and nginx do; gunicorn and
+    /// granian accept it). Off by default.
+    pub accept_missing_host: bool,
     /// Seconds between `{"event":"heartbeat",...}` lines on the status pipe (0 = none).
     pub heartbeat_interval: f64,
     /// Seconds the GIL may stay unobtainable before the worker declares a
@@ -139,6 +143,7 @@ impl Default for Config {
             trust_proxy_headers: Vec::new(),
             server_name: None,
             server_port: None,
+            accept_missing_host: false,
             heartbeat_interval: 5.0,
             deadlock_timeout: 60.0,
             maximum_requests: 0,

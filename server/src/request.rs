@@ -56,7 +56,7 @@ pub struct Job {
     pub uri: Uri,
     pub version: Version,
     pub headers: HeaderMap,
-    pub body: Bytes,
+    pub body: RequestBody,
     pub peer: SocketAddr,
     pub local: SocketAddr,
     pub request_id: String,
@@ -111,5 +111,68 @@ impl Ticket {
             shared.started
                 + std::time::Duration::from_micros(self.picked_at_us.load(Ordering::Relaxed))
         })
+    }
+}
+
+/// A request body as the I/O side received it: hyper's frames, kept as they
+/// came (no joining copy), so `wsgi.input` copies each byte once, straight
+/// into the Python `bytes` the app reads. Frames under [`RequestBody::SMALL`]
+/// are joined on arrival, so a client sending tiny chunks cannot make the
+/// list long (at most one entry per `SMALL` bytes or so).
+#[derive(Clone, Default)]
+pub struct RequestBody {
+    frames: Vec<Bytes>,
+    /// Small frames being joined, not yet in `frames`.
+    tail: Vec<u8>,
+    len: usize,
+}
+
+impl RequestBody {
+    /// Frames smaller than this are copied together.
+    pub const SMALL: usize = 4096;
+
+    pub fn push(&mut self, data: Bytes) {
+        self.len += data.len();
+        if data.len() < Self::SMALL {
+            self.tail.extend_from_slice(&data);
+            if self.tail.len() >= 16 * Self::SMALL {
+                self.flush_tail();
+            }
+            return;
+        }
+        self.flush_tail();
+        self.frames.push(data);
+    }
+
+    fn flush_tail(&mut self) {
+        if !self.tail.is_empty() {
+            self.frames
+                .push(Bytes::from(std::mem::take(&mut self.tail)));
+        }
+    }
+
+    /// The received pieces, in order.
+    pub fn into_frames(mut self) -> Vec<Bytes> {
+        self.flush_tail();
+        self.frames
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl From<Bytes> for RequestBody {
+    fn from(data: Bytes) -> RequestBody {
+        let mut body = RequestBody::default();
+        if !data.is_empty() {
+            body.len = data.len();
+            body.frames.push(data);
+        }
+        body
     }
 }
