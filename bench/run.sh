@@ -22,6 +22,8 @@
 #   APPS="hello django" SETTINGS=defaults SERVERS="warp granian" bench/run.sh
 #   SERVERS="warp warp-off granian" ...  warp-off: warp with its timeouts and
 #                                        limits off (what the recovery costs)
+#   SETTINGS="t1 t2 t3 t5" SERVERS=warp  warp with N threads (tN), the others at
+#                                        their defaults: how the default was chosen
 #
 # warp runs as a user runs it: `warp build --src bench/apps` (a venv with
 # Django in bench/apps/.venv), then `warp start TARGET --processes 1 …` — the
@@ -67,9 +69,10 @@ path_of() { case "$1" in django) echo /json ;; sleep) echo /sleep ;; *) echo / ;
 
 start_server() { # server setting target port -> pid of the process group leader
   local server=$1 setting=$2 target=$3 port=$4 warp_threads=() granian_threads=() gunicorn_threads=()
-  if [ "$setting" = 1x1 ]; then
-    warp_threads=(--threads 1); granian_threads=(--blocking-threads 1); gunicorn_threads=(--threads 1)
-  fi
+  case "$setting" in
+    1x1) warp_threads=(--threads 1); granian_threads=(--blocking-threads 1); gunicorn_threads=(--threads 1) ;;
+    t[0-9]*) warp_threads=(--threads "${setting#t}") ;;  # warp with N threads, the others at their defaults
+  esac
   case "$server" in
     warp) (unset WARP_APP_ROOT; exec setsid taskset -c 0 "$warp" start "$target" --src "$root/bench/apps" \
             --processes 1 "${warp_threads[@]}" --host 127.0.0.1 --port "$port" --keep-alive-timeout 30 \
