@@ -4,6 +4,9 @@
 //! python: python3.12          # like --python / $WARP_PYTHON
 //! installer: uv               # auto | uv | pip
 //! requirements: [requirements.txt, requirements-prod.txt]
+//! lock: pylock.prod.toml      # the lock file to install (`none`: ignore locks)
+//! groups: [docs]              # dependency groups beyond production (WARP_GROUPS)
+//! extras: [postgres]          # the project's extras (WARP_EXTRAS)
 //! environment: {DJANGO_DEBUG: "0"}
 //! server: {processes: 2}      # read by `warp start`, not by the build
 //! image: {base: REF}          # read by `warp image`, not by the build
@@ -26,6 +29,12 @@ pub struct Config {
     pub installer: Option<Installer>,
     /// Requirement files to install, in order (like WARP_PIP_REQUIREMENTS).
     pub requirements: Option<Vec<String>>,
+    /// The lock file to install, relative to the app (like WARP_LOCK).
+    pub lock: Option<String>,
+    /// Dependency groups of the lock to install beyond production (WARP_GROUPS).
+    pub groups: Option<Vec<String>>,
+    /// Extras of the project to install from the lock (WARP_EXTRAS).
+    pub extras: Option<Vec<String>>,
     /// Variables for the build and the app, like `.warp/environment`.
     #[serde(default)]
     pub environment: BTreeMap<String, String>,
@@ -84,7 +93,7 @@ pub fn parse(text: &str, origin: &Path) -> Result<Config> {
             .to_string();
         fail(
             format!("{}:{line}:{column}: {message}", origin.display()),
-            "the keys warp knows are python, installer, requirements, environment, server and image",
+            "the keys warp knows are python, installer, requirements, lock, groups, extras, environment, server and image",
         )
     })
 }
