@@ -162,7 +162,7 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
         None => built_app_root.clone(),
     };
     if let Some(path) = &options.sbom {
-        sbom::write(path, &venv, &options.name, &config::rfc3339(epoch))?;
+        sbom::write(path, &venv, &options.name, &config::rfc3339(epoch)?)?;
     }
     if deps_root.is_none() {
         // The venv just built is the dependencies tree of the next build

@@ -121,7 +121,7 @@ fn make_builder(options: &BuilderOptions) -> Result<()> {
             created_by: format!("warp image --builder: S2I scripts in {SCRIPTS_DIR}"),
         },
     ];
-    let created = config::rfc3339(epoch);
+    let created = config::rfc3339(epoch)?;
     let mut image_config = serde_json::to_value(&base.config)?;
     image_config["config"] = runtime_config(&base.config, &options.name);
     let assembled = config::finish(image_config, &base.layers, &added, &created)?;
