@@ -49,6 +49,11 @@ if [ ! -x "$tools/bin/uv" ] || [ ! -x "$tools/bin/django-admin" ]; then
   "$tools/bin/pip" install -q --upgrade pip
   "$tools/bin/pip" install -q uv django flask kubernetes-validate
 fi
+# The SBOM validators (tests/image_sbom.rs): SPDX's and CycloneDX's own libraries.
+if ! "$tools/bin/python" -c 'import spdx_tools, cyclonedx, jsonschema' >/dev/null 2>&1; then
+  say "installing the SBOM validators into $tools"
+  "$tools/bin/python" -m pip install -q spdx-tools 'cyclonedx-python-lib[json-validation]'
+fi
 export WARP_TEST_TOOLS="$tools/bin"
 
 # --- a Debian bookworm base with python3, built once per checkout ----------

@@ -161,8 +161,19 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
         Some(dir) => dir.join("opt/app-root"),
         None => built_app_root.clone(),
     };
+    let inventory = ui::step("SBOM", || {
+        Ok::<_, anyhow::Error>(sbom::Inventory {
+            image: options.name.clone(),
+            os: sbom::os::read(&base_root),
+            python: sbom::python_cached(&store, &deps_key, &venv)?,
+            warp_sha256: exe_hash.clone(),
+        })
+    })?;
     if let Some(path) = &options.sbom {
-        sbom::write(path, &venv, &options.name, &config::rfc3339(epoch)?)?;
+        sbom::write(
+            path,
+            &sbom::for_path(path, &inventory, &config::rfc3339(epoch)?),
+        )?;
     }
     if deps_root.is_none() {
         // The venv just built is the dependencies tree of the next build
