@@ -123,6 +123,7 @@ pub fn render(inv: &Inventory, created: &str) -> Vec<u8> {
 mod tests {
     use super::*;
     use crate::image::sbom::sample;
+    use serde_json::Value;
 
     #[test]
     fn spdx_lists_everything_and_is_deterministic() {
