@@ -160,7 +160,7 @@ fn whole_image_sbom_in_spdx_and_cyclonedx_is_valid_complete_and_reproducible() {
             "{p}"
         );
         assert!(
-            !p["hasFiles"].as_array().map_or(true, |f| f.is_empty()),
+            !p["hasFiles"].as_array().is_none_or(|f| f.is_empty()),
             "{name}: files from RECORD"
         );
     }
