@@ -50,6 +50,11 @@ if [ ! -x "$tools/bin/uv" ] || [ ! -x "$tools/bin/django-admin" ] \
   "$tools/bin/pip" install -q --upgrade pip
   "$tools/bin/pip" install -q uv django flask kubernetes-validate poetry "pdm[locked]"
 fi
+# The SBOM validators (tests/image_sbom.rs): SPDX's and CycloneDX's own libraries.
+if ! "$tools/bin/python" -c 'import spdx_tools, cyclonedx, jsonschema' >/dev/null 2>&1; then
+  say "installing the SBOM validators into $tools"
+  "$tools/bin/python" -m pip install -q spdx-tools 'cyclonedx-python-lib[json-validation]'
+fi
 export WARP_TEST_TOOLS="$tools/bin"
 
 # --- a Debian bookworm base with python3, built once per checkout ----------

@@ -8,7 +8,7 @@
 //! 2. the `pre-build` hook, then `build-env` sourced with its exports kept;
 //! 3. dependencies by layout ([`detect`], [`install`]): a lock file's exact
 //!    set ([`lock`]) when the app has one;
-//! 4. warp's server package (`serve::extension::install`);
+//! 4. warp's server package ([`crate::extension::install`]);
 //! 5. the `build` hook;
 //! 6. Django's collectstatic ([`django`]), or the files it collected last time
 //!    when nothing they are made from changed ([`static_reuse`]);

@@ -1,6 +1,6 @@
 //! `warp image`: build an OCI image of the app without a daemon or a Dockerfile.
+use crate::image::app::{build_image, ImageOptions};
 use crate::image::builder::{build_builder, BuilderOptions};
-use crate::image::pipeline::{build_image, ImageOptions};
 use crate::image::registry::RegistryOptions;
 use clap::{ArgAction, Args};
 use std::path::PathBuf;

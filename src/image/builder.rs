@@ -3,7 +3,7 @@
 //! from a base image, so that a user with only the warp binary and no
 //! container engine gets one, reproducibly.
 //!
-//! Layers added to the base: the pipeline's runtime layer (this warp binary
+//! Layers added to the base: the runtime stage's layer (this warp binary
 //! in /usr/local/bin, /etc/passwd group-writable with a 1001 entry,
 //! /opt/app-root 1001:0 g=u) and a layer with the S2I scripts in
 //! /usr/libexec/s2i (embedded in the binary from builders/s2i/). The config
@@ -14,9 +14,9 @@
 //! always give the same digest.
 use super::config::{self, AddedLayer, APP_ROOT, APP_SRC, IMAGE_PATH};
 use super::layer::{LayerWriter, Owner};
-use super::pipeline::{self, DEFAULT_BASE};
 use super::reference::ImageRef;
 use super::registry::RegistryOptions;
+use super::stage::{self, base::DEFAULT_BASE};
 use super::store::BlobStore;
 use super::{sandbox, unpack, Layer};
 use crate::ui;
@@ -92,22 +92,23 @@ pub struct BuilderOptions {
 
 pub fn build_builder(options: &BuilderOptions) -> Result<()> {
     make_builder(options)
-        .map_err(|e| pipeline::diskfull_anywhere_in_cache(e, "the builder image's files"))
+        .map_err(|e| super::diskfull::anywhere_in_cache(e, "the builder image's files"))
 }
 
 fn make_builder(options: &BuilderOptions) -> Result<()> {
-    let (name, outputs) = pipeline::destinations(&options.name, &options.outputs, options.push)?;
+    let (name, outputs) =
+        stage::outputs::destinations(&options.name, &options.outputs, options.push)?;
     let base_text = options.base.as_deref().unwrap_or(DEFAULT_BASE);
     let base_ref = ImageRef::parse(base_text)?;
-    let epoch = pipeline::env_source_date_epoch()?.unwrap_or(0);
+    let epoch = super::source::env_source_date_epoch()?.unwrap_or(0);
     let store = BlobStore::open_default()?;
-    let (base, base_root) = pipeline::load_base(&base_ref, &store, &options.registry)?;
+    let (base, base_root) = stage::base::load_base(&base_ref, &store, &options.registry)?;
     // assemble runs `warp build`, which needs the base's Python: say so now.
     sandbox::find_python(&base_root, base_text)?;
     let exe = std::env::current_exe().context("locating the warp binary")?;
-    let exe_hash = pipeline::exe_hash(&store, &exe)?;
+    let exe_hash = stage::runtime::exe_hash(&store, &exe)?;
     let (_, runtime) = ui::step("Runtime layer", || {
-        pipeline::runtime_layer(&store, &base_root, &base, &exe, &exe_hash)
+        stage::runtime::runtime_layer(&store, &base_root, &base, &exe, &exe_hash)
     })?;
     let scripts = ui::step("S2I scripts layer", || scripts_layer(&store, &base_root))?;
     let added = [
@@ -120,11 +121,11 @@ fn make_builder(options: &BuilderOptions) -> Result<()> {
             created_by: format!("warp image --builder: S2I scripts in {SCRIPTS_DIR}"),
         },
     ];
-    let created = config::rfc3339(epoch);
+    let created = config::rfc3339(epoch)?;
     let mut image_config = serde_json::to_value(&base.config)?;
     image_config["config"] = runtime_config(&base.config, &options.name);
     let assembled = config::finish(image_config, &base.layers, &added, &created)?;
-    pipeline::write_outputs(
+    stage::outputs::write_outputs(
         &assembled,
         &store,
         &options.name,
@@ -265,7 +266,7 @@ mod tests {
             "the Containerfile copies the scripts to {SCRIPTS_DIR}"
         );
         // The same passwd entry for 1001 as the runtime layer adds.
-        let entry = pipeline::APP_USER_ENTRY.trim_end();
+        let entry = stage::runtime::APP_USER_ENTRY.trim_end();
         assert!(
             CONTAINERFILE.contains(&format!("'{entry}'")),
             "the Containerfile adds {entry:?} to /etc/passwd"

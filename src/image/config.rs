@@ -58,26 +58,19 @@ pub fn canonical_json(value: &Value) -> Vec<u8> {
     serde_json::to_vec(&sort(value)).expect("JSON values serialise")
 }
 
-/// RFC 3339 UTC time of a Unix timestamp.
-pub fn rfc3339(epoch: u64) -> String {
-    let days = (epoch / 86_400) as i64;
-    let secs = epoch % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        (secs % 3600) / 60,
-        secs % 60
-    )
+/// RFC 3339 UTC time of a Unix timestamp, to the second (`…T22:13:20Z`).
+pub fn rfc3339(epoch: u64) -> Result<String> {
+    let too_late = || {
+        crate::error::fail(
+            format!(
+                "the time {epoch} (SOURCE_DATE_EPOCH or the last commit) is after the year 9999"
+            ),
+            "set SOURCE_DATE_EPOCH to a Unix time in seconds",
+        )
+    };
+    let seconds = i64::try_from(epoch).map_err(|_| too_late())?;
+    let time = time::OffsetDateTime::from_unix_timestamp(seconds).map_err(|_| too_late())?;
+    Ok(time.format(&time::format_description::well_known::Rfc3339)?)
 }
 
 /// The environment of the image: the base's, with warp's variables set.
@@ -117,7 +110,7 @@ pub fn assemble(
     facts: &ImageFacts,
 ) -> Result<Assembled> {
     let mut config: Value = serde_json::to_value(base)?;
-    let created = rfc3339(facts.epoch);
+    let created = rfc3339(facts.epoch)?;
     let base_env = base_env(base);
     let mut labels = base_labels(base);
     let mut set = |k: &str, v: &str| {
@@ -226,9 +219,11 @@ mod tests {
 
     #[test]
     fn dates_are_rfc3339() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(0).unwrap(), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000).unwrap(), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(951_782_400).unwrap(), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(253_402_300_799).unwrap(), "9999-12-31T23:59:59Z");
+        assert!(rfc3339(253_402_300_800).is_err());
     }
 
     #[test]

@@ -67,3 +67,12 @@ pub fn nearly_full(path: &Path) -> bool {
             || (s.files() > 0 && s.files_available() == 0)
     })
 }
+
+/// A full disk not named by a step (their errors already say where and
+/// what): it happened in the cache, the only other place written to.
+pub fn anywhere_in_cache(e: anyhow::Error, what: &str) -> anyhow::Error {
+    match super::store::cache_dir() {
+        Ok(root) if is_disk_full(&e) => cache_full(&root, what),
+        _ => e,
+    }
+}

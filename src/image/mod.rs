@@ -8,19 +8,21 @@
 //! `--builder` (builder.rs) takes the same road without the app: base ─▶
 //! runtime layer + S2I scripts layer ─▶ the builder's config ─▶ outputs.
 
+pub mod app;
 pub mod base;
 pub mod builder;
 pub mod config;
 pub mod diskfull;
 pub mod layer;
 pub mod output;
-pub mod pipeline;
 pub mod progress;
 pub mod reference;
 pub mod registry;
 pub mod roots;
 pub mod sandbox;
 pub mod sbom;
+pub mod source;
+pub mod stage;
 pub mod store;
 pub mod unpack;
 

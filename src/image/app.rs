@@ -1,0 +1,225 @@
+//! The app image recipe, `warp image NAME`: the stages in order — base,
+//! runtime layer, `warp build` inside the root (the runtime layer written
+//! meanwhile), dependencies and app layers (in parallel), SBOM, config and
+//! manifest, outputs.
+use super::config::{self, AddedLayer, ImageFacts};
+use super::diskfull;
+use super::reference::ImageRef;
+use super::registry::RegistryOptions;
+use super::sandbox;
+use super::source;
+use super::stage::{self, APP_PARTS};
+use super::store::BlobStore;
+use super::{layer, roots, sbom, Layer};
+use crate::error::fail;
+use crate::ui;
+use anyhow::{Context, Result};
+use std::fs;
+use std::path::PathBuf;
+
+/// What the user asked for.
+#[derive(Debug, Clone)]
+pub struct ImageOptions {
+    pub name: String,
+    pub src: PathBuf,
+    pub base: Option<String>,
+    pub outputs: Vec<String>,
+    pub push: bool,
+    pub registry: RegistryOptions,
+    pub sbom: Option<PathBuf>,
+}
+
+pub fn build_image(options: &ImageOptions) -> Result<()> {
+    build_app_image(options).map_err(|e| diskfull::anywhere_in_cache(e, "the image's files"))
+}
+
+fn build_app_image(options: &ImageOptions) -> Result<()> {
+    let (name, outputs) =
+        stage::outputs::destinations(&options.name, &options.outputs, options.push)?;
+    if !options.src.is_dir() {
+        return Err(fail(
+            format!(
+                "the source directory {} does not exist",
+                options.src.display()
+            ),
+            "pass --src DIR with the directory that holds your app",
+        ));
+    }
+    let src = fs::canonicalize(&options.src)?;
+    let base_text = match &options.base {
+        Some(b) => b.clone(),
+        None => stage::base::configured_base(&src)?
+            .unwrap_or_else(|| stage::base::DEFAULT_BASE.to_string()),
+    };
+    let base_ref = ImageRef::parse(&base_text)?;
+    let epoch = source::source_date_epoch(&src)?;
+    let store = BlobStore::open_default()?;
+
+    let (base, base_root) = stage::base::load_base(&base_ref, &store, &options.registry)?;
+    let python = sandbox::find_python(&base_root, &base_text)?;
+    let exe = std::env::current_exe().context("locating the warp binary")?;
+    let exe_hash = stage::runtime::exe_hash(&store, &exe)?;
+
+    let runtime_files = ui::step("Runtime files", || {
+        stage::runtime::runtime_files(&store, &base_root, &base, &exe, &exe_hash)
+            .map_err(|e| diskfull::in_cache(e, &store, "the runtime files"))
+    })?;
+    let runtime_cached = runtime_files.cached(&store);
+
+    let uv = stage::build::host_uv(&base_root);
+    let installer = match &uv {
+        Some((_, version)) => format!("uv {version}"),
+        None => "pip".to_string(),
+    };
+    let deps_key = stage::dependencies::dependency_key(
+        &src, &base_root, &base, &python, &exe_hash, &installer,
+    )?;
+    let cached_deps = layer::cached(&store, "deps", &deps_key);
+    let deps_root = match &cached_deps {
+        Some(deps) => Some(ui::step(
+            "Dependencies layer (cached: install skipped)",
+            || stage::dependencies::cached_tree(&store, &deps_key, deps),
+        )?),
+        None => None,
+    };
+
+    // The build's writes land in `upper`, over the cached trees.
+    let work = roots::Scratch::new(&store)?;
+    let upper = work.path().join("upper");
+    stage::build::copy_source(&src, &upper)?;
+    let mut lowers: Vec<PathBuf> = deps_root.iter().cloned().collect();
+    lowers.push(runtime_files.tree.clone());
+    lowers.push(base_root.clone());
+    let build_cache = store.root().join("build-cache");
+    fs::create_dir_all(&build_cache)?;
+    let uv_cache = stage::build::UvCache::lend(&build_cache, &upper)?;
+    // The runtime layer does not depend on the build: when it is not cached
+    // it is written meanwhile, mostly while the build waits for the network
+    // or runs on one CPU.
+    let mut runtime = None;
+    let code = ui::step("warp build (inside the image, uid 1001)", || {
+        let overlay = sandbox::Overlay {
+            lowers,
+            upper: upper.clone(),
+            work: work.path().join("work"),
+        };
+        let sandbox = stage::build::build_sandbox(
+            &work.path().join("merged"),
+            overlay,
+            &python,
+            &build_cache,
+            epoch,
+            uv.as_ref().map(|(uv, _)| uv.as_path()),
+        );
+        let (code, layer) = sandbox.run_while(|| match runtime_cached {
+            Some(layer) => Ok(layer),
+            None => runtime_files
+                .layer(&store, &base_root, &exe)
+                .map_err(|e| diskfull::in_cache(e, &store, "the runtime layer")),
+        });
+        runtime = Some(layer);
+        code
+    })?;
+    drop(uv_cache);
+    if code != 0 && diskfull::nearly_full(&upper) {
+        return Err(diskfull::cache_full(
+            store.root(),
+            "the build's files (see its output above)",
+        ));
+    }
+    if code != 0 {
+        return Err(fail(
+            format!("the build inside the image failed (exit {code})"),
+            "its output is above; `warp build --src DIR` reproduces it outside the image",
+        ));
+    }
+    let runtime = runtime.expect("the sandbox ran")?;
+    let built_app_root = upper.join("opt/app-root");
+    // The dependencies and app layers are compressed in parallel, one thread each.
+    let title = match cached_deps {
+        Some(_) => "App layer",
+        None => "Layers: dependencies, app (in parallel)",
+    };
+    let (deps, app) = ui::step(title, || {
+        std::thread::scope(|threads| {
+            let deps = threads.spawn(|| match cached_deps {
+                Some(deps) => Ok(deps),
+                None => stage::dependencies::dependencies_layer(
+                    &store,
+                    &built_app_root,
+                    &base_root,
+                    &deps_key,
+                )
+                .map_err(|e| diskfull::in_cache(e, &store, "the dependencies layer")),
+            });
+            let app = stage::app::app_layer(&store, &built_app_root, &base_root, epoch)
+                .map_err(|e| diskfull::in_cache(e, &store, "the app layer"));
+            Ok::<_, anyhow::Error>((joined(deps.join())?, app?))
+        })
+    })?;
+    let venv = match &deps_root {
+        Some(dir) => dir.join("opt/app-root"),
+        None => built_app_root.clone(),
+    };
+    let inventory = ui::step("SBOM", || {
+        Ok::<_, anyhow::Error>(sbom::Inventory {
+            image: options.name.clone(),
+            os: sbom::os::read(&base_root),
+            python: sbom::python_cached(&store, &deps_key, &venv)?,
+            warp_sha256: exe_hash.clone(),
+        })
+    })?;
+    if let Some(path) = &options.sbom {
+        sbom::write(
+            path,
+            &sbom::for_path(path, &inventory, &config::rfc3339(epoch)?),
+        )?;
+    }
+    if deps_root.is_none() {
+        // The venv just built is the dependencies tree of the next build
+        // with these inputs: kept (renamed, not copied) instead of unpacked later.
+        roots::adopt(
+            &store,
+            &format!("deps-{deps_key}"),
+            &built_app_root,
+            APP_PARTS,
+        )?;
+    }
+
+    let facts = ImageFacts {
+        name: options.name.clone(),
+        epoch,
+        source_url: source::remote_url(&src),
+        revision: source::revision(&src),
+        version: name.tag.clone(),
+    };
+    let added = [
+        AddedLayer {
+            layer: runtime,
+            created_by: "warp image: runtime (warp, /etc/passwd, /opt/app-root)".into(),
+        },
+        AddedLayer {
+            layer: deps,
+            created_by: "warp image: dependencies (virtualenv)".into(),
+        },
+        AddedLayer {
+            layer: app,
+            created_by: "warp image: app (source, static files, build record)".into(),
+        },
+    ];
+    let assembled = config::assemble(&base.config, &base.layers, &added, &facts)?;
+    stage::outputs::write_outputs(
+        &assembled,
+        &store,
+        &options.name,
+        &name,
+        &base_ref,
+        &outputs,
+        &options.registry,
+    )
+}
+
+/// A layer-writing thread's result (a panic becomes an error).
+fn joined(result: std::thread::Result<Result<Layer>>) -> Result<Layer> {
+    result.unwrap_or_else(|_| Err(anyhow::anyhow!("writing a layer panicked")))
+}

@@ -1,0 +1,138 @@
+//! The image's software bill of materials: every OS package of the base
+//! (`os`), every Python distribution of the venv with its files' hashes
+//! (`python`), and warp itself — as SPDX 2.3 JSON (`spdx`) and CycloneDX 1.6
+//! JSON (`cyclonedx`). Same inputs, same bytes: the only time in it is
+//! SOURCE_DATE_EPOCH, the lists are sorted and the document's identifiers
+//! are derived from its content. Written beside the image with `--sbom
+//! FILE` (CycloneDX when FILE ends in `.cdx.json`).
+pub mod cyclonedx;
+pub mod os;
+pub mod python;
+pub mod spdx;
+
+use crate::image::store::BlobStore;
+use anyhow::{Context, Result};
+use std::path::Path;
+
+/// What the image holds.
+#[derive(Debug, Clone)]
+pub struct Inventory {
+    /// The image's name (NAME of `warp image NAME`).
+    pub image: String,
+    pub os: os::OsInventory,
+    pub python: Vec<python::PyDist>,
+    /// The sha256 (hex) of the warp binary in /usr/local/bin.
+    pub warp_sha256: String,
+}
+
+pub const WARP_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// `pkg:generic/warp@VERSION`
+pub fn warp_purl() -> String {
+    format!("pkg:generic/warp@{WARP_VERSION}")
+}
+
+/// The venv's distributions, remembered in the cache under the dependencies
+/// key (the venv is the same for the same key): a code-only rebuild reads
+/// no file of the venv.
+pub fn python_cached(
+    store: &BlobStore,
+    deps_key: &str,
+    app_root: &Path,
+) -> Result<Vec<python::PyDist>> {
+    let index = store.index_path("sbom-python-v1", deps_key);
+    if let Ok(bytes) = std::fs::read(&index) {
+        if let Ok(dists) = serde_json::from_slice(&bytes) {
+            return Ok(dists);
+        }
+    }
+    let dists = python::read(app_root);
+    store.write_index("sbom-python-v1", deps_key, &serde_json::to_vec(&dists)?)?;
+    Ok(dists)
+}
+
+/// An SPDX licence expression as the SPDX list knows it, if `text` is one.
+pub fn spdx_expression(text: &str) -> Option<String> {
+    ::spdx::Expression::parse(text)
+        .ok()
+        .map(|_| text.to_string())
+}
+
+/// JSON bytes, pretty and ending in a newline (keys in a fixed order).
+fn to_bytes(value: &serde_json::Value) -> Vec<u8> {
+    let mut bytes = crate::image::config::canonical_json(value);
+    // Pretty for people reading the file; re-read the sorted form.
+    let sorted: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
+    bytes = serde_json::to_vec_pretty(&sorted).expect("JSON values serialise");
+    bytes.push(b'\n');
+    bytes
+}
+
+/// The bytes of the SBOM for `path`: CycloneDX when it ends in `.cdx.json`, else SPDX.
+pub fn for_path(path: &Path, inventory: &Inventory, created: &str) -> Vec<u8> {
+    if path.to_string_lossy().ends_with(".cdx.json") {
+        cyclonedx::render(inventory, created)
+    } else {
+        spdx::render(inventory, created)
+    }
+}
+
+/// Write `bytes` to `path` atomically (beside it, then renamed).
+pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(parent)
+        .with_context(|| format!("writing the SBOM in {}", parent.display()))?;
+    std::io::Write::write_all(&mut tmp, bytes).map_err(|e| {
+        super::diskfull::in_output(e.into(), parent, &format!("the SBOM {}", path.display()))
+    })?;
+    tmp.persist(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod sample {
+    use super::*;
+
+    /// A small inventory: two OS packages, one Python distribution with a file.
+    pub fn inventory() -> Inventory {
+        Inventory {
+            image: "team/app:1".into(),
+            os: os::OsInventory {
+                distro: Some("debian 12".into()),
+                packages: vec![
+                    os::OsPackage {
+                        name: "bash".into(),
+                        version: "5.2.15-2+b2".into(),
+                        arch: Some("amd64".into()),
+                        license: None,
+                        purl: "pkg:deb/debian/bash@5.2.15-2%2Bb2?arch=amd64".into(),
+                    },
+                    os::OsPackage {
+                        name: "musl".into(),
+                        version: "1.2".into(),
+                        arch: None,
+                        license: Some("MIT".into()),
+                        purl: "pkg:apk/alpine/musl@1.2".into(),
+                    },
+                ],
+                not_listed: None,
+            },
+            python: vec![python::PyDist {
+                name: "Flask".into(),
+                version: "3.0.0".into(),
+                license: Some("BSD License, see LICENSE".into()),
+                purl: "pkg:pypi/flask@3.0.0".into(),
+                files: vec![python::PyFile {
+                    path: "/opt/app-root/lib/python3.11/site-packages/flask/app.py".into(),
+                    sha256: "a".repeat(64),
+                    sha1: "b".repeat(40),
+                }],
+            }],
+            warp_sha256: "c".repeat(64),
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! Stage 5, the outputs: where the image goes (checked before any work),
+//! then its config and manifest stored and every destination written
+//! (`output` knows each format).
+use crate::image::config;
+use crate::image::output::{self, Finished};
+use crate::image::reference::{DockerRef, ImageRef};
+use crate::image::registry::RegistryOptions;
+use crate::image::store::BlobStore;
+use crate::ui;
+use anyhow::Result;
+
+/// The image's name and where to write it (checked before any work):
+/// `--output`s, plus the registry NAME names with `--push`.
+pub fn destinations(
+    name_text: &str,
+    outputs: &[String],
+    push: bool,
+) -> Result<(DockerRef, Vec<ImageRef>)> {
+    let name = DockerRef::parse(name_text)?;
+    let mut dests = outputs
+        .iter()
+        .map(|o| ImageRef::parse(o))
+        .collect::<Result<Vec<_>>>()?;
+    if push {
+        dests.push(ImageRef::Docker(name.clone()));
+    }
+    Ok((name, dests))
+}
+
+/// Store the config and manifest, write every output (none named: load into
+/// podman/docker or write NAME.tar) and print the manifest digest.
+pub fn write_outputs(
+    assembled: &config::Assembled,
+    store: &BlobStore,
+    name_text: &str,
+    name: &DockerRef,
+    base_ref: &ImageRef,
+    outputs: &[ImageRef],
+    registry: &RegistryOptions,
+) -> Result<()> {
+    store.put_bytes(&assembled.config)?;
+    store.put_bytes(&assembled.manifest)?;
+    let finished = Finished {
+        assembled,
+        store,
+        name,
+        local_name: output::local_name(name_text, name),
+        base_origin: match base_ref {
+            ImageRef::Docker(d) => Some(d.clone()),
+            _ => None,
+        },
+    };
+    if outputs.is_empty() {
+        let done = ui::step("Output", || {
+            output::load_or_save(&finished, &std::env::current_dir()?)
+        })?;
+        eprintln!("    {done}");
+    }
+    for dest in outputs {
+        let done = ui::step(&format!("Output {dest}"), || {
+            output::write(dest, &finished, registry)
+        })?;
+        eprintln!("    {done}");
+    }
+    println!("{}", assembled.manifest_digest);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_adds_the_registry_the_name_names() {
+        let (name, dests) =
+            destinations("127.0.0.1:5000/team/app:1", &["oci:out".into()], true).unwrap();
+        assert_eq!(name.repository, "team/app");
+        assert_eq!(dests.len(), 2);
+        assert!(matches!(&dests[1], ImageRef::Docker(d) if d.registry == "127.0.0.1:5000"));
+        let (_, none) = destinations("app", &[], false).unwrap();
+        assert!(none.is_empty());
+        assert!(destinations("Bad Name!", &[], false).is_err());
+    }
+}
