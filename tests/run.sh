@@ -56,6 +56,11 @@ export WARP_TEST_BASE_ROOTFS_TAR="$root/target/test-env/debian-python-rootfs.tar
 export WARP_TEST_BASE_IMAGE="localhost/warp-test/debian-python:bookworm"
 "$root/tests/fixtures/base-image.sh" "$WARP_TEST_BASE_ROOTFS_TAR" "$WARP_TEST_BASE_IMAGE"
 
+# --- a Debian sid root with python3.14 and python3.15, made once per checkout
+# (pyenv here stops at 3.13; tests/newest_cpythons.rs runs warp in it by chroot)
+export WARP_TEST_SID_ROOT="$root/target/test-env/sid-root"
+"$root/tests/fixtures/sid-root.sh" "$WARP_TEST_SID_ROOT"
+
 # Every fixture above is now present: a test that finds one missing must fail,
 # not skip.
 export WARP_TEST_REQUIRE_ALL=1
