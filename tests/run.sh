@@ -62,6 +62,16 @@ export WARP_TEST_BASE_IMAGE="localhost/warp-test/debian-python:bookworm"
 export WARP_TEST_SID_ROOT="$root/target/test-env/sid-root"
 "$root/tests/fixtures/sid-root.sh" "$WARP_TEST_SID_ROOT"
 
+# --- fuzzing: the nightly toolchain and cargo-fuzz (fuzz/run.sh) -----------
+if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+  say "installing the nightly Rust toolchain (cargo-fuzz needs it)"
+  rustup toolchain install nightly --profile minimal
+fi
+if ! command -v cargo-fuzz >/dev/null; then
+  say "installing cargo-fuzz"
+  cargo install -q cargo-fuzz
+fi
+
 # Every fixture above is now present: a test that finds one missing must fail,
 # not skip.
 export WARP_TEST_REQUIRE_ALL=1
@@ -69,6 +79,7 @@ export WARP_TEST_REQUIRE_ALL=1
 say "cargo fmt --check"
 cargo fmt --all -- --check
 (cd server && cargo fmt -- --check)
+(cd fuzz && cargo fmt -- --check)
 
 say "cargo clippy"
 cargo clippy --all-targets -q -- -D warnings
@@ -81,5 +92,9 @@ cargo test --no-fail-fast "$@"
 if [ $# -eq 0 ]; then
   say "server unit tests (links libpython; the shipped extension is built with PYO3_BUILD_EXTENSION_MODULE=1)"
   (cd server && cargo test -q --target-dir "$root/target/warpserver")
+  say "fuzz: every target for 30 s (fuzz/run.sh; the long runs are in README)"
+  nice -n 10 fuzz/run.sh 30
+  say "chaos soak: 90 s with its assertions (bench/soak.sh)"
+  bench/soak.sh --duration 90 --interval 15 --check
 fi
 say "done"
