@@ -16,7 +16,8 @@ say() { printf '\n### %s (at %d s)\n' "$*" "$SECONDS"; }
 # command-that-proves-it:package
 wanted=(podman:podman runc:runc skopeo:skopeo docker-registry:docker-registry
         htpasswd:apache2-utils debootstrap:debootstrap wrk:wrk hyperfine:hyperfine
-        newuidmap:uidmap slirp4netns:slirp4netns curl:curl openssl:openssl)
+        newuidmap:uidmap slirp4netns:slirp4netns curl:curl openssl:openssl
+        catatonit:catatonit)
 missing=()
 for pair in "${wanted[@]}"; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
@@ -62,6 +63,21 @@ export WARP_TEST_BASE_ROOTFS_TAR="$root/target/test-env/debian-python-rootfs.tar
 export WARP_TEST_BASE_IMAGE="localhost/warp-test/debian-python:bookworm"
 "$root/tests/fixtures/base-image.sh" "$WARP_TEST_BASE_ROOTFS_TAR" "$WARP_TEST_BASE_IMAGE"
 
+# --- a Debian sid root with python3.14 and python3.15, made once per checkout
+# (pyenv here stops at 3.13; tests/newest_cpythons.rs runs warp in it by chroot)
+export WARP_TEST_SID_ROOT="$root/target/test-env/sid-root"
+"$root/tests/fixtures/sid-root.sh" "$WARP_TEST_SID_ROOT"
+
+# --- fuzzing: the nightly toolchain and cargo-fuzz (fuzz/run.sh) -----------
+if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+  say "installing the nightly Rust toolchain (cargo-fuzz needs it)"
+  rustup toolchain install nightly --profile minimal
+fi
+if ! command -v cargo-fuzz >/dev/null; then
+  say "installing cargo-fuzz"
+  cargo install -q cargo-fuzz
+fi
+
 # Every fixture above is now present: a test that finds one missing must fail,
 # not skip.
 export WARP_TEST_REQUIRE_ALL=1
@@ -69,6 +85,7 @@ export WARP_TEST_REQUIRE_ALL=1
 say "cargo fmt --check"
 cargo fmt --all -- --check
 (cd server && cargo fmt -- --check)
+(cd fuzz && cargo fmt -- --check)
 
 say "cargo clippy"
 cargo clippy --all-targets -q -- -D warnings
@@ -81,5 +98,9 @@ cargo test --no-fail-fast "$@"
 if [ $# -eq 0 ]; then
   say "server unit tests (links libpython; the shipped extension is built with PYO3_BUILD_EXTENSION_MODULE=1)"
   (cd server && cargo test -q --target-dir "$root/target/warpserver")
+  say "fuzz: every target for 30 s (fuzz/run.sh; the long runs are in README)"
+  nice -n 10 fuzz/run.sh 30
+  say "chaos soak: 90 s with its assertions (bench/soak.sh)"
+  bench/soak.sh --duration 90 --interval 15 --check
 fi
 say "done"

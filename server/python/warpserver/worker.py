@@ -7,8 +7,16 @@ fails, and never "ready"), says ``{"event": "ready"}``, then hands the app to
 the Rust server core until SIGTERM/SIGINT or a recycle.
 """
 import os
+import signal
 import stat
 import sys
+
+# SIGUSR1 (a state dump) and SIGHUP (the supervisor's business) must not kill
+# a worker that is still importing the app, as their default action would
+# (the chaos soak found it: `failed to start (was killed by signal SIGUSR1)`).
+# The Rust server installs its own handlers for both when it starts serving.
+signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
 LISTEN_FD = 3
 STATUS_FD = 4
