@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{symlink, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// What a copy did.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -22,56 +22,83 @@ pub struct Copied {
 /// Copy the contents of `from` into `to` (created when missing; what is
 /// already there is replaced entry by entry).
 pub fn copy_tree(from: &Path, to: &Path) -> Result<Copied> {
+    copy_tree_except(from, to, &|_| false)
+}
+
+/// [`copy_tree`], leaving out every entry for which `skip(path relative to
+/// from)` is true. A directory that holds `to` itself (a cache or output
+/// directory inside the source) is never copied: the copy would copy itself
+/// until the path grew too long.
+pub fn copy_tree_except(from: &Path, to: &Path, skip: &dyn Fn(&Path) -> bool) -> Result<Copied> {
     let mut copied = Copied::default();
     fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
-    copy_dir_contents(from, to, &mut copied)?;
+    let walk = Walk {
+        from: fs::canonicalize(from).with_context(|| format!("reading {}", from.display()))?,
+        to: fs::canonicalize(to)?,
+        skip,
+    };
+    walk.copy_dir(Path::new(""), &walk.to, &mut copied)?;
     Ok(copied)
 }
 
-fn copy_dir_contents(from: &Path, to: &Path, copied: &mut Copied) -> Result<()> {
-    let entries = fs::read_dir(from).with_context(|| format!("reading {}", from.display()))?;
-    for entry in entries {
-        let entry = entry?;
-        let source = entry.path();
-        let target = to.join(entry.file_name());
-        let meta = fs::symlink_metadata(&source)?;
-        let kind = meta.file_type();
-        // Whatever is at the target and is not a directory we merge into
-        // (in particular a link) is replaced, never written through.
-        if let Ok(existing) = fs::symlink_metadata(&target) {
-            if !(kind.is_dir() && existing.is_dir()) {
-                if existing.is_dir() {
-                    fs::remove_dir_all(&target)?;
-                } else {
-                    fs::remove_file(&target)?;
+struct Walk<'a> {
+    from: PathBuf,
+    to: PathBuf,
+    skip: &'a dyn Fn(&Path) -> bool,
+}
+
+impl Walk<'_> {
+    fn copy_dir(&self, rel: &Path, to: &Path, copied: &mut Copied) -> Result<()> {
+        let from = self.from.join(rel);
+        let entries = fs::read_dir(&from).with_context(|| format!("reading {}", from.display()))?;
+        for entry in entries {
+            let entry = entry?;
+            let rel = rel.join(entry.file_name());
+            let source = entry.path();
+            if (self.skip)(&rel) || self.to.starts_with(&source) {
+                continue;
+            }
+            let target = to.join(entry.file_name());
+            let meta = fs::symlink_metadata(&source)?;
+            let kind = meta.file_type();
+            // Whatever is at the target and is not a directory we merge into
+            // (in particular a link) is replaced, never written through.
+            if let Ok(existing) = fs::symlink_metadata(&target) {
+                if !(kind.is_dir() && existing.is_dir()) {
+                    if existing.is_dir() {
+                        fs::remove_dir_all(&target)?;
+                    } else {
+                        fs::remove_file(&target)?;
+                    }
                 }
             }
+            if kind.is_symlink() {
+                symlink(fs::read_link(&source)?, &target)
+                    .with_context(|| format!("creating the link {}", target.display()))?;
+                copied.links += 1;
+            } else if kind.is_dir() {
+                fs::create_dir_all(&target)?;
+                self.copy_dir(&rel, &target, copied)?;
+                fs::set_permissions(
+                    &target,
+                    fs::Permissions::from_mode(meta.permissions().mode()),
+                )?;
+                copied.dirs += 1;
+            } else if kind.is_file() {
+                fs::copy(&source, &target).with_context(|| {
+                    format!("copying {} to {}", source.display(), target.display())
+                })?;
+                copied.files += 1;
+            } else {
+                eprintln!(
+                    "warp: skipping {} (not a file, directory or link)",
+                    source.display()
+                );
+                copied.skipped += 1;
+            }
         }
-        if kind.is_symlink() {
-            symlink(fs::read_link(&source)?, &target)
-                .with_context(|| format!("creating the link {}", target.display()))?;
-            copied.links += 1;
-        } else if kind.is_dir() {
-            fs::create_dir_all(&target)?;
-            copy_dir_contents(&source, &target, copied)?;
-            fs::set_permissions(
-                &target,
-                fs::Permissions::from_mode(meta.permissions().mode()),
-            )?;
-            copied.dirs += 1;
-        } else if kind.is_file() {
-            fs::copy(&source, &target)
-                .with_context(|| format!("copying {} to {}", source.display(), target.display()))?;
-            copied.files += 1;
-        } else {
-            eprintln!(
-                "warp: skipping {} (not a file, directory or link)",
-                source.display()
-            );
-            copied.skipped += 1;
-        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Remove what is inside `dir` (not `dir` itself, which s2i may own), so the
@@ -159,6 +186,22 @@ mod tests {
         );
         assert!(!fs::symlink_metadata(t.join(".s2i")).unwrap().is_symlink());
         assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 0);
+    }
+
+    /// A destination inside the source (an image cache under the app's
+    /// directory) is left out instead of being copied into itself; `skip`
+    /// leaves out what it names.
+    #[test]
+    fn a_destination_inside_the_source_is_not_copied_into_itself() {
+        let src = tempfile::tempdir().unwrap();
+        fs::write(src.path().join("app.py"), "x").unwrap();
+        fs::create_dir_all(src.path().join(".git/objects")).unwrap();
+        let dest = src.path().join("cache/tmp/root/src");
+        let copied = copy_tree_except(src.path(), &dest, &|rel| rel.starts_with(".git")).unwrap();
+        assert_eq!(copied.files, 1);
+        assert!(dest.join("app.py").is_file());
+        assert!(!dest.join("cache").exists());
+        assert!(!dest.join(".git").exists());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Per-layer transfer progress for pulls and pushes: a reader that counts the
 //! bytes going through it and redraws one line on stderr
-//! (`    blob 2/5 sha256:0123456789ab 12.3 MB / 40.0 MB  30%`), at most five
+//! (`    blob 2/5 sha256:0123456789ab 12.3 MiB / 40 MiB  30%`), at most five
 //! times a second and once at the end. Drawn only when stderr is a terminal:
 //! in logs and CI the one summary line per layer is enough, and carriage
 //! returns would only clutter them.
@@ -73,13 +73,13 @@ pub fn clear_line() {
     }
 }
 
-/// `LABEL 12.3 MB / 40.0 MB  30%`
+/// `LABEL 12.3 MiB / 40 MiB  30%`
 fn line(label: &str, done: u64, total: u64) -> String {
     let percent = (done.min(total) * 100).checked_div(total).unwrap_or(100);
     format!(
         "{label} {} / {} {percent:>3}%",
-        super::registry::human_size(done),
-        super::registry::human_size(total)
+        crate::ui::human_size(done),
+        crate::ui::human_size(total)
     )
 }
 
@@ -91,9 +91,9 @@ mod tests {
     fn the_line_shows_bytes_and_percent() {
         assert_eq!(
             line("    blob 1/2 sha256:ab", 5 << 20, 20 << 20),
-            "    blob 1/2 sha256:ab 5.0 MB / 20.0 MB  25%"
+            "    blob 1/2 sha256:ab 5 MiB / 20 MiB  25%"
         );
-        assert_eq!(line("x", 0, 0), "x 0.0 kB / 0.0 kB 100%");
+        assert_eq!(line("x", 0, 0), "x 0 B / 0 B 100%");
     }
 
     #[test]

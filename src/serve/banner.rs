@@ -1,6 +1,7 @@
 //! The startup banner, laid out like mod_wsgi-express's: where the server is,
 //! what it runs, its capacity and every recovery setting.
-use crate::serve::config::{human_size, Settings};
+use crate::serve::config::Settings;
+use crate::ui::human_size;
 use std::net::SocketAddr;
 use std::time::Duration;
 

@@ -45,7 +45,7 @@ pub fn tuned_concurrency(r: &Resources) -> Concurrency {
     let capacity = crate::serve::config::DEFAULT_THREADS * cpus;
     let threads = capacity.div_ceil(processes).clamp(1, MAX_THREADS);
     let memory = r.memory_bytes.map_or("no memory limit".to_string(), |m| {
-        format!("{} memory", crate::serve::config::human_size(m))
+        format!("{} memory", crate::ui::human_size(m))
     });
     Concurrency {
         processes,

@@ -3,11 +3,12 @@
 //! POST+PUT upload restarted in a new session when it breaks off).
 use super::request::Body;
 use super::retry::{backoff, broke_off, UploadBrokeOff, ATTEMPTS};
-use super::{header, human_size, short, PushBlob, RegistryClient};
+use super::{header, short, PushBlob, RegistryClient};
 use crate::error::fail;
 use crate::image::progress::{self, ProgressReader};
 use crate::image::reference::DockerRef;
 use crate::image::store::BlobStore;
+use crate::ui::human_size;
 use anyhow::Result;
 
 impl RegistryClient {

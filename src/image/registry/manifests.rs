@@ -2,12 +2,13 @@
 //! pull an image (an index resolved to this platform, then its config and
 //! layers), push an image (its blobs, then the manifest under the tag).
 use super::request::Body;
-use super::{human_size, short, PushBlob, RegistryClient, MANIFEST_ACCEPT};
+use super::{short, PushBlob, RegistryClient, MANIFEST_ACCEPT};
 use crate::error::fail;
 use crate::image::progress;
 use crate::image::reference::DockerRef;
 use crate::image::store::{sha256_digest, BlobStore};
 use crate::image::{media, LoadedImage};
+use crate::ui::human_size;
 use anyhow::{Context, Result};
 use serde_json::Value;
 

@@ -145,11 +145,3 @@ fn header(response: &ureq::http::Response<ureq::Body>, name: &str) -> Option<Str
 pub fn short(digest: &str) -> &str {
     &digest[..digest.len().min(19)]
 }
-
-pub fn human_size(bytes: u64) -> String {
-    if bytes >= 1 << 20 {
-        format!("{:.1} MB", bytes as f64 / (1 << 20) as f64)
-    } else {
-        format!("{:.1} kB", bytes as f64 / 1024.0)
-    }
-}

@@ -6,7 +6,7 @@
 use crate::image::config::{self, APP_ROOT, APP_SRC};
 use crate::image::sandbox::{self, Bind, Sandbox};
 use crate::image::unpack;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -26,28 +26,7 @@ pub fn skip_source(rel: &Path) -> bool {
 /// Copy the source into the root's /opt/app-root/src.
 pub fn copy_source(src: &Path, root: &Path) -> Result<()> {
     let target = root.join("opt/app-root/src");
-    copy_tree(src, &target, Path::new(""))
-}
-
-fn copy_tree(from: &Path, to: &Path, rel: &Path) -> Result<()> {
-    fs::create_dir_all(to.join(rel))?;
-    for entry in fs::read_dir(from.join(rel))? {
-        let entry = entry?;
-        let child = rel.join(entry.file_name());
-        if skip_source(&child) {
-            continue;
-        }
-        let kind = entry.file_type()?;
-        let dest = to.join(&child);
-        if kind.is_dir() {
-            copy_tree(from, to, &child)?;
-        } else if kind.is_symlink() {
-            std::os::unix::fs::symlink(fs::read_link(entry.path())?, &dest)?;
-        } else if kind.is_file() {
-            fs::copy(entry.path(), &dest)
-                .with_context(|| format!("copying {}", child.display()))?;
-        }
-    }
+    crate::files::copy_tree_except(src, &target, &skip_source)?;
     Ok(())
 }
 

@@ -20,8 +20,9 @@
 //!
 //! What it must not know: how a worker is started or signalled, how its
 //! output is read, what time it is.
-use crate::serve::config::{human_size, Settings};
+use crate::serve::config::Settings;
 use crate::serve::events::Event;
+use crate::ui::human_size;
 use std::collections::{HashSet, VecDeque};
 
 mod exits;
