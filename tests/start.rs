@@ -571,3 +571,49 @@ fn worker_python_runs_leave_no_private_package_behind() {
     let after = names();
     assert!(!after.iter().any(|n| n.starts_with(&own)), "{after:?}");
 }
+
+/// Status of one raw HTTP/1.1 request without a Host header.
+fn status_without_host(port: u16) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    text.split_whitespace().nth(1).unwrap_or("").to_string()
+}
+
+/// RFC 9112 §3.2: an HTTP/1.1 request without Host gets 400 from `warp
+/// start` by default; `--accept-missing-host` (and `server:` in
+/// .warp/config.yaml) serves it.
+#[test]
+fn a_request_without_host_is_refused_unless_accept_missing_host() {
+    let app = hello_app();
+    let mut strict = Server::start(&app, &["--processes", "1"]);
+    strict.wait_ready(1);
+    assert_eq!(status_without_host(strict.port), "400");
+    assert_eq!(strict.must_get("/").0, 200);
+    strict.signal("TERM");
+    assert_eq!(strict.wait_exit(Duration::from_secs(10)), Some(Some(0)));
+
+    let mut lenient = Server::start(&app, &["--processes", "1", "--accept-missing-host"]);
+    lenient.wait_ready(1);
+    assert_eq!(status_without_host(lenient.port), "200");
+    lenient.signal("TERM");
+    assert_eq!(lenient.wait_exit(Duration::from_secs(10)), Some(Some(0)));
+
+    app.write(
+        ".warp/config.yaml",
+        "server:\n  accept_missing_host: true\n",
+    );
+    let mut configured = Server::start(&app, &["--processes", "1"]);
+    configured.wait_ready(1);
+    assert_eq!(status_without_host(configured.port), "200");
+    configured.signal("TERM");
+    assert_eq!(configured.wait_exit(Duration::from_secs(10)), Some(Some(0)));
+}

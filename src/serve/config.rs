@@ -125,6 +125,7 @@ pub struct Settings {
     pub cpu_scheduling: CpuScheduling,
     pub trust_proxy: Vec<String>,
     pub trust_proxy_headers: Vec<String>,
+    pub accept_missing_host: bool,
     pub metrics_port: Option<u16>,
     pub reload_on_changes: bool,
     pub enable_debugger: bool,
@@ -184,6 +185,7 @@ impl Settings {
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
+            accept_missing_host: false,
             metrics_port: None,
             reload_on_changes: false,
             enable_debugger: false,

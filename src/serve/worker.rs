@@ -57,6 +57,7 @@ pub fn worker_config(settings: &Settings, target: String, server_port: u16) -> W
         cpu_scheduling: settings.cpu_scheduling,
         trust_proxy: settings.trust_proxy.clone(),
         trust_proxy_headers: settings.trust_proxy_headers.clone(),
+        accept_missing_host: settings.accept_missing_host,
         server_name: Some(if wildcard {
             "localhost".into()
         } else {

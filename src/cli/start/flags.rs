@@ -119,6 +119,10 @@ pub struct ServeFlags {
     /// X-Forwarded-Proto, X-Forwarded-Host, X-Forwarded-Port, Forwarded].
     #[arg(long, value_name = "NAME", action = clap::ArgAction::Append)]
     pub trust_proxy_header: Vec<String>,
+    /// Serve an HTTP/1.1 request that has no Host header (RFC 9112 says 400,
+    /// which warp answers by default, as Apache and nginx do).
+    #[arg(long)]
+    pub accept_missing_host: bool,
     /// Serve Prometheus metrics on this port (off by default).
     #[arg(long, value_name = "N")]
     pub metrics_port: Option<u16>,

@@ -108,6 +108,7 @@ impl ServeFlags {
             cpu_scheduling: self.cpu_scheduling,
             trust_proxy: self.trust_proxy.clone(),
             trust_proxy_headers,
+            accept_missing_host: self.accept_missing_host,
             metrics_port: self.metrics_port,
             reload_on_changes: self.reload_on_changes,
             enable_debugger: self.enable_debugger,
