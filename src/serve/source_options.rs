@@ -8,6 +8,11 @@
 //! when it ends in .yaml/.yml, else plain arguments. They come before the
 //! command line's own arguments, so the command line wins.
 //!
+//! This module yields *arguments*, not settings: `cli::start` parses them with
+//! the same clap flags as the command line (one parser, so an option is
+//! spelled and checked alike wherever it comes from), and this library module
+//! needs no clap type and never imports `cli`.
+//!
 //! ```yaml
 //! server:
 //!   processes: 2
