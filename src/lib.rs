@@ -13,11 +13,15 @@
 //! (layer tars, image references, registry challenges, config and env files,
 //! lock files) are reachable from fuzz targets and benchmarks, not only through
 //! the command line.
+pub mod app;
 pub mod build;
 pub mod cli;
 pub mod error;
+pub mod extension;
+pub mod files;
 pub mod fixup;
 pub mod image;
+pub mod proc;
 pub mod project;
 pub mod runtime;
 pub mod s2i;

@@ -87,7 +87,7 @@ pub fn create(name: &str, python_choice: Option<&str>) -> Result<PathBuf> {
         tool.name()
     );
     crate::ui::step(&title, || {
-        let env = crate::build::install::uv_env(&crate::build::vars::AppVars::default());
+        let env = crate::build::install::uv_env(&crate::app::vars::AppVars::default());
         let made = venv::create(tool, &base.base_executable, &dir, &env);
         if made.is_err() {
             let _ = std::fs::remove_dir_all(&dir);

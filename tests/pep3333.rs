@@ -149,6 +149,70 @@ fn wsgi_input_read_readline_readlines_iteration() {
     assert_eq!(r.json(), json!([String::from_utf8_lossy(body), ""]));
 }
 
+/// The body stays in the frames it arrived in (no joined copy); reads of any
+/// size, across frame boundaries, must still give the exact bytes — for a
+/// Content-Length body sent in uneven writes and for a chunked one.
+#[test]
+fn an_upload_read_in_pieces_gives_the_exact_bytes() {
+    use sha2::Digest;
+    let w = worker("apps:upload_in_pieces", json!({})).start();
+    let body: Vec<u8> = (0..(1 << 20) + 123)
+        .map(|i: u32| {
+            if i % 251 == 0 {
+                b'\n'
+            } else {
+                (i * 7 % 256) as u8
+            }
+        })
+        .collect();
+    let sha = format!("{:x}", sha2::Sha256::digest(&body));
+    let lines = body.iter().filter(|&&b| b == b'\n').count() + 1;
+    for query in ["1", "4095", "65536", "1000000", "lines"] {
+        for chunked in [false, true] {
+            let mut s = w.connect();
+            let head = if chunked {
+                format!("POST /?{query} HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+            } else {
+                format!("POST /?{query} HTTP/1.1\r\nHost: h\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())
+            };
+            s.write_all(head.as_bytes()).unwrap();
+            // Uneven writes (small and large), so the server gets many frames.
+            let mut at = 0;
+            for (i, size) in [1, 3000, 17, 70000, 5000].iter().cycle().enumerate() {
+                if at >= body.len() {
+                    break;
+                }
+                let piece = &body[at..(at + size).min(body.len())];
+                if chunked {
+                    s.write_all(format!("{:x}\r\n", piece.len()).as_bytes())
+                        .unwrap();
+                    s.write_all(piece).unwrap();
+                    s.write_all(b"\r\n").unwrap();
+                } else {
+                    s.write_all(piece).unwrap();
+                }
+                at += piece.len();
+                if i % 50 == 0 {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+            if chunked {
+                s.write_all(b"0\r\n\r\n").unwrap();
+            }
+            let r = parse_response(&server::read_to_close(&mut s), false).unwrap();
+            assert_eq!(r.status, 200, "{query} chunked={chunked}: {}", r.text());
+            let got = r.json();
+            assert_eq!(got["length"], body.len(), "{query} chunked={chunked}");
+            assert_eq!(got["sha256"], sha.as_str(), "{query} chunked={chunked}");
+            let pieces = match query {
+                "lines" => lines,
+                n => body.len().div_ceil(n.parse::<usize>().unwrap()),
+            };
+            assert_eq!(got["pieces"], pieces, "{query} chunked={chunked}");
+        }
+    }
+}
+
 #[test]
 fn wsgi_input_streams_a_chunked_body() {
     let w = worker("apps:echo", json!({})).start();

@@ -41,13 +41,14 @@ default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
 runtime = "runc"
 CONF
 
-# --- Python tools the tests drive (uv, django-admin, validators) ----------
+# --- Python tools the tests drive (uv, poetry, pdm, django-admin, validators)
 tools="$root/target/test-env/tools"
-if [ ! -x "$tools/bin/uv" ] || [ ! -x "$tools/bin/django-admin" ]; then
+if [ ! -x "$tools/bin/uv" ] || [ ! -x "$tools/bin/django-admin" ] \
+   || [ ! -x "$tools/bin/poetry" ] || [ ! -x "$tools/bin/pdm" ]; then
   say "installing Python test tools into $tools"
   python3 -m venv "$tools"
   "$tools/bin/pip" install -q --upgrade pip
-  "$tools/bin/pip" install -q uv django flask kubernetes-validate
+  "$tools/bin/pip" install -q uv django flask kubernetes-validate poetry "pdm[locked]"
 fi
 export WARP_TEST_TOOLS="$tools/bin"
 

@@ -627,3 +627,34 @@ fn a_body_slower_than_the_minimum_rate_gets_408_and_a_steady_one_passes() {
     let steady = trickle_post(w.addr, 4000, 400, Duration::from_millis(100));
     assert!(steady.contains(" 200 "), "steady body answered {steady:?}");
 }
+
+/// RFC 9112 §3.2: an HTTP/1.1 request without Host gets 400 and never reaches
+/// the app; `accept_missing_host` serves it (HTTP/1.0 needs no Host either way).
+#[test]
+fn http11_without_host_gets_400_unless_accepted() {
+    let strict = server::worker("apps:hello", json!({})).start();
+    let lenient = server::worker("apps:hello", json!({"accept_missing_host": true})).start();
+    let status = |w: &server::Worker, request: &[u8]| {
+        server::parse_response(&w.raw(request), false)
+            .map(|r| (r.status, r.text()))
+            .unwrap()
+    };
+    let no_host = b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n";
+    let (code, text) = status(&strict, no_host);
+    assert_eq!(code, 400, "{text}");
+    assert!(text.contains("Host"), "{text}");
+    assert_eq!(status(&lenient, no_host).0, 200);
+    // The absolute form does not excuse it.
+    let absolute = b"GET http://example.com/ HTTP/1.1\r\nConnection: close\r\n\r\n";
+    assert_eq!(status(&strict, absolute).0, 400);
+    let http10 = b"GET / HTTP/1.0\r\n\r\n";
+    assert_eq!(status(&strict, http10).0, 200);
+    assert_eq!(
+        status(
+            &strict,
+            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+        )
+        .0,
+        200
+    );
+}

@@ -85,6 +85,11 @@ pub struct WorkerConfig {
     /// SERVER_NAME / SERVER_PORT fallback when the request has no Host.
     pub server_name: Option<String>,
     pub server_port: Option<u16>,
+    /// Serve an HTTP/1.1 request that has no Host header (RFC 9112 §3.2 says
+    /// a server MUST answer it 400, as Apache and nginx do; gunicorn and
+    /// granian accept it). Off by default.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub accept_missing_host: bool,
     /// Seconds between heartbeat events on the status pipe (0 = none).
     #[serde(skip_serializing_if = "is_default_heartbeat")]
     pub heartbeat_interval: f64,
@@ -196,6 +201,7 @@ impl Default for WorkerConfig {
             trust_proxy_headers: Vec::new(),
             server_name: None,
             server_port: None,
+            accept_missing_host: false,
             heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
             deadlock_timeout: DEFAULT_DEADLOCK_TIMEOUT,
             maximum_requests: 0,

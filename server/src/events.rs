@@ -3,7 +3,7 @@
 //! thread for request_started, response_started, request_exception,
 //! request_finished, and process_stopping (from worker.py). A callback that
 //! raises is logged and does not affect the request.
-use crate::pool::Job;
+use crate::request::Job;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,7 +32,7 @@ pub fn subscribe_events(py: Python<'_>, callback: Py<PyAny>) -> PyResult<()> {
 pub fn publish_event(py: Python<'_>, name: &str, info: &Bound<'_, PyDict>) {
     for callback in subscribers(py).bind(py).iter() {
         if let Err(e) = callback.call((name,), Some(info)) {
-            crate::wsgi::run::log_exception(py, "-", e);
+            crate::app_error::log(py, "-", e);
         }
     }
 }

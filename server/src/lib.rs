@@ -5,14 +5,19 @@
 //! socket that the `warp start` supervisor handed down. Built against the
 //! stable ABI (abi3, CPython 3.9+) so one build serves every interpreter.
 //!
-//! Layout: `http/` is the I/O side (tokio + hyper, never takes the GIL),
-//! `wsgi/` the Python side (environ, start_response, input, response
-//! iteration), `pool` the bounded queue and the Python threads between them.
+//! Layout: `request` holds the messages between the two sides (a job in, replies
+//! out) and imports neither; `http/` is the I/O side (tokio + hyper, never
+//! takes the GIL), `wsgi/` the Python side (environ, start_response, input,
+//! response iteration), `pool` the Python threads that take jobs from the
+//! bounded queue and run them through `wsgi`. `events` and `app_error` sit
+//! below `wsgi`; `config`, `context`, `watchdog` and `scheduling` below all.
+pub mod app_error;
 pub mod config;
 pub mod context;
 pub mod events;
 pub mod http;
 pub mod pool;
+pub mod request;
 pub mod scheduling;
 pub mod watchdog;
 pub mod wsgi;

@@ -13,8 +13,8 @@
 //!
 //! Only sources without a .pyc are compiled, so the compile that follows
 //! seeding pip (see `venv`) is not repeated after the dependencies' install.
-use crate::build::proc;
 use crate::error::fail;
+use crate::proc;
 use anyhow::Result;
 use std::path::Path;
 use std::process::Command;

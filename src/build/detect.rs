@@ -1,10 +1,14 @@
 //! What kind of app a source tree holds: how its dependencies are installed
-//! (the layout, first match wins) and what `warp start` runs (the entry,
+//! (the layout, first match wins: requirement files named by
+//! WARP_PIP_REQUIREMENTS / `requirements:`, then a lock file — see
+//! [`crate::build::lock`] for which —, then requirements.txt, a Pipfile
+//! without lock, pyproject.toml, setup.py) and what `warp start` runs (the entry,
 //! in warpdrive's order, with the S2I variables APP_SCRIPT, APP_FILE and
 //! APP_MODULE taking precedence).
-use crate::build::config::Config;
-use crate::build::record::{DjangoInfo, Entry};
-use crate::build::vars::{inside, AppVars};
+use crate::app::config::Config;
+use crate::app::record::{DjangoInfo, Entry};
+use crate::app::vars::{inside, AppVars};
+use crate::build::lock;
 use crate::error::fail;
 use anyhow::Result;
 use std::os::unix::fs::PermissionsExt;
@@ -15,7 +19,10 @@ use std::path::{Path, PathBuf};
 pub enum Layout {
     /// `pip install -r` each file, in order.
     Requirements(Vec<PathBuf>),
-    /// Pipfile.lock (or only a Pipfile), installed with pipenv or micropipenv.
+    /// Exactly the packages of a lock file, read by warp ([`lock`]).
+    Lock(lock::LockFile),
+    /// A Pipfile installed with pipenv (ENABLE_PIPENV, or no Pipfile.lock),
+    /// or its lock with micropipenv (ENABLE_MICROPIPENV).
     Pipfile { tool: PipfileTool },
     /// `pip install .` of a PEP 621 / poetry / setuptools project.
     Pyproject,
@@ -45,6 +52,7 @@ impl Layout {
                 })
                 .collect::<Vec<_>>()
                 .join(", "),
+            Layout::Lock(lock) => lock.name(),
             Layout::Pipfile { .. } => "Pipfile".into(),
             Layout::Pyproject => "pyproject.toml".into(),
             Layout::SetupPy => "setup.py".into(),
@@ -54,8 +62,13 @@ impl Layout {
 }
 
 /// The files whose presence makes a directory a Python app.
-pub const APP_MARKERS: [&str; 10] = [
+pub const APP_MARKERS: [&str; 15] = [
     "requirements.txt",
+    "pylock.toml",
+    "uv.lock",
+    "poetry.lock",
+    "pdm.lock",
+    "Pipfile.lock",
     "Pipfile",
     "pyproject.toml",
     "setup.py",
@@ -115,6 +128,13 @@ pub fn layout(home: &Path, vars: &AppVars, config: &Config) -> Result<Layout> {
             files.push(file);
         }
         return Ok(Layout::Requirements(files));
+    }
+    let pipfile_tool = vars.flag("ENABLE_PIPENV") || vars.flag("ENABLE_MICROPIPENV");
+    if let Some(found) = lock::find(home, vars, config.lock.as_deref())? {
+        // ENABLE_PIPENV / ENABLE_MICROPIPENV keep Pipfile.lock with its own tools.
+        if !(found.kind == lock::Kind::Pipfile && pipfile_tool) {
+            return Ok(Layout::Lock(found));
+        }
     }
     if home.join("requirements.txt").is_file() {
         return Ok(Layout::Requirements(vec![home.join("requirements.txt")]));

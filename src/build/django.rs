@@ -4,9 +4,9 @@
 //! warpdrive does), so users need not set it. The default is injected into the
 //! settings object in the collectstatic process only; `warp start` serves the
 //! recorded directory at STATIC_URL.
-use crate::build::proc;
-use crate::build::record::DjangoInfo;
+use crate::app::record::DjangoInfo;
 use crate::error::fail;
+use crate::proc;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};

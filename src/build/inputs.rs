@@ -1,22 +1,19 @@
-//! The inputs hash: sha256 over everything that decides what an install puts
-//! into the venv. Unchanged hash + intact venv → the install is skipped, which
-//! makes a second `warp build` near-instant.
-//!
-//! Hashed: the installer, the interpreter (path and version), the layout, the
-//! variables that change how pip/uv resolve, and the app's own files that
-//! decide the install (`source_inputs`, shared with `warp image`'s key of the
-//! dependencies layer): the requirement / Pipfile files (following `-r`/`-c`
-//! includes), for project layouts (pyproject/setup.py, installed non-editable)
-//! every file of the source tree, and the wheelhouse. Files count by content,
-//! never by mtime: a copy or a fresh clone of the same source (as an image
-//! build makes) hashes the same.
+//! The parts of the inputs hash that come from the app's source: the
+//! variables that change how pip/uv resolve ([`HASHED_VARS`]) and the app's
+//! own files that decide the install ([`source_inputs`]): the lock file with
+//! pyproject.toml (and a package project's tree), the requirement / Pipfile
+//! files (following `-r`/`-c` includes), for project layouts
+//! (pyproject/setup.py, installed non-editable) every file of the source
+//! tree, and the wheelhouse. Files count by content, never by mtime: a copy
+//! or a fresh clone of the same source (as an image build makes) hashes the
+//! same. [`crate::build::plan`] puts them together with the installer and
+//! the interpreter and hashes them.
 use crate::build::detect::Layout;
-use crate::build::vars::AppVars;
 use sha2::{Digest, Sha256};
 use std::path::Path;
 
 /// The variables that change an install's result.
-pub const HASHED_VARS: [&str; 13] = [
+pub const HASHED_VARS: [&str; 16] = [
     "PIP_INDEX_URL",
     "PIP_EXTRA_INDEX_URL",
     "PIP_FIND_LINKS",
@@ -30,6 +27,9 @@ pub const HASHED_VARS: [&str; 13] = [
     "DISABLE_PYPROJECT_TOML_PROCESSING",
     "APP_HOME",
     "WARPDRIVE_PIP_NO_INDEX",
+    "WARP_LOCK",
+    "WARP_GROUPS",
+    "WARP_EXTRAS",
 ];
 
 /// Directories never part of a project's inputs.
@@ -46,17 +46,6 @@ const SKIP_DIRS: [&str; 10] = [
     ".warp",
 ];
 
-pub struct Inputs<'a> {
-    pub tool: &'a str,
-    pub python: &'a Path,
-    pub python_version: &'a str,
-    pub layout: &'a Layout,
-    pub home: &'a Path,
-    pub app_root: &'a Path,
-    pub wheelhouse: Option<&'a Path>,
-    pub vars: &'a AppVars,
-}
-
 /// One named, length-prefixed field of a hash (no two inputs run together).
 pub fn hash_field(h: &mut Sha256, name: &str, value: &[u8]) {
     h.update(name.as_bytes());
@@ -64,27 +53,9 @@ pub fn hash_field(h: &mut Sha256, name: &str, value: &[u8]) {
     h.update(value);
 }
 
-impl Inputs<'_> {
-    pub fn hash(&self) -> String {
-        let mut h = Sha256::new();
-        let mut field = |name: &str, value: &[u8]| hash_field(&mut h, name, value);
-        field("tool", self.tool.as_bytes());
-        field("python", self.python.as_os_str().as_encoded_bytes());
-        field("version", self.python_version.as_bytes());
-        field("layout", self.layout.name().as_bytes());
-        for var in HASHED_VARS {
-            field(var, self.vars.get(var).unwrap_or_default().as_bytes());
-        }
-        for (name, bytes) in source_inputs(self.layout, self.home, self.app_root, self.wheelhouse) {
-            field(&name, &bytes);
-        }
-        hex::encode(h.finalize())
-    }
-}
-
 /// The app's own files that decide what an install puts into the venv, as
 /// (name, bytes) pairs in a fixed order: the requirement files (with their
-/// includes) or the Pipfile and its lock, for project layouts a listing of
+/// includes), the lock file and pyproject.toml, or the Pipfile and its lock, for project layouts a listing of
 /// the source tree, and a listing of the wheelhouse. Listings name each file
 /// with its size and the sha256 of its content.
 pub fn source_inputs(
@@ -106,6 +77,20 @@ pub fn source_inputs(
                     name.to_string(),
                     std::fs::read(home.join(name)).unwrap_or_default(),
                 ));
+            }
+        }
+        Layout::Lock(lock) => {
+            out.push((lock.name(), std::fs::read(&lock.path).unwrap_or_default()));
+            // The staleness check reads the project's metadata.
+            for name in ["pyproject.toml", "Pipfile"] {
+                if let Ok(bytes) = std::fs::read(home.join(name)) {
+                    out.push((name.to_string(), bytes));
+                }
+            }
+            if crate::build::lock::may_install_project(lock.kind, home) {
+                let mut listing = Vec::new();
+                list_tree(home, app_root, Path::new(""), &mut listing);
+                out.push(("tree".to_string(), listing.join("\n").into_bytes()));
             }
         }
         Layout::Pyproject | Layout::SetupPy => {

@@ -7,15 +7,22 @@
 //! `.warp/wheelhouse` (or `.warpdrive/wheelhouse`) is added as find-links, and
 //! WARP_PIP_NO_INDEX=1 installs from it alone.
 //!
+//! A lock file's set ([`crate::build::lock`]) is written to a hashed
+//! requirements file in a private temporary directory (never in the venv)
+//! and installed with `--require-hashes --no-deps`: pip and uv verify every
+//! file against the lock and resolve nothing. A project that is a package is
+//! installed after it with `--no-deps`.
+//!
 //! pip installs with `--no-compile`; the bytecode of what it installed is
 //! compiled after each run, on every CPU ([`bytecode`]). uv compiles nothing
 //! (its default).
+use crate::app::vars::AppVars;
 use crate::build::bytecode;
 use crate::build::detect::{Layout, PipfileTool};
-use crate::build::proc;
-use crate::build::vars::AppVars;
+use crate::build::lock::{self, LockFile, Locked};
 use crate::build::Tool;
 use crate::error::fail;
+use crate::proc;
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -150,7 +157,38 @@ impl Installer<'_> {
                 &format!("the project ({})", layout.name()),
             ),
             Layout::Pipfile { tool } => self.install_pipfile(*tool),
+            Layout::Lock(file) => Err(fail(
+                format!("{} was not read before the install", file.name()),
+                "this is a bug in warp: please report it",
+            )),
         }
+    }
+
+    /// Install exactly the locked set, hashes verified, then the project
+    /// itself when it is a package.
+    pub fn install_lock(&self, file: &LockFile, locked: &Locked) -> Result<()> {
+        let name = file.name();
+        if !locked.packages.is_empty() {
+            let requirements = lock_requirements(locked)?;
+            self.run(
+                self.install_command(),
+                &[
+                    "--require-hashes".as_ref(),
+                    "--no-deps".as_ref(),
+                    "-r".as_ref(),
+                    requirements.path().as_os_str(),
+                ],
+                &format!("the packages of {name}"),
+            )?;
+        }
+        if locked.install_project {
+            self.run(
+                self.install_command(),
+                &["--no-deps".as_ref(), ".".as_ref()],
+                &format!("the project (locked by {name})"),
+            )?;
+        }
+        Ok(())
     }
 
     /// Pipfile apps: the lock file is turned into a hashed requirements file
@@ -213,4 +251,14 @@ impl Installer<'_> {
             )
         })
     }
+}
+
+/// The locked set as a requirements file in a private temporary file.
+pub fn lock_requirements(locked: &Locked) -> Result<tempfile::NamedTempFile> {
+    let file = tempfile::Builder::new()
+        .prefix("warp-lock-")
+        .suffix(".txt")
+        .tempfile()?;
+    std::fs::write(file.path(), lock::requirements::text(locked))?;
+    Ok(file)
 }

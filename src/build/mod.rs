@@ -6,48 +6,36 @@
 //! 1. the venv (made fresh when missing or when the inputs hash changed; the
 //!    previous one is set aside and restored if the build fails — see [`venv`]);
 //! 2. the `pre-build` hook, then `build-env` sourced with its exports kept;
-//! 3. dependencies by layout ([`detect`], [`install`]);
+//! 3. dependencies by layout ([`detect`], [`install`]): a lock file's exact
+//!    set ([`lock`]) when the app has one;
 //! 4. warp's server package (`serve::extension::install`);
 //! 5. the `build` hook;
 //! 6. Django's collectstatic ([`django`]), or the files it collected last time
 //!    when nothing they are made from changed ([`static_reuse`]);
 //! 7. the record (`<app root>/.warp/build.json`).
 
-pub mod app;
 pub mod bytecode;
-pub mod config;
 pub mod detect;
 pub mod django;
-pub mod envfile;
-pub mod hooks;
 pub mod inputs;
 pub mod install;
-pub mod proc;
+pub mod lock;
+pub mod plan;
 pub mod python;
-pub mod record;
 pub mod static_reuse;
-pub mod vars;
 pub mod venv;
 pub mod wheels;
 
-use crate::build::app::AppPaths;
-use crate::build::config::Config;
-use crate::build::record::{BuildRecord, PythonInfo};
-use crate::build::vars::AppVars;
+use crate::app::config::Config;
+use crate::app::hooks;
+use crate::app::record::{self, BuildRecord, PythonInfo};
+use crate::app::vars::AppVars;
+use crate::app::AppPaths;
 use crate::error::fail;
 use crate::ui::step;
 use anyhow::Result;
 
-/// Which tool makes the venv and installs into it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Installer {
-    /// uv when it is on PATH, else pip.
-    #[default]
-    Auto,
-    Uv,
-    Pip,
-}
+pub use crate::app::config::Installer;
 
 /// The tool a build actually uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,30 +78,29 @@ pub struct BuildOptions {
 }
 
 /// What a build would do, worked out without changing anything.
-struct Plan {
+struct Prepared {
     vars: AppVars,
     home: std::path::PathBuf,
-    layout: detect::Layout,
+    /// The dependency plan: layout, selection, installer, interpreter, inputs.
+    deps: plan::Plan,
     tool: Tool,
     /// The interpreter the venv is (or will be) made from.
     base: python::Probe,
     /// The venv already in the app root, if there is one.
     existing: Option<python::Probe>,
-    inputs_hash: String,
 }
 
 /// The inputs hash the next `warp build` of this app would compute: S2I's
 /// assemble uses it to decide whether a saved venv can be reused.
 pub fn inputs_hash(paths: &AppPaths, options: &BuildOptions) -> Result<String> {
-    Ok(plan(paths, options)?.inputs_hash)
+    Ok(prepare(paths, options)?.deps.hash())
 }
 
-fn plan(paths: &AppPaths, options: &BuildOptions) -> Result<Plan> {
+fn prepare(paths: &AppPaths, options: &BuildOptions) -> Result<Prepared> {
     let config = Config::load(&paths.src_root)?;
     let vars = AppVars::load(paths, &config)?;
     let home = vars.app_home(paths)?;
     detect::require_app(&home, &vars)?;
-    let layout = detect::layout(&home, &vars, &config)?;
     let installer = match options.installer {
         Installer::Auto => match config.installer {
             Some(chosen) => chosen,
@@ -143,34 +130,45 @@ fn plan(paths: &AppPaths, options: &BuildOptions) -> Result<Plan> {
         (None, None) => python::probe(&python::resolve("python3")?)?,
     };
 
-    let wheelhouse = install::wheelhouse(&paths.src_root);
-    let mut hash_vars = vars.clone();
-    for name in ["pre-build", "build-env"] {
-        if let Some(hook) = hooks::find(paths, name) {
-            let text = std::fs::read_to_string(&hook).unwrap_or_default();
-            hash_vars.set(&format!("WARP_HOOK_{name}"), &text);
-        }
-    }
-    let inputs_hash = inputs::Inputs {
-        tool: tool.name(),
-        python: &base.base_executable,
-        python_version: &base.version,
-        layout: &layout,
-        home: &home,
-        app_root: &paths.app_root,
-        wheelhouse: wheelhouse.as_deref(),
-        vars: &hash_vars,
-    }
-    .hash();
-    Ok(Plan {
+    let deps = plan::Plan::read(
+        &plan::Source {
+            paths,
+            config: &config,
+            vars: &vars,
+            home: &home,
+        },
+        tool.name(),
+        plan::Interpreter {
+            path: base.base_executable.clone(),
+            version: base.version.clone(),
+        },
+    )?;
+    Ok(Prepared {
         vars,
         home,
-        layout,
+        deps,
         tool,
         base,
         existing,
-        inputs_hash,
     })
+}
+
+/// The locked set to install, read before anything changes (a stale or
+/// unusable lock is refused with the app root untouched).
+fn read_lock(
+    deps: &plan::Plan,
+    home: &std::path::Path,
+    base: &python::Probe,
+) -> Result<Option<lock::Locked>> {
+    let detect::Layout::Lock(file) = &deps.layout else {
+        return Ok(None);
+    };
+    let title = format!("Reading {} for Python {}", file.name(), base.version);
+    let locked = step(&title, || {
+        let target = lock::Target::new(lock::markers::environment(&base.base_executable)?);
+        lock::read(file, home, &target, &deps.selection)
+    })?;
+    Ok(Some(locked))
 }
 
 /// Build the app: the steps of `warp build`, fail-fast; returns the record it saved.
@@ -178,15 +176,15 @@ pub fn build(paths: &AppPaths, options: &BuildOptions) -> Result<BuildRecord> {
     let app_root = &paths.app_root;
     let _lock = venv::BuildLock::acquire(app_root)?;
     // Everything that can be checked without changing anything comes first.
-    let Plan {
+    let Prepared {
         mut vars,
         home,
-        layout,
+        deps,
         tool,
         base,
         existing,
-        inputs_hash,
-    } = plan(paths, options)?;
+    } = prepare(paths, options)?;
+    let inputs_hash = deps.hash();
     if app_root.exists() && existing.is_none() && !paths.src_root.starts_with(app_root) {
         let empty = std::fs::read_dir(app_root)
             .map(|mut d| d.next().is_none())
@@ -209,6 +207,12 @@ pub fn build(paths: &AppPaths, options: &BuildOptions) -> Result<BuildRecord> {
             .as_ref()
             .is_some_and(|r| r.inputs_hash == inputs_hash);
 
+    let locked = if unchanged {
+        None
+    } else {
+        read_lock(&deps, &home, &base)?
+    };
+
     // From here on the app root changes: a failure puts the previous one back.
     let existed = app_root.exists();
     let aside = if unchanged {
@@ -221,7 +225,8 @@ pub fn build(paths: &AppPaths, options: &BuildOptions) -> Result<BuildRecord> {
         paths,
         &home,
         &mut vars,
-        &layout,
+        &deps.layout,
+        locked.as_ref(),
         tool,
         &base,
         kept_venv,
@@ -248,6 +253,7 @@ fn build_steps(
     home: &std::path::Path,
     vars: &mut AppVars,
     layout: &detect::Layout,
+    locked: Option<&lock::Locked>,
     tool: Tool,
     base: &python::Probe,
     kept_venv: Option<python::Probe>,
@@ -279,13 +285,13 @@ fn build_steps(
     };
 
     if hooks::find(paths, "pre-build").is_some() {
-        let env = crate::runtime::build_environment(paths, vars);
+        let env = crate::app::environment::base(paths, vars);
         step("Running the pre-build hook", || {
             hooks::run_with(paths, "pre-build", &env)
         })?;
     }
     if hooks::find(paths, "build-env").is_some() {
-        let env = crate::runtime::build_environment(paths, vars);
+        let env = crate::app::environment::base(paths, vars);
         let exported = step("Sourcing the build-env hook", || {
             hooks::source_env(paths, "build-env", &env)
         })?;
@@ -294,7 +300,7 @@ fn build_steps(
         }
     }
 
-    let env = crate::runtime::build_environment(paths, vars);
+    let env = crate::app::environment::base(paths, vars);
     let installer = install::Installer {
         tool,
         python: &venv_python,
@@ -311,13 +317,24 @@ fn build_steps(
                 installer.upgrade_pip()
             })?;
         }
-        if *layout != detect::Layout::None {
-            let title = format!("Installing dependencies from {}", layout.name());
-            step(&title, || installer.install(layout))?;
+        match (layout, locked) {
+            (detect::Layout::None, _) => {}
+            (detect::Layout::Lock(file), Some(locked)) => {
+                let title = format!(
+                    "Installing dependencies from {} ({} packages, hashes verified)",
+                    file.name(),
+                    locked.packages.len()
+                );
+                step(&title, || installer.install_lock(file, locked))?;
+            }
+            _ => {
+                let title = format!("Installing dependencies from {}", layout.name());
+                step(&title, || installer.install(layout))?;
+            }
         }
     }
     step("Installing warp's WSGI server support", || {
-        crate::serve::extension::install(&venv_probe.platlib)
+        crate::extension::install(&venv_probe.platlib)
     })?;
     if hooks::find(paths, "build").is_some() {
         step("Running the build hook", || {
@@ -410,7 +427,7 @@ fn collect_static(
 }
 
 /// The record's layout names: one of "requirements.txt", "Pipfile",
-/// "pyproject.toml", "setup.py" or "none".
+/// "pyproject.toml", "setup.py", "none", or the lock file's name ("uv.lock").
 fn layout_record_name(layout: &detect::Layout) -> String {
     match layout {
         detect::Layout::Requirements(_) => "requirements.txt".into(),

@@ -34,8 +34,8 @@
 //!   `<cache>/static`), one tree per key computed before collecting; a hit
 //!   replaces STATIC_ROOT with a copy of that tree — the same files, modes and
 //!   paths collectstatic made, so the app layer has the same digest.
+use crate::app::record::DjangoInfo;
 use crate::build::inputs::hash_field;
-use crate::build::record::DjangoInfo;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -471,8 +471,8 @@ fn read_stamp(app_root: &Path) -> Option<Stamp> {
 
 /// Copy a tree as the S2I source copy does (modes kept, symlinks as links),
 /// the top directory's mode included.
-fn copy_tree(from: &Path, to: &Path) -> Result<crate::s2i::copy::Copied> {
-    let copied = crate::s2i::copy::copy_tree(from, to)?;
+fn copy_tree(from: &Path, to: &Path) -> Result<crate::files::Copied> {
+    let copied = crate::files::copy_tree(from, to)?;
     let mode = fs::metadata(from)?.permissions().mode();
     fs::set_permissions(to, fs::Permissions::from_mode(mode))?;
     Ok(copied)

@@ -22,9 +22,9 @@
 //! bytecode is compiled on every CPU ([`bytecode`]). When the wheels cannot be
 //! found, `python -m venv` makes the venv as before.
 use crate::build::bytecode;
-use crate::build::proc;
 use crate::build::Tool;
 use crate::error::fail;
+use crate::proc;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,14 +1,19 @@
-//! `warp wheels`: a wheelhouse of the app's dependencies in
+//! `warp wheels`: a wheelhouse of the app's dependencies (for a lock file:
+//! exactly its production set plus the groups and extras asked for, for the
+//! interpreter that makes the wheels, hashes verified) in
 //! `<src>/.warp/wheelhouse`, which later builds use as find-links (and with
 //! WARP_PIP_NO_INDEX=1 as their only source). S2I's save-artifacts ships it
 //! to the next build. pip builds the wheels (uv has no `wheel` command): the
 //! venv's pip when it has one, else the chosen interpreter's.
-use crate::build::app::AppPaths;
-use crate::build::config::Config;
+use crate::app::config::Config;
+use crate::app::vars::AppVars;
+use crate::app::AppPaths;
 use crate::build::detect::{self, Layout};
-use crate::build::vars::AppVars;
-use crate::build::{proc, python};
+use crate::build::install;
+use crate::build::lock::{self, Selection};
+use crate::build::python;
 use crate::error::fail;
+use crate::proc;
 use anyhow::Result;
 use std::path::PathBuf;
 use std::process::Command;
@@ -20,28 +25,6 @@ pub fn build_wheelhouse(paths: &AppPaths, python_choice: Option<&str>) -> Result
     let home = vars.app_home(paths)?;
     detect::require_app(&home, &vars)?;
     let layout = detect::layout(&home, &vars, &config)?;
-    let mut args: Vec<std::ffi::OsString> = Vec::new();
-    match &layout {
-        Layout::Requirements(files) => {
-            for f in files {
-                args.push("-r".into());
-                args.push(f.into());
-            }
-        }
-        Layout::Pyproject | Layout::SetupPy => args.push(".".into()),
-        Layout::Pipfile { .. } => {
-            return Err(fail(
-                "warp wheels does not read Pipfiles",
-                "export the lock (`pipenv requirements > requirements.txt`) and set WARP_PIP_REQUIREMENTS=requirements.txt",
-            ))
-        }
-        Layout::None => {
-            return Err(fail(
-                format!("the app in {} has no dependencies to make wheels of", home.display()),
-                "add a requirements.txt, pyproject.toml or setup.py",
-            ))
-        }
-    }
     let venv_python = paths.python();
     let has_pip = |py: &std::path::Path| {
         Command::new(py)
@@ -57,6 +40,37 @@ pub fn build_wheelhouse(paths: &AppPaths, python_choice: Option<&str>) -> Result
         None if venv_python.exists() && has_pip(&venv_python) => venv_python,
         None => python::resolve("python3")?,
     };
+    let mut args: Vec<std::ffi::OsString> = Vec::new();
+    let mut _requirements = None;
+    match &layout {
+        Layout::Requirements(files) => {
+            for f in files {
+                args.push("-r".into());
+                args.push(f.into());
+            }
+        }
+        Layout::Pyproject | Layout::SetupPy => args.push(".".into()),
+        Layout::Lock(file) => {
+            let target = lock::Target::new(lock::markers::environment(&pip_python)?);
+            let locked = lock::read(file, &home, &target, &Selection::new(&vars, &config))?;
+            let requirements = install::lock_requirements(&locked)?;
+            args.extend(["--require-hashes".into(), "--no-deps".into(), "-r".into()]);
+            args.push(requirements.path().into());
+            _requirements = Some(requirements);
+        }
+        Layout::Pipfile { .. } => {
+            return Err(fail(
+                "warp wheels does not read Pipfiles",
+                "export the lock (`pipenv requirements > requirements.txt`) and set WARP_PIP_REQUIREMENTS=requirements.txt",
+            ))
+        }
+        Layout::None => {
+            return Err(fail(
+                format!("the app in {} has no dependencies to make wheels of", home.display()),
+                "add a requirements.txt, pyproject.toml or setup.py",
+            ))
+        }
+    }
     let dir = paths.src_root.join(".warp").join("wheelhouse");
     std::fs::create_dir_all(&dir)?;
     let mut cmd = Command::new(&pip_python);

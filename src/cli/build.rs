@@ -1,7 +1,7 @@
 //! `warp build`: detect the app, make its virtualenv, install its dependencies, run the build hooks.
-use crate::build::app::AppPaths;
+use crate::app::AppPaths;
 use crate::build::{self, BuildOptions, Installer};
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:
@@ -16,8 +16,27 @@ pub struct BuildArgs {
     #[arg(long, value_name = "PY")]
     pub python: Option<String>,
     /// Which tool makes the venv and installs (auto: uv when it is on PATH).
-    #[arg(long, value_enum, default_value_t = Installer::Auto)]
-    pub installer: Installer,
+    #[arg(long, value_enum, default_value_t = InstallerArg::Auto)]
+    pub installer: InstallerArg,
+}
+
+/// `--installer`: the flag's values; the build takes [`Installer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InstallerArg {
+    /// uv when it is on PATH, else pip.
+    Auto,
+    Uv,
+    Pip,
+}
+
+impl From<InstallerArg> for Installer {
+    fn from(arg: InstallerArg) -> Installer {
+        match arg {
+            InstallerArg::Auto => Installer::Auto,
+            InstallerArg::Uv => Installer::Uv,
+            InstallerArg::Pip => Installer::Pip,
+        }
+    }
 }
 
 pub fn run(args: BuildArgs) -> anyhow::Result<i32> {
@@ -26,7 +45,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<i32> {
         &paths,
         &BuildOptions {
             python: args.python,
-            installer: args.installer,
+            installer: args.installer.into(),
         },
     )?;
     eprintln!(

@@ -1,5 +1,4 @@
 //! `warp env`: print the app environment as export lines.
-use crate::build::app::AppPaths;
 use clap::Args;
 
 #[derive(Args, Debug)]
@@ -10,8 +9,7 @@ pub struct EnvArgs {
 }
 
 pub fn run(args: EnvArgs) -> anyhow::Result<i32> {
-    let paths = AppPaths::locate(&args.app.src)?;
-    let env = crate::runtime::app_environment(&paths)?;
+    let env = crate::runtime::app_environment(&args.app.load()?)?;
     print!("{}", crate::runtime::export_lines(&env));
     Ok(0)
 }

@@ -1,5 +1,4 @@
 //! `warp exec`: run a command in the app environment, with PID-1 duties.
-use crate::build::app::AppPaths;
 use clap::Args;
 use std::ffi::OsString;
 
@@ -23,7 +22,6 @@ pub struct ExecArgs {
 }
 
 pub fn run(args: ExecArgs) -> anyhow::Result<i32> {
-    let paths = AppPaths::locate(&args.app.src)?;
-    let env = crate::runtime::app_environment(&paths)?;
+    let env = crate::runtime::app_environment(&args.app.load()?)?;
     crate::runtime::pid1::exec(&args.command, &env)
 }

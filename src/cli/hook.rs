@@ -1,5 +1,4 @@
 //! `warp setup|migrate|verify|alive|ready`: run the app's hook of that name.
-use crate::build::app::AppPaths;
 use clap::Args;
 
 #[derive(Args, Debug)]
@@ -13,7 +12,6 @@ pub struct HookArgs {
 }
 
 pub fn run(name: &str, args: HookArgs) -> anyhow::Result<i32> {
-    let paths = AppPaths::locate(&args.app.src)?;
-    crate::build::hooks::run(&paths, name)?;
+    crate::runtime::run_hook(&args.app.load()?, name)?;
     Ok(0)
 }

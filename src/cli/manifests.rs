@@ -98,7 +98,7 @@ pub fn run(args: ManifestsArgs) -> anyhow::Result<i32> {
     }
     let text = manifests::render(&options)?;
     match args.output {
-        Some(path) => crate::s2i::write_atomically(&path, text.as_bytes())?,
+        Some(path) => crate::files::write_atomically(&path, text.as_bytes())?,
         None => print!("{text}"),
     }
     Ok(0)

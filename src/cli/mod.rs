@@ -79,6 +79,13 @@ pub struct AppArgs {
     pub src: PathBuf,
 }
 
+impl AppArgs {
+    /// The app at `--src`, its config and variables read once.
+    pub fn load(&self) -> anyhow::Result<crate::app::App> {
+        crate::app::App::load(&crate::app::AppPaths::locate(&self.src)?)
+    }
+}
+
 /// Parse the command line and run the command; the result is the exit code.
 pub fn run() -> anyhow::Result<i32> {
     match Cli::parse().command {

@@ -1,5 +1,4 @@
 //! `warp shell`: an interactive shell in the app environment.
-use crate::build::app::AppPaths;
 use clap::Args;
 use std::ffi::OsString;
 
@@ -11,8 +10,7 @@ pub struct ShellArgs {
 }
 
 pub fn run(args: ShellArgs) -> anyhow::Result<i32> {
-    let paths = AppPaths::locate(&args.app.src)?;
-    let env = crate::runtime::app_environment(&paths)?;
+    let env = crate::runtime::app_environment(&args.app.load()?)?;
     let shell = std::env::var_os("SHELL")
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| OsString::from("/bin/sh"));

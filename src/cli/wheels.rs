@@ -1,5 +1,5 @@
 //! `warp wheels`: build a wheelhouse of the app's dependencies.
-use crate::build::app::AppPaths;
+use crate::app::AppPaths;
 use clap::Args;
 
 #[derive(Args, Debug)]

@@ -397,7 +397,7 @@ pub(super) fn write_outputs(
 /// `image.base` from the app's `.warp/config.yaml` (read as `warp build`
 /// reads it, so a bad file gets the same message), if set.
 fn configured_base(src: &Path) -> Result<Option<String>> {
-    let config = crate::build::config::Config::load(src)?;
+    let config = crate::app::config::Config::load(src)?;
     let base = config.image.as_ref().and_then(|image| image.get("base"));
     match base {
         None => Ok(None),
@@ -685,7 +685,7 @@ fn dependency_key(
     exe_hash: &str,
     installer: &str,
 ) -> Result<String> {
-    use crate::build::inputs::{hash_field, source_inputs, HASHED_VARS};
+    use crate::build::inputs::hash_field;
     let mut h = Sha256::new();
     let mut field = |name: &str, value: &[u8]| hash_field(&mut h, name, value);
     field("key", b"deps-v5");
@@ -704,33 +704,18 @@ fn dependency_key(
             field(lib, versions.join(" ").as_bytes());
         }
     }
-    for rel in DEPENDENCY_INPUTS
-        .iter()
-        .chain(&crate::build::vars::ENV_FILES)
-    {
+    for rel in DEPENDENCY_INPUTS.iter().chain(&crate::app::vars::ENV_FILES) {
         field(rel, &fs::read(src.join(rel)).unwrap_or_default());
     }
-    // What the app's own files and settings decide, found as `warp build`
-    // finds it and hashed by content, as its inputs hash does.
-    let config = crate::build::config::Config::load(src)?;
-    let paths = crate::build::app::AppPaths::locate(src)?;
-    let vars = crate::build::vars::AppVars::load(&paths, &config)?;
-    let home = vars.app_home(&paths)?;
-    let layout = crate::build::detect::layout(&home, &vars, &config)?;
-    let wheelhouse = crate::build::install::wheelhouse(src);
-    field("layout", layout.name().as_bytes());
-    for (name, bytes) in source_inputs(&layout, &home, &paths.app_root, wheelhouse.as_deref()) {
-        field(&name, &bytes);
-    }
-    for hook in ["pre-build", "build-env"] {
-        let text = crate::build::hooks::find(&paths, hook)
-            .and_then(|file| fs::read(file).ok())
-            .unwrap_or_default();
-        field(hook, &text);
-    }
-    for var in HASHED_VARS.iter().chain(DEPENDENCY_ENV) {
-        field(var, vars.get(var).unwrap_or_default().as_bytes());
-    }
+    // What `warp build` itself hashes: its dependency plan (layout, lock,
+    // groups, extras, the app's files, variables and hooks) for this
+    // installer and Python, plus the image-only variables.
+    let interpreter = crate::build::plan::Interpreter {
+        path: PathBuf::new(),
+        version: python.to_string(),
+    };
+    let plan = crate::build::plan::Plan::of_source(src, installer, interpreter, DEPENDENCY_ENV)?;
+    field("plan", plan.hash().as_bytes());
     Ok(hex::encode(h.finalize()))
 }
 

@@ -4,10 +4,9 @@
 pub mod passwd;
 pub mod pid1;
 
-use crate::build::app::AppPaths;
-use crate::build::config::Config;
-use crate::build::hooks;
-use crate::build::vars::AppVars;
+use crate::app::environment::{self, set};
+use crate::app::hooks;
+use crate::app::App;
 use anyhow::Result;
 
 /// The app environment as (name, value) pairs, to set on a child process on
@@ -16,11 +15,10 @@ use anyhow::Result;
 /// LANG/LC_ALL as UTF-8, the app's environment files, the variables its
 /// `deploy-env` hook exports, and (for a UID without a passwd entry when
 /// /etc/passwd is not writable) nss_wrapper's variables.
-pub fn app_environment(paths: &AppPaths) -> Result<Vec<(String, String)>> {
-    let config = Config::load(&paths.src_root)?;
-    let vars = AppVars::load(paths, &config)?;
-    let home = vars.app_home(paths)?;
-    let mut env = build_environment(paths, &vars);
+pub fn app_environment(app: &App) -> Result<Vec<(String, String)>> {
+    let paths = &app.paths;
+    let home = app.home()?;
+    let mut env = environment::base(paths, &app.vars);
     let pythonpath = match std::env::var("PYTHONPATH") {
         Ok(old) if !old.is_empty() => format!("{}:{old}", home.display()),
         _ => home.display().to_string(),
@@ -36,54 +34,18 @@ pub fn app_environment(paths: &AppPaths) -> Result<Vec<(String, String)>> {
     Ok(env)
 }
 
-/// The environment of the build's tools and hooks: the venv first on PATH,
-/// WARP_* locations, a UTF-8 locale and the app's variables (no PYTHONPATH:
-/// pip must not import from the app's source).
-pub fn build_environment(paths: &AppPaths, vars: &AppVars) -> Vec<(String, String)> {
-    let bin = paths.app_root.join("bin");
-    let path = match std::env::var("PATH") {
-        Ok(old) if !old.is_empty() => format!("{}:{old}", bin.display()),
-        _ => format!("{}:/usr/local/bin:/usr/bin:/bin", bin.display()),
-    };
-    let mut env = vec![
-        ("PATH".to_string(), path),
-        (
-            "VIRTUAL_ENV".to_string(),
-            paths.app_root.display().to_string(),
-        ),
-        (
-            "WARP_APP_ROOT".to_string(),
-            paths.app_root.display().to_string(),
-        ),
-        (
-            "WARP_SRC_ROOT".to_string(),
-            paths.src_root.display().to_string(),
-        ),
-    ];
-    for var in ["LANG", "LC_ALL"] {
-        let utf8 = std::env::var(var).is_ok_and(|v| {
-            let v = v.to_ascii_lowercase();
-            v.contains("utf-8") || v.contains("utf8")
-        });
-        if !utf8 {
-            env.push((var.to_string(), "C.UTF-8".to_string()));
-        }
-    }
-    for (k, v) in vars.pairs() {
-        set(&mut env, k, v);
-    }
-    env
-}
-
-fn set(env: &mut Vec<(String, String)>, key: &str, value: &str) {
-    env.retain(|(k, _)| k != key);
-    env.push((key.to_string(), value.to_string()));
+/// Run the hook `name` if the app has one, in the app environment; Ok(())
+/// when it has none (`warp setup`, `migrate`, `verify`, `alive`, `ready`).
+pub fn run_hook(app: &App, name: &str) -> Result<()> {
+    let env = app_environment(app)?;
+    hooks::run_with(&app.paths, name, &env)
 }
 
 /// What `warp start` does before the server: a passwd entry for an arbitrary
 /// UID, the `deploy-cfg` hook once per app root, the `deploy` hook every time.
-pub fn before_start(paths: &AppPaths) -> Result<()> {
-    let env = app_environment(paths)?;
+pub fn before_start(app: &App) -> Result<()> {
+    let paths = &app.paths;
+    let env = app_environment(app)?;
     if hooks::find(paths, "deploy-cfg").is_some() {
         let marker = paths.state_dir().join("deploy-cfg.done");
         if !marker.exists() {
@@ -110,6 +72,7 @@ pub fn shell_quote(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::AppPaths;
 
     /// deploy-cfg runs once per app root, deploy on every start (the
     /// hooks-examples versions, run by sh for real).
@@ -127,8 +90,9 @@ mod tests {
             app_root: src.path().join("root"),
         };
         std::fs::create_dir_all(paths.app_root.join("tmp")).unwrap();
-        before_start(&paths).unwrap();
-        before_start(&paths).unwrap();
+        let app = App::load(&paths).unwrap();
+        before_start(&app).unwrap();
+        before_start(&app).unwrap();
         let log = std::fs::read_to_string(paths.app_root.join("tmp/hooks.log")).unwrap();
         assert_eq!(log, "deploy-cfg\ndeploy\ndeploy\n");
         assert!(paths.state_dir().join("deploy-cfg.done").exists());

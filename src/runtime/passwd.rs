@@ -6,7 +6,7 @@
 //! (warp's images make it group-writable), else write a private copy with the
 //! entry and return the variables that make nss_wrapper (Debian package
 //! libnss-wrapper) answer from it. Neither possible: a warning, no failure.
-use crate::build::app::AppPaths;
+use crate::app::AppPaths;
 use anyhow::{Context, Result};
 use nix::unistd::{getgid, getuid, User};
 use std::io::Write;

@@ -7,8 +7,8 @@
 //! `cache/uv`, `cache/pip` (the installers' caches). The virtualenv is reused
 //! only when it was made by the same warp, in the same app root, from the same
 //! dependency inputs; the caches are always reused (they only speed up).
-use crate::build::record::BuildRecord;
-use crate::s2i::copy;
+use crate::app::record::BuildRecord;
+use crate::files;
 use crate::s2i::paths::S2iPaths;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -75,7 +75,7 @@ pub fn write<W: Write>(out: W, app_root: &Path, cache_root: &Path) -> Result<Sav
                 &Path::new(VENV_DIR).join(entry),
             )?;
         }
-        let record_rel = Path::new(".warp").join(crate::build::record::RECORD_FILE);
+        let record_rel = Path::new(".warp").join(crate::app::record::RECORD_FILE);
         append(
             &mut tar,
             &app_root.join(&record_rel),
@@ -208,7 +208,7 @@ pub fn restore(paths: &S2iPaths, inputs_hash: Option<&str>) -> Result<Restored> 
             }
         }
     }
-    for left in copy::empty_dir(incoming) {
+    for left in files::empty_dir(incoming) {
         eprintln!("warp: could not remove the restored artifact {left}");
     }
     Ok(restored)
@@ -235,7 +235,7 @@ fn move_path(from: &Path, to: &Path) -> Result<()> {
     }
     let meta = fs::symlink_metadata(from)?;
     if meta.is_dir() {
-        copy::copy_tree(from, to)?;
+        files::copy_tree(from, to)?;
         fs::remove_dir_all(from)?;
     } else if meta.is_symlink() {
         std::os::unix::fs::symlink(fs::read_link(from)?, to)?;
@@ -251,7 +251,7 @@ fn move_path(from: &Path, to: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::build::record::{Entry, PythonInfo};
+    use crate::app::record::{Entry, PythonInfo};
 
     fn fake_built_app(app_root: &Path, hash: &str) {
         fs::create_dir_all(app_root.join("bin")).unwrap();

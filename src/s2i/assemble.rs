@@ -4,8 +4,9 @@
 //! image's artifacts, `warp build`, `warp fixup <app root>`.
 use crate::build::BuildOptions;
 use crate::error::fail;
+use crate::files;
 use crate::s2i::paths::S2iPaths;
-use crate::s2i::{artifacts, copy, overrides};
+use crate::s2i::{artifacts, overrides};
 use crate::ui;
 use anyhow::Result;
 use std::process::Command;
@@ -24,12 +25,12 @@ pub fn assemble(paths: &S2iPaths) -> Result<()> {
     ui::step(
         &format!("Copying the app source into {}", app_src.display()),
         || {
-            let copied = copy::copy_tree(incoming, &app_src)?;
+            let copied = files::copy_tree(incoming, &app_src)?;
             eprintln!(
                 "    {} files, {} directories, {} links",
                 copied.files, copied.dirs, copied.links
             );
-            for left in copy::empty_dir(incoming) {
+            for left in files::empty_dir(incoming) {
                 eprintln!("warp: could not remove {left} after copying it");
             }
             Ok(())

@@ -9,32 +9,8 @@
 //! as its command.
 pub mod artifacts;
 pub mod assemble;
-pub mod copy;
 pub mod manifests;
 pub mod overrides;
 pub mod paths;
 pub mod run;
 pub mod usage;
-
-use anyhow::{Context, Result};
-use std::io::Write;
-use std::path::Path;
-
-/// Write `bytes` to `path` through a temporary file in the same directory, so
-/// that a failure leaves nothing half-written.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| {
-        crate::error::fail(
-            format!("cannot write {}: {e}", path.display()),
-            "choose a file in an existing, writable directory",
-        )
-    })?;
-    tmp.write_all(bytes)?;
-    tmp.persist(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
-}

@@ -1,7 +1,7 @@
 //! Where the S2I scripts find things. The defaults are the S2I and sclorg
 //! conventions; each can be moved by an environment variable (the tests run
 //! the scripts outside a container that way).
-use crate::build::app::AppPaths;
+use crate::app::AppPaths;
 use std::path::PathBuf;
 
 #[derive(Debug, Clone)]

@@ -3,10 +3,8 @@
 //! app (unless DISABLE_MIGRATE is set), then `warp start` for the app in
 //! `<app root>/src`, exec'd so that warp's supervisor is the container's PID 1
 //! (it forwards signals and reaps).
-use crate::build::app::AppPaths;
-use crate::build::config::Config;
-use crate::build::record::BuildRecord;
-use crate::build::vars::AppVars;
+use crate::app::record::BuildRecord;
+use crate::app::{App, AppPaths};
 use crate::error::fail;
 use crate::s2i::overrides;
 use crate::s2i::paths::S2iPaths;
@@ -37,19 +35,19 @@ pub fn run(paths: &S2iPaths) -> Result<i32> {
 
 /// `python manage.py migrate --noinput` in the app's directory, in the app
 /// environment; a failure stops the container (as sclorg's run does).
-fn migrate_django(app: &AppPaths) -> Result<()> {
-    let vars = AppVars::load(app, &Config::load(&app.src_root)?)?;
-    if vars.flag("DISABLE_MIGRATE") {
+fn migrate_django(paths: &AppPaths) -> Result<()> {
+    let app = App::load(paths)?;
+    if app.vars.flag("DISABLE_MIGRATE") {
         eprintln!("==> DISABLE_MIGRATE is set: the Django database is not migrated");
         return Ok(());
     }
-    let home = vars.app_home(app)?;
+    let home = app.home()?;
     if !home.join("manage.py").is_file() {
         return Ok(());
     }
-    let env = crate::runtime::app_environment(app)?;
+    let env = crate::runtime::app_environment(&app)?;
     ui::step("Migrating the Django database (manage.py migrate)", || {
-        let status = Command::new(app.python())
+        let status = Command::new(paths.python())
             .args(["manage.py", "migrate", "--noinput"])
             .current_dir(&home)
             .envs(env.iter().map(|(k, v)| (k, v)))

@@ -11,7 +11,6 @@
 pub mod banner;
 pub mod config;
 pub mod events;
-pub mod extension;
 pub mod listener;
 pub mod metrics;
 pub mod python;
@@ -23,10 +22,11 @@ pub mod supervisor;
 pub mod target;
 pub mod worker;
 
-use crate::build::app::AppPaths;
-use crate::build::record::BuildRecord;
+use crate::app::record::BuildRecord;
+use crate::app::AppPaths;
 use crate::build::{self, BuildOptions};
 use crate::error::fail;
+use crate::extension;
 use anyhow::{Context, Result};
 use config::Settings;
 use std::os::fd::AsRawFd;
@@ -37,9 +37,7 @@ use target::AppTarget;
 /// The app's directory (APP_HOME, as in s2i-python-container, else the
 /// source root): where the workers run and relative paths start.
 pub fn app_home(src: &Path) -> Result<PathBuf> {
-    let paths = AppPaths::locate(src)?;
-    let config = crate::build::config::Config::load(&paths.src_root)?;
-    crate::build::vars::AppVars::load(&paths, &config)?.app_home(&paths)
+    crate::app::App::load(&AppPaths::locate(src)?)?.home()
 }
 
 /// `warp start [TARGET]` for the app in `src` with resolved `settings`; the
@@ -59,8 +57,9 @@ pub fn start(src: &Path, target_arg: Option<&str>, mut settings: Settings) -> Re
             "give TARGET, e.g. `warp start --worker-python PATH myapp.wsgi:application`",
         )),
     };
-    crate::runtime::before_start(&paths)?;
-    let mut env = crate::runtime::app_environment(&paths)?;
+    let app = crate::app::App::load(&paths)?;
+    crate::runtime::before_start(&app)?;
+    let mut env = crate::runtime::app_environment(&app)?;
     if interpreter.is_some() {
         // That Python's environment is the caller's, not the app root's.
         env.retain(|(k, _)| k != "PATH" && k != "VIRTUAL_ENV");
@@ -250,7 +249,7 @@ fn add_django_static(record: &BuildRecord, settings: &mut Settings) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::build::record::{DjangoInfo, Entry, PythonInfo};
+    use crate::app::record::{DjangoInfo, Entry, PythonInfo};
 
     fn record(static_url: &str, static_root: &Path) -> BuildRecord {
         BuildRecord {

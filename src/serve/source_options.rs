@@ -21,7 +21,7 @@
 //!   trust-proxy: [10.0.0.0/8]
 //!   access-log: true
 //! ```
-use crate::build::config::{Config, CONFIG_FILE};
+use crate::app::config::{Config, CONFIG_FILE};
 use crate::error::fail;
 use anyhow::Result;
 use serde_yaml_ng::Value;
@@ -43,8 +43,8 @@ pub fn load(src_root: &Path) -> Result<Vec<String>> {
             break;
         }
     }
-    let paths = crate::build::app::AppPaths::locate(src_root)?;
-    let vars = crate::build::vars::AppVars::load(&paths, &config)?;
+    let paths = crate::app::AppPaths::locate(src_root)?;
+    let vars = crate::app::vars::AppVars::load(&paths, &config)?;
     if let Some(file) = vars.get("APP_CONFIG").filter(|f| !f.is_empty()) {
         args.extend(app_config_args(&paths.src_root, &file)?);
     }

@@ -1,6 +1,6 @@
 //! What `warp start` serves: the TARGET argument (`module:callable` or a WSGI
 //! script path), else what `warp build` recorded (its `Entry`).
-use crate::build::record::{BuildRecord, Entry};
+use crate::app::record::{BuildRecord, Entry};
 use crate::error::fail;
 use crate::serve::config::is_identifier;
 use anyhow::Result;

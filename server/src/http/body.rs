@@ -4,7 +4,7 @@
 //! (access log line, keep-alive idle clock).
 use crate::http::access_log::AccessRecord;
 use crate::http::Phase;
-use crate::pool::Reply;
+use crate::request::Reply;
 use bytes::{Bytes, BytesMut};
 use http_body::{Frame, SizeHint};
 use std::io;

@@ -7,9 +7,9 @@ pub mod body;
 pub mod service;
 pub mod static_files;
 
-use crate::config::seconds;
+use crate::config::{seconds, Config};
 use crate::context::Shared;
-use crate::pool::Job;
+use crate::request::Job;
 use service::{Connection, Service};
 use std::future::Future;
 use std::pin::Pin;
@@ -278,15 +278,13 @@ pub fn run(
     runtime.block_on(serve(listener, shared, jobs))
 }
 
+/// The accept loop: take connections until told to stop, hand each to hyper
+/// with its clocks, then drain. Each step is its own function below.
 async fn serve(
     listener: std::net::TcpListener,
     shared: Arc<Shared>,
     jobs: crossbeam_channel::Sender<Job>,
 ) -> std::io::Result<()> {
-    use hyper::server::conn::http1;
-    use hyper_util::rt::{TokioIo, TokioTimer};
-    use tokio::signal::unix::{signal, SignalKind};
-
     listener.set_nonblocking(true)?;
     // Readiness and accept apart (not tokio's TcpListener): a saturated
     // worker sees a connection waiting without taking it.
@@ -295,10 +293,43 @@ async fn serve(
     let listener = unsafe {
         tokio::io::unix::AsyncFd::register_with_interest(listener, tokio::io::Interest::READABLE)
     }?;
-    let config = &shared.config;
-    let mut builder = http1::Builder::new();
+    let builder = connection_builder(&shared.config);
+    let clocks = Clocks::from_config(&shared.config);
+    let service = Arc::new(Service {
+        shared: shared.clone(),
+        jobs,
+    });
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let permits = Arc::new(tokio::sync::Semaphore::new(
+        shared.config.max_connections.max(1),
+    ));
+    let mut stop = StopSignals::install()?;
+    spawn_state_reporter(shared.clone())?;
+    while let Some((stream, peer, permit)) =
+        next_connection(&listener, &service, &permits, &mut stop).await?
+    {
+        let Some((io, conn)) = clocks.open(stream, peer) else {
+            continue;
+        };
+        let service = service.clone();
+        let handler =
+            hyper::service::service_fn(move |req| service.clone().call(conn.clone(), req));
+        let connection = graceful.watch(builder.serve_connection(io, handler));
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    drain(graceful, &shared.config).await;
+    Ok(())
+}
+
+/// hyper's HTTP/1 settings from the worker's limits.
+fn connection_builder(config: &Config) -> hyper::server::conn::http1::Builder {
+    let mut builder = hyper::server::conn::http1::Builder::new();
     builder
-        .timer(TokioTimer::new())
+        .timer(hyper_util::rt::TokioTimer::new())
         // The header-timeout is ClockedSocket's (no timer per request).
         .header_read_timeout(None)
         .keep_alive(config.keep_alive_timeout > 0.0)
@@ -312,20 +343,93 @@ async fn serve(
     if config.limit_request_headers_count > 100 {
         builder.max_headers(config.limit_request_headers_count * 2);
     }
-    let service = Arc::new(Service {
-        shared: shared.clone(),
-        jobs,
-    });
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let permits = Arc::new(tokio::sync::Semaphore::new(config.max_connections.max(1)));
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sigint = signal(SignalKind::interrupt())?;
-    // SIGUSR1: dump this worker's state to the error log. SIGHUP: the
-    // supervisor's business (rolling restart); a worker ignores it rather
-    // than dying of the default action.
+    builder
+}
+
+/// The connection clocks' settings, the same for every connection.
+struct Clocks {
+    keep_alive: Option<Duration>,
+    header_timeout: Option<Duration>,
+    step: Option<Duration>,
+}
+
+impl Clocks {
+    fn from_config(config: &Config) -> Clocks {
+        let keep_alive = seconds(config.keep_alive_timeout);
+        let header_timeout = seconds(config.header_timeout);
+        let step = match (keep_alive, header_timeout) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Clocks {
+            keep_alive,
+            header_timeout,
+            step,
+        }
+    }
+
+    /// An accepted socket as hyper's I/O (with its clocks) and the
+    /// connection's facts the service reads; None when tokio cannot take it.
+    fn open(
+        &self,
+        stream: std::net::TcpStream,
+        peer: std::net::SocketAddr,
+    ) -> Option<(hyper_util::rt::TokioIo<ClockedSocket>, Arc<Connection>)> {
+        stream.set_nonblocking(true).ok()?;
+        let stream = TcpStream::from_std(stream).ok()?;
+        let _ = stream.set_nodelay(true);
+        let local = stream.local_addr().unwrap_or(peer);
+        let phase = Phase::new();
+        let conn = Arc::new(Connection {
+            peer,
+            local,
+            phase: phase.clone(),
+        });
+        let io = hyper_util::rt::TokioIo::new(ClockedSocket {
+            inner: stream,
+            phase,
+            keep_alive: self.keep_alive,
+            header_timeout: self.header_timeout,
+            step: self.step,
+            clock: None,
+            linger: None,
+        });
+        Some((io, conn))
+    }
+}
+
+/// SIGTERM and SIGINT (and a recycle, through `Shared::stop`): the worker stops accepting.
+struct StopSignals {
+    sigterm: tokio::signal::unix::Signal,
+    sigint: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn install() -> std::io::Result<StopSignals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(StopSignals {
+            sigterm: signal(SignalKind::terminate())?,
+            sigint: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// Completes when the worker is told to stop (recording why).
+    async fn stopped(&mut self, shared: &Shared) {
+        tokio::select! {
+            _ = self.sigterm.recv() => shared.begin_stop("SIGTERM"),
+            _ = self.sigint.recv() => shared.begin_stop("SIGINT"),
+            _ = shared.stop.notified() => {}
+        }
+    }
+}
+
+/// SIGUSR1: dump this worker's state to the error log. SIGHUP: the
+/// supervisor's business (rolling restart); a worker ignores it rather than
+/// dying of the default action.
+fn spawn_state_reporter(state: Arc<Shared>) -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
     let mut sigusr1 = signal(SignalKind::user_defined1())?;
     let mut sighup = signal(SignalKind::hangup())?;
-    let state = shared.clone();
     tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -348,82 +452,57 @@ async fn serve(
             }
         }
     });
-    let keep_alive = seconds(config.keep_alive_timeout);
-    let header_timeout = seconds(config.header_timeout);
-    let step = match (keep_alive, header_timeout) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
+    Ok(())
+}
 
+/// The next connection to serve, with its connection permit; None once the
+/// worker is told to stop.
+async fn next_connection(
+    listener: &tokio::io::unix::AsyncFd<std::net::TcpListener>,
+    service: &Service,
+    permits: &Arc<tokio::sync::Semaphore>,
+    stop: &mut StopSignals,
+) -> std::io::Result<
+    Option<(
+        std::net::TcpStream,
+        std::net::SocketAddr,
+        tokio::sync::OwnedSemaphorePermit,
+    )>,
+> {
+    let shared = &service.shared;
     loop {
         if shared.is_stopping() {
-            break;
+            return Ok(None);
         }
         // Back-pressure: at max_connections we stop accepting; clients wait in the listen queue.
         let permit = tokio::select! {
             permit = permits.clone().acquire_owned() => permit.expect("semaphore open"),
-            _ = sigterm.recv() => { shared.begin_stop("SIGTERM"); break }
-            _ = sigint.recv() => { shared.begin_stop("SIGINT"); break }
-            _ = shared.stop.notified() => break,
+            _ = stop.stopped(shared) => return Ok(None),
         };
         // Stopping first: the listener's readiness stays set after an
         // accept (until one finds nothing), and a connection taken after
         // SIGTERM would be closed unanswered by the drain.
         let mut ready = tokio::select! {
             biased;
-            _ = sigterm.recv() => { shared.begin_stop("SIGTERM"); break }
-            _ = sigint.recv() => { shared.begin_stop("SIGINT"); break }
-            _ = shared.stop.notified() => break,
+            _ = stop.stopped(shared) => return Ok(None),
             ready = listener.readable() => ready?,
         };
-        leave_accept_to_idle_workers(&shared, &service.jobs).await;
-        let (stream, peer) = match listener.get_ref().accept() {
-            Ok(pair) => pair,
+        leave_accept_to_idle_workers(shared, &service.jobs).await;
+        match listener.get_ref().accept() {
+            Ok((stream, peer)) => return Ok(Some((stream, peer, permit))),
             // Another worker took it (or the client left): wait again.
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                ready.clear_ready();
-                continue;
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => ready.clear_ready(),
             Err(e) => {
                 // EMFILE and friends: wait a little rather than spin.
                 eprintln!("[warpserver] accept failed: {e}");
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
             }
-        };
-        if stream.set_nonblocking(true).is_err() {
-            continue;
         }
-        let Ok(stream) = TcpStream::from_std(stream) else {
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let local = stream.local_addr().unwrap_or(peer);
-        let phase = Phase::new();
-        let conn = Arc::new(Connection {
-            peer,
-            local,
-            phase: phase.clone(),
-        });
-        let io = TokioIo::new(ClockedSocket {
-            inner: stream,
-            phase,
-            keep_alive,
-            header_timeout,
-            step,
-            clock: None,
-            linger: None,
-        });
-        let service = service.clone();
-        let handler =
-            hyper::service::service_fn(move |req| service.clone().call(conn.clone(), req));
-        let connection = graceful.watch(builder.serve_connection(io, handler));
-        tokio::spawn(async move {
-            let _ = connection.await;
-            drop(permit);
-        });
     }
-    drop(listener);
+}
+
+/// Let the connections in flight finish, up to the graceful-timeout.
+async fn drain(graceful: hyper_util::server::graceful::GracefulShutdown, config: &Config) {
     // Connections accepted just before the stop get to read their first
     // request before the drain: hyper closes a connection that has not begun
     // one, even when the request already waits in its socket.
@@ -438,5 +517,4 @@ async fn serve(
             config.graceful_timeout
         );
     }
-    Ok(())
 }

@@ -5,8 +5,8 @@ use crate::context::Shared;
 use crate::http::access_log::{AccessRecord, Format};
 use crate::http::body::ResponseBody;
 use crate::http::static_files;
-use crate::pool::{Job, Reply, Ticket};
-use bytes::{Bytes, BytesMut};
+use crate::request::{Job, Reply, RequestBody, Ticket};
+use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Request, Response, StatusCode, Version};
 use http_body_util::BodyExt;
@@ -182,8 +182,15 @@ fn malformed(req: &Request<Incoming>, config: &crate::config::Config) -> Option<
     } else if uri.scheme().is_none() && uri.authority().is_some() || !path.starts_with('/') {
         return Some(BadRequest("bad request target"));
     }
-    if req.version() == Version::HTTP_11 && headers.get_all(header::HOST).iter().count() > 1 {
-        return Some(BadRequest("several Host headers"));
+    if req.version() == Version::HTTP_11 {
+        match headers.get_all(header::HOST).iter().count() {
+            // RFC 9112 §3.2: MUST answer 400, even with an absolute-form target.
+            0 if !config.accept_missing_host => {
+                return Some(BadRequest("an HTTP/1.1 request needs a Host header"))
+            }
+            0 | 1 => {}
+            _ => return Some(BadRequest("several Host headers")),
+        }
     }
     for (_name, value) in headers.iter() {
         if value
@@ -476,16 +483,14 @@ async fn read_body(
     limit: u64,
     declared: Option<u64>,
     pace: BodyPace,
-) -> Result<Bytes, BodyError> {
+) -> Result<RequestBody, BodyError> {
     if declared == Some(0) || http_body::Body::is_end_stream(&incoming) {
-        return Ok(Bytes::new()); // no body: no timer, no polling
+        return Ok(RequestBody::default()); // no body: no timer, no polling
     }
     let started = tokio::time::Instant::now();
-    let mut buf = BytesMut::with_capacity(declared.unwrap_or(0).min(1 << 20) as usize);
-    let mut first: Option<Bytes> = None;
+    let mut body = RequestBody::default();
     loop {
-        let received = buf.len() + first.as_ref().map_or(0, |b| b.len());
-        let deadline = pace.deadline(started, received);
+        let deadline = pace.deadline(started, body.len());
         let frame = match tokio::time::timeout_at(deadline, incoming.frame()).await {
             Err(_) => return Err(BodyError::Slow),
             Ok(None) => break,
@@ -493,9 +498,9 @@ async fn read_body(
                 // The client shut its sending side before Content-Length
                 // bytes came: as gunicorn does, the app gets what was sent
                 // (its reads end early; CONTENT_LENGTH stays as declared).
-                let received = buf.len() + first.as_ref().map_or(0, |b| b.len());
                 eprintln!(
-                    "[warpserver] the client ended the request body after {received} of {} bytes; the application gets the bytes that came",
+                    "[warpserver] the client ended the request body after {} of {} bytes; the application gets the bytes that came",
+                    body.len(),
                     declared.unwrap_or(0)
                 );
                 break;
@@ -521,20 +526,12 @@ async fn read_body(
             continue;
         }
         if let Ok(data) = frame.into_data() {
-            let total = buf.len() + first.as_ref().map_or(0, |b| b.len()) + data.len();
-            if limit > 0 && total as u64 > limit {
+            if limit > 0 && (body.len() + data.len()) as u64 > limit {
                 return Err(BodyError::TooLarge);
             }
-            // One frame is the common case: keep it without copying.
-            if first.is_none() && buf.is_empty() {
-                first = Some(data);
-            } else {
-                if let Some(f) = first.take() {
-                    buf.extend_from_slice(&f);
-                }
-                buf.extend_from_slice(&data);
-            }
+            // Kept as received: wsgi.input copies from the frames themselves.
+            body.push(data);
         }
     }
-    Ok(first.unwrap_or_else(|| buf.freeze()))
+    Ok(body)
 }

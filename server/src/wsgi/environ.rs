@@ -8,7 +8,7 @@
 //! Nothing from the process environment is copied in.
 use crate::config::Cidr;
 use crate::context::Shared;
-use crate::pool::Job;
+use crate::request::Job;
 use crate::wsgi::input::Input;
 use http::header::{HeaderMap, HeaderValue};
 use pyo3::prelude::*;

@@ -5,7 +5,7 @@
 //! response), so an app may call start_response inside its generator, and may
 //! call it again with exc_info until then. The app's Content-Length is
 //! enforced: extra bytes are cut, a short body aborts the connection.
-use crate::pool::{Reply, ReplySender};
+use crate::request::{Reply, ReplySender};
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH};
 use http::StatusCode;

@@ -7,7 +7,7 @@
 //! head; generators are streamed chunk by chunk.
 use crate::context::Shared;
 use crate::events;
-use crate::pool::Job;
+use crate::request::Job;
 use crate::wsgi::file_wrapper::FileWrapper;
 use crate::wsgi::responder::Responder;
 use crate::wsgi::{chunk, environ};
@@ -27,12 +27,12 @@ pub fn handle(py: Python<'_>, app: &Py<PyAny>, mut job: Job, shared: &Shared) {
     };
     let responder = match Bound::new(py, Responder::new(reply)) {
         Ok(r) => r,
-        Err(e) => return log_exception(py, &job.request_id, e),
+        Err(e) => return crate::app_error::log(py, &job.request_id, e),
     };
     let environ = match environ::build(py, &job, shared) {
         Ok(env) => env,
         Err(e) => {
-            log_exception(py, &job.request_id, e);
+            crate::app_error::log(py, &job.request_id, e);
             responder.borrow_mut().fail(py);
             return;
         }
@@ -53,7 +53,7 @@ pub fn handle(py: Python<'_>, app: &Py<PyAny>, mut job: Job, shared: &Shared) {
         if events_on {
             events::request_exception(py, &job, &error);
         }
-        log_exception(py, &job.request_id, error);
+        crate::app_error::log(py, &job.request_id, error);
         responder.borrow_mut().fail(py);
     }
     let r = responder.borrow();
@@ -145,19 +145,4 @@ fn send_joined<'py>(
         body.extend_from_slice(as_bytes(&item)?.as_bytes());
     }
     responder.borrow_mut().send_complete(py, Bytes::from(body))
-}
-
-/// The traceback goes to the error log (stderr), never to the client.
-pub fn log_exception(py: Python<'_>, request_id: &str, error: PyErr) {
-    if let Ok(sys) = py.import("sys") {
-        if let Ok(stderr) = sys.getattr("stderr") {
-            let _ = stderr.call_method1(
-                "write",
-                (format!(
-                    "[warpserver] request {request_id}: exception in the application\n"
-                ),),
-            );
-        }
-    }
-    error.display(py);
 }

@@ -1,8 +1,11 @@
-//! Copy the incoming app source into the app root: every file, dot-files
-//! included, permission bits kept, symbolic links copied as links (never
-//! followed, so a link in the source cannot pull a file of the image in).
+//! Filesystem helpers more than one half needs. [`copy_tree`] copies a tree
+//! the way an app's source must be copied (S2I's assemble, the static-file
+//! cache, an image build's source): every file, dot-files included,
+//! permission bits kept, symbolic links copied as links (never followed, so a
+//! link in the source cannot pull a file of the image in).
 use anyhow::{Context, Result};
 use std::fs;
+use std::io::Write;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::Path;
 
@@ -89,6 +92,25 @@ pub fn empty_dir(dir: &Path) -> Vec<String> {
         }
     }
     left
+}
+
+/// Write `bytes` to `path` through a temporary file in the same directory, so
+/// that a failure leaves nothing half-written.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| {
+        crate::error::fail(
+            format!("cannot write {}: {e}", path.display()),
+            "choose a file in an existing, writable directory",
+        )
+    })?;
+    tmp.write_all(bytes)?;
+    tmp.persist(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -124,13 +124,8 @@ impl BuildRecord {
     /// Write the record atomically.
     pub fn save(&self) -> Result<()> {
         let path = Self::path(&self.app_root);
-        let dir = path.parent().unwrap();
-        std::fs::create_dir_all(dir)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        serde_json::to_writer_pretty(&mut tmp, self)?;
-        tmp.persist(&path)
-            .with_context(|| format!("writing {}", path.display()))?;
-        Ok(())
+        std::fs::create_dir_all(path.parent().unwrap())?;
+        crate::files::write_atomically(&path, &serde_json::to_vec_pretty(self)?)
     }
 }
 

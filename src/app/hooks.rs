@@ -6,9 +6,9 @@
 //! input and used as a path. `build-env` and `deploy-env` are *sourced* by a
 //! shell with auto-export (their variables reach the build / the app), the
 //! others are executed and must be executable.
-use crate::build::app::AppPaths;
-use crate::build::proc;
+use crate::app::AppPaths;
 use crate::error::fail;
+use crate::proc;
 use anyhow::{Context, Result};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -39,13 +39,6 @@ pub fn find(paths: &AppPaths, name: &str) -> Option<PathBuf> {
         .iter()
         .map(|dir| paths.src_root.join(dir).join(name))
         .find(|p| p.is_file())
-}
-
-/// Run the hook `name` if the app has one, in the app environment; Ok(())
-/// when it has none.
-pub fn run(paths: &AppPaths, name: &str) -> Result<()> {
-    let env = crate::runtime::app_environment(paths)?;
-    run_with(paths, name, &env)
 }
 
 /// Run the hook `name` (if present) with `env` on top of the inherited

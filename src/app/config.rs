@@ -4,13 +4,15 @@
 //! python: python3.12          # like --python / $WARP_PYTHON
 //! installer: uv               # auto | uv | pip
 //! requirements: [requirements.txt, requirements-prod.txt]
+//! lock: pylock.prod.toml      # the lock file to install (`none`: ignore locks)
+//! groups: [docs]              # dependency groups beyond production (WARP_GROUPS)
+//! extras: [postgres]          # the project's extras (WARP_EXTRAS)
 //! environment: {DJANGO_DEBUG: "0"}
 //! server: {processes: 2}      # read by `warp start`, not by the build
 //! image: {base: REF}          # read by `warp image`, not by the build
 //! ```
 //! Unknown keys are errors (a typo must not be silently ignored); every error
 //! names the file, line and column.
-use crate::build::Installer;
 use crate::error::fail;
 use anyhow::Result;
 use serde::Deserialize;
@@ -20,13 +22,19 @@ use std::path::Path;
 /// The file, relative to the source root.
 pub const CONFIG_FILE: &str = ".warp/config.yaml";
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub python: Option<String>,
     pub installer: Option<Installer>,
     /// Requirement files to install, in order (like WARP_PIP_REQUIREMENTS).
     pub requirements: Option<Vec<String>>,
+    /// The lock file to install, relative to the app (like WARP_LOCK).
+    pub lock: Option<String>,
+    /// Dependency groups of the lock to install beyond production (WARP_GROUPS).
+    pub groups: Option<Vec<String>>,
+    /// Extras of the project to install from the lock (WARP_EXTRAS).
+    pub extras: Option<Vec<String>>,
     /// Variables for the build and the app, like `.warp/environment`.
     #[serde(default)]
     pub environment: BTreeMap<String, String>,
@@ -34,6 +42,18 @@ pub struct Config {
     pub server: Option<serde_yaml_ng::Value>,
     /// Settings for `warp image`, passed through untouched.
     pub image: Option<serde_yaml_ng::Value>,
+}
+
+/// Which tool makes the venv and installs into it (`installer:` here,
+/// `--installer`, `$WARP_INSTALLER`); the build turns it into the tool it uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Installer {
+    /// uv when it is on PATH, else pip.
+    #[default]
+    Auto,
+    Uv,
+    Pip,
 }
 
 impl Config {
@@ -73,7 +93,7 @@ pub fn parse(text: &str, origin: &Path) -> Result<Config> {
             .to_string();
         fail(
             format!("{}:{line}:{column}: {message}", origin.display()),
-            "the keys warp knows are python, installer, requirements, environment, server and image",
+            "the keys warp knows are python, installer, requirements, lock, groups, extras, environment, server and image",
         )
     })
 }

@@ -3,9 +3,9 @@
 //! `.warp/environment`, then `environment:` of `.warp/config.yaml` (later ones
 //! win, and all of them win over the inherited environment, as S2I does), plus
 //! what the `build-env` / `deploy-env` hooks export.
-use crate::build::app::AppPaths;
-use crate::build::config::Config;
-use crate::build::envfile;
+use crate::app::config::Config;
+use crate::app::envfile;
+use crate::app::AppPaths;
 use crate::error::fail;
 use anyhow::Result;
 use std::path::{Component, Path, PathBuf};

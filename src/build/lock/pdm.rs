@@ -1,0 +1,195 @@
+//! `pdm.lock` (lock_version 4.x with the default `inherit_metadata`
+//! strategy): every package names its groups (`default` is production) and
+//! the marker under which it is needed; warp installs those of `default`
+//! (plus the groups asked for) whose markers hold. The project is installed
+//! when `[tool.pdm] distribution` is true (or unset with a `[build-system]`).
+//!
+//! Stale: `content_hash` is PDM's sha256 of the relevant parts of
+//! pyproject.toml as Python's `json.dumps(…, sort_keys=True)`
+//! ([`content_hash`], as `pdm.project.project_file.PyProject.content_hash`).
+use crate::build::lock::{normalize, pyjson, Locked, Pinned, Reader, Source};
+use anyhow::Result;
+use serde::Deserialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+#[derive(Deserialize)]
+struct PdmLock {
+    metadata: Metadata,
+    #[serde(default)]
+    package: Vec<Package>,
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    #[serde(default)]
+    groups: Vec<String>,
+    #[serde(default)]
+    strategy: Vec<String>,
+    lock_version: String,
+    content_hash: Option<String>,
+    #[serde(default)]
+    targets: Vec<Target>,
+}
+
+#[derive(Deserialize)]
+struct Target {
+    requires_python: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Package {
+    name: String,
+    version: Option<String>,
+    #[serde(default)]
+    groups: Vec<String>,
+    marker: Option<String>,
+    #[serde(default)]
+    files: Vec<FileHash>,
+    path: Option<String>,
+    url: Option<String>,
+    git: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct FileHash {
+    hash: String,
+}
+
+/// PDM's content hash of a pyproject.toml (hex, without the `sha256:`).
+pub fn content_hash(pyproject: &toml::Table) -> String {
+    let get = |v: Option<&toml::Value>| v.map(pyjson::from_toml);
+    let project = pyproject.get("project");
+    let pdm = pyproject.get("tool").and_then(|t| t.get("pdm"));
+    let mut dev = serde_json::Map::new();
+    let groups = pyproject
+        .get("dependency-groups")
+        .and_then(|g| g.as_table());
+    let legacy = pdm
+        .and_then(|p| p.get("dev-dependencies"))
+        .and_then(|g| g.as_table());
+    for (name, deps) in groups
+        .into_iter()
+        .flatten()
+        .chain(legacy.into_iter().flatten())
+    {
+        let entry = dev
+            .entry(normalize(name))
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let (Value::Array(list), Value::Array(more)) = (entry, pyjson::from_toml(deps)) {
+            list.extend(more);
+        }
+    }
+    let mut dump = serde_json::Map::new();
+    dump.insert(
+        "sources".into(),
+        get(pdm.and_then(|p| p.get("source"))).unwrap_or(Value::Array(Vec::new())),
+    );
+    dump.insert(
+        "dependencies".into(),
+        get(project.and_then(|p| p.get("dependencies"))).unwrap_or(Value::Array(Vec::new())),
+    );
+    dump.insert("dev-dependencies".into(), Value::Object(dev));
+    dump.insert(
+        "optional-dependencies".into(),
+        get(project.and_then(|p| p.get("optional-dependencies")))
+            .unwrap_or(Value::Object(Default::default())),
+    );
+    dump.insert(
+        "requires-python".into(),
+        get(project.and_then(|p| p.get("requires-python"))).unwrap_or(Value::String(String::new())),
+    );
+    dump.insert(
+        "resolution".into(),
+        get(pdm.and_then(|p| p.get("resolution"))).unwrap_or(Value::Object(Default::default())),
+    );
+    hex::encode(Sha256::digest(
+        pyjson::dumps_sorted(&Value::Object(dump)).as_bytes(),
+    ))
+}
+
+pub fn read(text: &str, r: &Reader) -> Result<Locked> {
+    let lock: PdmLock = toml::from_str(text).map_err(|e| r.invalid(e.message()))?;
+    if !lock.metadata.lock_version.starts_with("4.") {
+        return Err(r.error(
+            format!(
+                "lock_version {} is not one warp reads (4.x)",
+                lock.metadata.lock_version
+            ),
+            "run `pdm lock` with PDM 2.11 or newer and commit pdm.lock",
+        ));
+    }
+    if !lock
+        .metadata
+        .strategy
+        .iter()
+        .any(|s| s == "inherit_metadata")
+    {
+        return Err(r.error(
+            "the lock was made without the inherit_metadata strategy (no groups and markers per package)",
+            "run `pdm lock --strategy inherit_metadata` and commit pdm.lock",
+        ));
+    }
+    let pyproject = r.pyproject()?;
+    if let Some(hash) = &lock.metadata.content_hash {
+        let hex = hash.strip_prefix("sha256:").unwrap_or(hash);
+        if hex != content_hash(&pyproject) {
+            return Err(r.stale("its content_hash is not that of pyproject.toml"));
+        }
+    }
+    for target in &lock.metadata.targets {
+        r.check_python(target.requires_python.as_deref())?;
+    }
+    for group in &r.selection.groups {
+        if !lock.metadata.groups.iter().any(|g| normalize(g) == *group) {
+            return Err(r.error(
+                format!("the lock has no group {group:?}"),
+                "name a locked group in groups: / WARP_GROUPS (pdm lock -G GROUP locks it)",
+            ));
+        }
+    }
+    let wanted = |g: &str| g == "default" || r.selection.has_group(g);
+    let mut packages: Vec<Pinned> = Vec::new();
+    for p in &lock.package {
+        // `name[extra]` entries repeat a package for its extras' dependencies.
+        let name = p.name.split('[').next().unwrap_or(&p.name);
+        if !p.groups.iter().any(|g| wanted(g)) || !r.holds(name, p.marker.as_deref())? {
+            continue;
+        }
+        if packages
+            .iter()
+            .any(|q| normalize(&q.name) == normalize(name))
+        {
+            continue;
+        }
+        if p.git.is_some() {
+            return Err(r.unsupported(name, "a git repository"));
+        }
+        if p.path.is_some() || p.url.is_some() {
+            return Err(r.unsupported(name, "a local path or direct URL"));
+        }
+        let version = p.version.clone().unwrap_or_default();
+        let hashes: Vec<String> = p.files.iter().map(|f| f.hash.clone()).collect();
+        if hashes.is_empty() {
+            return Err(r.error(
+                format!("{name} {version} has no file hashes in the lock"),
+                "run `pdm lock` and commit pdm.lock",
+            ));
+        }
+        packages.push(Pinned {
+            name: name.to_string(),
+            version,
+            source: Source::Registry { hashes },
+        });
+    }
+    let distribution = pyproject
+        .get("tool")
+        .and_then(|t| t.get("pdm"))
+        .and_then(|p| p.get("distribution"))
+        .and_then(|v| v.as_bool())
+        .unwrap_or_else(|| pyproject.contains_key("build-system"));
+    Ok(Locked {
+        packages,
+        install_project: distribution,
+    })
+}

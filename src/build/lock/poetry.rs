@@ -1,0 +1,255 @@
+//! `poetry.lock` (lock-version 2.1, Poetry 2): every package names the
+//! groups it belongs to and, per group, the marker under which it is needed;
+//! warp installs the packages of the `main` group (plus the groups asked for)
+//! whose markers hold, with the hashes of their files. The project itself is
+//! installed (after its dependencies) unless it sets `package-mode = false`.
+//!
+//! Stale: `[metadata] content-hash` is Poetry's sha256 of the relevant parts
+//! of pyproject.toml, serialised as Python's `json.dumps(…, sort_keys=True)`
+//! ([`content_hash`], as `poetry.packages.locker.Locker._get_content_hash`).
+use crate::build::lock::pyjson;
+use crate::build::lock::{Locked, Pinned, Reader, Source};
+use anyhow::Result;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+#[derive(Deserialize)]
+struct PoetryLock {
+    #[serde(default)]
+    package: Vec<Package>,
+    metadata: Metadata,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct Metadata {
+    lock_version: String,
+    python_versions: Option<String>,
+    content_hash: String,
+}
+
+#[derive(Deserialize)]
+struct Package {
+    name: String,
+    version: String,
+    #[serde(default)]
+    groups: Vec<String>,
+    markers: Option<toml::Value>,
+    #[serde(default)]
+    files: Vec<FileHash>,
+    source: Option<PackageSource>,
+}
+
+#[derive(Deserialize)]
+struct FileHash {
+    hash: String,
+}
+
+#[derive(Deserialize)]
+struct PackageSource {
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+/// `[project]` keys, and `[tool.poetry]` keys, that decide the lock.
+const PROJECT_KEYS: [&str; 3] = ["requires-python", "dependencies", "optional-dependencies"];
+const LEGACY_KEYS: [&str; 4] = ["dependencies", "source", "extras", "dev-dependencies"];
+
+/// Poetry's content-hash of a pyproject.toml (Poetry ≥ 2.3; `with_groups`
+/// false gives the hash of earlier Poetry 2 versions, which left
+/// `[dependency-groups]` out).
+pub fn content_hash(pyproject: &toml::Table, with_groups: bool) -> String {
+    let table = |v: Option<&toml::Value>| v.and_then(|v| v.as_table()).cloned();
+    let project = table(pyproject.get("project")).unwrap_or_default();
+    let groups = table(pyproject.get("dependency-groups")).filter(|g| with_groups && !g.is_empty());
+    let poetry = pyproject
+        .get("tool")
+        .and_then(|t| t.get("poetry"))
+        .and_then(|p| p.as_table())
+        .cloned()
+        .unwrap_or_default();
+
+    let mut relevant_project = toml::Table::new();
+    for key in PROJECT_KEYS {
+        if let Some(v) = project.get(key) {
+            relevant_project.insert(key.into(), v.clone());
+        }
+    }
+    // A key absent from [tool.poetry] counts as null only for the legacy
+    // keys, and only when neither [project] nor [dependency-groups] has content.
+    let mut relevant_poetry = serde_json::Map::new();
+    for key in LEGACY_KEYS.iter().chain(&["group"]) {
+        match poetry.get(*key) {
+            Some(v) => {
+                relevant_poetry.insert(key.to_string(), pyjson::from_toml(v));
+            }
+            None if LEGACY_KEYS.contains(key)
+                && relevant_project.is_empty()
+                && groups.is_none() =>
+            {
+                relevant_poetry.insert(key.to_string(), serde_json::Value::Null);
+            }
+            None => {}
+        }
+    }
+    let mut relevant = serde_json::Map::new();
+    if !relevant_project.is_empty() {
+        relevant.insert(
+            "project".into(),
+            pyjson::from_toml(&toml::Value::Table(relevant_project)),
+        );
+    }
+    if let Some(groups) = groups {
+        relevant.insert(
+            "dependency-groups".into(),
+            pyjson::from_toml(&toml::Value::Table(groups)),
+        );
+    }
+    let content = if relevant.is_empty() {
+        serde_json::Value::Object(relevant_poetry)
+    } else {
+        let mut tool = serde_json::Map::new();
+        tool.insert("poetry".into(), serde_json::Value::Object(relevant_poetry));
+        relevant.insert("tool".into(), serde_json::Value::Object(tool));
+        serde_json::Value::Object(relevant)
+    };
+    hex::encode(Sha256::digest(pyjson::dumps_sorted(&content).as_bytes()))
+}
+
+pub fn read(text: &str, r: &Reader) -> Result<Locked> {
+    let lock: PoetryLock = toml::from_str(text).map_err(|e| r.invalid(e.message()))?;
+    if lock.metadata.lock_version.as_str() < "2.1" {
+        return Err(r.error(
+            format!(
+                "lock-version {} has no groups and markers per package (Poetry 2 writes 2.1)",
+                lock.metadata.lock_version
+            ),
+            "run `poetry lock` with Poetry 2 and commit poetry.lock",
+        ));
+    }
+    let pyproject = r.pyproject()?;
+    let fresh = [true, false]
+        .iter()
+        .any(|groups| content_hash(&pyproject, *groups) == lock.metadata.content_hash);
+    if !fresh {
+        return Err(r.stale("its content-hash is not that of pyproject.toml"));
+    }
+    let project_python = pyproject
+        .get("project")
+        .and_then(|p| p.get("requires-python"))
+        .and_then(|v| v.as_str())
+        .map(String::from);
+    let python = match project_python {
+        Some(range) => Some(range),
+        None => lock
+            .metadata
+            .python_versions
+            .as_deref()
+            .map(poetry_constraint),
+    };
+    r.check_python(python.as_deref())?;
+
+    let wanted = |group: &str| group == "main" || r.selection.has_group(group);
+    let mut packages = Vec::new();
+    for p in &lock.package {
+        let mut needed = false;
+        for group in p.groups.iter().filter(|g| wanted(g)) {
+            let marker = match &p.markers {
+                Some(toml::Value::String(m)) => Some(m.as_str()),
+                Some(toml::Value::Table(t)) => t.get(group).and_then(|m| m.as_str()),
+                _ => None,
+            };
+            if r.holds(&p.name, marker)? {
+                needed = true;
+                break;
+            }
+        }
+        if !needed {
+            continue;
+        }
+        if let Some(source) = p.source.as_ref().filter(|s| s.kind != "legacy") {
+            let what = match source.kind.as_str() {
+                "git" => "a git repository",
+                "directory" | "file" => "a local path",
+                "url" => "a direct URL",
+                _ => "a source warp does not know",
+            };
+            return Err(r.unsupported(&p.name, what));
+        }
+        let hashes: Vec<String> = p.files.iter().map(|f| f.hash.clone()).collect();
+        if hashes.is_empty() {
+            return Err(r.error(
+                format!("{} {} has no file hashes in the lock", p.name, p.version),
+                "run `poetry lock` and commit poetry.lock",
+            ));
+        }
+        packages.push(Pinned {
+            name: p.name.clone(),
+            version: p.version.clone(),
+            source: Source::Registry { hashes },
+        });
+    }
+    let package_mode = pyproject
+        .get("tool")
+        .and_then(|t| t.get("poetry"))
+        .and_then(|p| p.get("package-mode"))
+        .and_then(|v| v.as_bool())
+        .unwrap_or(true);
+    Ok(Locked {
+        packages,
+        install_project: package_mode && pyproject.contains_key("build-system"),
+    })
+}
+
+/// A Poetry version constraint (`^3.9`, `~3.9`, `>=3.9,<4.0`, `3.9.*`,
+/// alternatives with `||`) as PEP 440 specifiers for the requires-python
+/// check. Alternatives keep the first, widest-reaching one.
+pub fn poetry_constraint(text: &str) -> String {
+    let first = text.split("||").next().unwrap_or("").trim();
+    let mut out = Vec::new();
+    for term in first
+        .split([',', ' '])
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        let parts = |v: &str| -> Vec<u64> { v.split('.').filter_map(|p| p.parse().ok()).collect() };
+        if let Some(v) = term.strip_prefix('^') {
+            let p = parts(v);
+            let upper = match p.as_slice() {
+                [0, minor, ..] => format!("0.{}", minor + 1),
+                [major, ..] => format!("{}", major + 1),
+                [] => continue,
+            };
+            out.push(format!(">={v},<{upper}"));
+        } else if let Some(v) = term.strip_prefix('~').filter(|v| !v.starts_with('=')) {
+            let p = parts(v);
+            let upper = match p.as_slice() {
+                [major] => format!("{}", major + 1),
+                [major, minor, ..] => format!("{major}.{}", minor + 1),
+                [] => continue,
+            };
+            out.push(format!(">={v},<{upper}"));
+        } else if term == "*" {
+            continue;
+        } else if term.starts_with(|c: char| c.is_ascii_digit()) {
+            out.push(format!("=={term}"));
+        } else {
+            out.push(term.to_string());
+        }
+    }
+    out.join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poetry_constraints_as_pep440() {
+        assert_eq!(poetry_constraint("^3.9"), ">=3.9,<4");
+        assert_eq!(poetry_constraint("~3.9"), ">=3.9,<3.10");
+        assert_eq!(poetry_constraint(">=3.9,<4.0"), ">=3.9,<4.0");
+        assert_eq!(poetry_constraint("3.11.*"), "==3.11.*");
+        assert_eq!(poetry_constraint("*"), "");
+    }
+}
