@@ -88,7 +88,7 @@ cargo fmt --all -- --check
 (cd fuzz && cargo fmt -- --check)
 
 say "cargo clippy"
-cargo clippy --all-targets -q -- -D warnings
+cargo clippy --workspace --all-targets -q -- -D warnings
 (cd server && PYO3_BUILD_EXTENSION_MODULE=1 cargo clippy --all-targets -q \
    --target-dir "$root/target/warpserver" -- -D warnings)
 
@@ -96,6 +96,8 @@ say "cargo test"
 # --no-fail-fast: one failing test binary must not hide the others' results.
 cargo test --no-fail-fast "$@"
 if [ $# -eq 0 ]; then
+  say "protocol unit tests (the supervisor <-> worker crate, protocol/)"
+  cargo test -q -p warp-protocol
   say "server unit tests (links libpython; the shipped extension is built with PYO3_BUILD_EXTENSION_MODULE=1)"
   (cd server && cargo test -q --target-dir "$root/target/warpserver")
   say "fuzz: every target for 30 s (fuzz/run.sh; the long runs are in README)"

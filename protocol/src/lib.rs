@@ -33,7 +33,8 @@ pub const HISTOGRAM_BOUNDS: [f64; 11] = [
 /// Buckets per histogram in a heartbeat: the bounds plus +Inf.
 pub const BUCKETS: usize = HISTOGRAM_BOUNDS.len() + 1;
 
-/// The bucket a duration of `secs` seconds falls in.
+/// The bucket a duration of `secs` seconds falls in (twice per request: inlined).
+#[inline]
 pub fn bucket_of(secs: f64) -> usize {
     HISTOGRAM_BOUNDS
         .iter()

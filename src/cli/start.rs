@@ -39,7 +39,9 @@ struct StartCommand {
 }
 
 pub fn run(args: StartArgs) -> anyhow::Result<i32> {
-    let from_source = crate::serve::source_options::load(&args.app.src)?;
+    // The app (paths, config, variables) read once, for every step below.
+    let app = args.app.load()?;
+    let from_source = crate::serve::source_options::load(&app)?;
     let args = if from_source.is_empty() {
         args
     } else {
@@ -67,12 +69,12 @@ pub fn run(args: StartArgs) -> anyhow::Result<i32> {
     };
     // The app may live in a subdirectory of the source (APP_HOME, as in
     // s2i-python-container): the workers run there and relative paths start there.
-    let home = crate::serve::app_home(&args.app.src)?;
+    let home = app.home()?;
     let settings = args
         .serve
         .resolve(&home, &ProcessEnv, &crate::serve::resources::detect())?;
     if let Some(note) = args.serve.debugger_note() {
         eprintln!("warp: note: {note}");
     }
-    crate::serve::start(&args.app.src, args.target.as_deref(), settings)
+    crate::serve::start(&app, args.target.as_deref(), settings)
 }

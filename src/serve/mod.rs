@@ -23,7 +23,7 @@ pub mod target;
 pub mod worker;
 
 use crate::app::record::BuildRecord;
-use crate::app::AppPaths;
+use crate::app::{App, AppPaths};
 use crate::build::{self, BuildOptions};
 use crate::error::fail;
 use crate::extension;
@@ -34,21 +34,15 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use target::AppTarget;
 
-/// The app's directory (APP_HOME, as in s2i-python-container, else the
-/// source root): where the workers run and relative paths start.
-pub fn app_home(src: &Path) -> Result<PathBuf> {
-    crate::app::App::load(&AppPaths::locate(src)?)?.home()
-}
-
-/// `warp start [TARGET]` for the app in `src` with resolved `settings`; the
-/// result is the exit code.
-pub fn start(src: &Path, target_arg: Option<&str>, mut settings: Settings) -> Result<i32> {
-    let paths = AppPaths::locate(src)?;
+/// `warp start [TARGET]` for `app` (loaded once by the caller) with resolved
+/// `settings`; the result is the exit code.
+pub fn start(app: &App, target_arg: Option<&str>, mut settings: Settings) -> Result<i32> {
+    let paths = &app.paths;
     let explicit = target_arg
         .map(|arg| target::from_argument(arg, &settings.app_dir, &settings.callable_object))
         .transpose()?;
     let interpreter = settings.worker_python.clone();
-    let record = built_record(&paths, interpreter.is_some())?;
+    let record = built_record(paths, interpreter.is_some())?;
     let target = match (explicit, &record) {
         (Some(t), _) => t,
         (None, Some(record)) => target::from_record(record, &settings.callable_object)?,
@@ -57,9 +51,8 @@ pub fn start(src: &Path, target_arg: Option<&str>, mut settings: Settings) -> Re
             "give TARGET, e.g. `warp start --worker-python PATH myapp.wsgi:application`",
         )),
     };
-    let app = crate::app::App::load(&paths)?;
-    crate::runtime::before_start(&app)?;
-    let mut env = crate::runtime::app_environment(&app)?;
+    crate::runtime::before_start(app)?;
+    let mut env = crate::runtime::app_environment(app)?;
     if interpreter.is_some() {
         // That Python's environment is the caller's, not the app root's.
         env.retain(|(k, _)| k != "PATH" && k != "VIRTUAL_ENV");
@@ -70,7 +63,7 @@ pub fn start(src: &Path, target_arg: Option<&str>, mut settings: Settings) -> Re
     }
     let python_version = python::check_version(&python)?;
     let _private_package = install_server_package(
-        &paths,
+        paths,
         record.as_ref(),
         &python_version,
         interpreter.is_some(),
@@ -79,7 +72,7 @@ pub fn start(src: &Path, target_arg: Option<&str>, mut settings: Settings) -> Re
     if let Some(record) = &record {
         add_django_static(record, &mut settings);
     }
-    serve_wsgi(&paths, &target, settings, python, &python_version, env)
+    serve_wsgi(paths, &target, settings, python, &python_version, env)
 }
 /// The app's build record; the app is built first when it has none (unless
 /// another Python runs it: with --worker-python there is nothing to build into).

@@ -8,6 +8,11 @@
 //! when it ends in .yaml/.yml, else plain arguments. They come before the
 //! command line's own arguments, so the command line wins.
 //!
+//! This module yields *arguments*, not settings: `cli::start` parses them with
+//! the same clap flags as the command line (one parser, so an option is
+//! spelled and checked alike wherever it comes from), and this library module
+//! needs no clap type and never imports `cli`.
+//!
 //! ```yaml
 //! server:
 //!   processes: 2
@@ -16,7 +21,8 @@
 //!   trust-proxy: [10.0.0.0/8]
 //!   access-log: true
 //! ```
-use crate::app::config::{Config, CONFIG_FILE};
+use crate::app::config::CONFIG_FILE;
+use crate::app::App;
 use crate::error::fail;
 use anyhow::Result;
 use serde_yaml_ng::Value;
@@ -25,23 +31,21 @@ use std::path::Path;
 /// warpdrive's file of extra server arguments, and warp's own name for it.
 pub const SERVER_ARGS_FILES: [&str; 2] = [".warp/server_args", ".warpdrive/server_args"];
 
-/// The arguments the source asks for (empty when it has none).
-pub fn load(src_root: &Path) -> Result<Vec<String>> {
+/// The arguments the source of `app` asks for (empty when it has none).
+pub fn load(app: &App) -> Result<Vec<String>> {
     let mut args = Vec::new();
-    let config = Config::load(src_root)?;
-    if let Some(server) = &config.server {
+    if let Some(server) = &app.config.server {
         args.extend(yaml_to_args(server)?);
     }
+    let src_root = &app.paths.src_root;
     for name in SERVER_ARGS_FILES {
         if let Ok(text) = std::fs::read_to_string(src_root.join(name)) {
             args.extend(text.split_whitespace().map(str::to_string));
             break;
         }
     }
-    let paths = crate::app::AppPaths::locate(src_root)?;
-    let vars = crate::app::vars::AppVars::load(&paths, &config)?;
-    if let Some(file) = vars.get("APP_CONFIG").filter(|f| !f.is_empty()) {
-        args.extend(app_config_args(&paths.src_root, &file)?);
+    if let Some(file) = app.vars.get("APP_CONFIG").filter(|f| !f.is_empty()) {
+        args.extend(app_config_args(src_root, &file)?);
     }
     Ok(args)
 }
@@ -137,6 +141,7 @@ fn scalar(value: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::AppPaths;
 
     fn args(yaml: &str) -> Result<Vec<String>> {
         yaml_to_args(&serde_yaml_ng::from_str(yaml).unwrap())
@@ -186,7 +191,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            load(dir.path()).unwrap(),
+            load(&App::load(&AppPaths::locate(dir.path()).unwrap()).unwrap()).unwrap(),
             ["--threads", "3", "--access-log"]
         );
     }
