@@ -18,6 +18,38 @@
 //!
 //! `build.rs` of the `warp` crate rebuilds the extension when this crate
 //! changes (it is embedded in the warp binary).
+//!
+//! ## The process contract around these types
+//! - The supervisor binds the listening socket once and starts each worker
+//!   as `<venv>/bin/python -m warpserver.worker` with the socket on **fd 3**
+//!   (inherited, non-blocking, shared by all workers: a worker that dies loses
+//!   no queued connection), the **status pipe on fd 4**, and
+//!   `WARPSERVER_WORKER_ID`.
+//! - `ready` is sent once the app is imported; until then the startup timeout
+//!   runs. A worker whose import fails prints its traceback on stderr and
+//!   exits 1 (bad config or fd 3 not a socket: exit 2). Its **stderr is a
+//!   pipe to the supervisor**, which holds back what a starting worker prints
+//!   until `ready` and, when the start fails, prints each distinct text once.
+//!   After `ready` the worker `dup2`s **fd 5** (`WARPSERVER_LOG_FD`, the
+//!   supervisor's own stderr) onto fd 2, so later error output bypasses the
+//!   supervisor. Access logs go to stdout, inherited directly. stdin is
+//!   `/dev/null`, except with `debugger`: then it is the terminal, for pdb.
+//! - `recycle` asks to be replaced: the worker keeps serving until the
+//!   supervisor, its replacement ready, sends SIGTERM (`deadlock-timeout` is
+//!   followed by exit 3 at once). **One owner per recycle rule**: the worker
+//!   owns what only it counts exactly (maximum-requests, inactivity-timeout);
+//!   the supervisor owns what it measures from outside, so that it works on a
+//!   wedged worker (restart-interval, memory-limit). The supervisor adds the
+//!   maximum-requests jitter itself: `maximum_requests` in a worker's config
+//!   is already that worker's own limit.
+//! - `heartbeat` (every `heartbeat_interval`, cumulative since the worker
+//!   started, plus one last after a drain) feeds SIGUSR1's report, crash
+//!   reports and `--metrics-port`; it never decides a recycle.
+//! - Signals to a worker: SIGTERM = stop accepting, finish in-flight requests
+//!   within `graceful_timeout`, exit 0; SIGKILL after `graceful_timeout` +
+//!   `shutdown_timeout`. Workers start with a clean signal mask, in their own
+//!   process group (except with the debugger), with PR_SET_PDEATHSIG=SIGTERM,
+//!   so a killed supervisor leaves no worker holding the port.
 mod config;
 mod events;
 
