@@ -341,7 +341,7 @@ fn pushes_show_per_layer_progress_in_a_terminal_only() {
         .flat_map(|line| line.split('\r'))
         .find(|part| part.contains("blob 1/") && part.contains("100%"))
         .unwrap_or_else(|| panic!("no progress line for the first blob:\n{screen}"));
-    assert!(base_layer.contains(" MB / "), "{base_layer}");
+    assert!(base_layer.contains(" MiB / "), "{base_layer}");
     assert!(screen.contains("pushed in"), "{screen}");
 
     // Not a terminal: the summary lines only.
