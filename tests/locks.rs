@@ -489,3 +489,39 @@ fn pipfile_lock_without_pipenv_on_the_build() {
     assert!(stderr(&out).contains("pipenv lock"));
     assert_eq!(installed(&app, "flask"), "2.3.3", "the venv was kept");
 }
+
+#[test]
+fn a_uv_package_project_is_installed_after_its_locked_dependencies() {
+    let app = TempApp::new();
+    app.write(
+        "pyproject.toml",
+        "[build-system]\nrequires = [\"flit_core>=3.2,<4\"]\nbuild-backend = \"flit_core.buildapi\"\n\n\
+         [project]\nname = \"lockedpkg\"\nversion = \"1.0\"\ndescription = \"test\"\n\
+         requires-python = \">=3.9\"\ndependencies = [\"itsdangerous>=2.0\"]\n\n\
+         [tool.uv]\ndev-dependencies = [\"iniconfig\"]\n",
+    );
+    app.write(
+        "lockedpkg/__init__.py",
+        "import itsdangerous\nVALUE = 'one'\n",
+    );
+    app.write("wsgi.py", "from lockedpkg import VALUE\n");
+    let Some(mut uv) = lock_tool("uv", app.path()) else {
+        return;
+    };
+    assert_ok(&run(uv.args(["lock", "-q", "-P", "itsdangerous==2.1.2"])));
+    ok(build(&app, "uv", &[], &[])).unwrap();
+    assert_eq!(installed(&app, "itsdangerous"), "2.1.2");
+    assert_eq!(installed(&app, "lockedpkg"), "1.0");
+    assert_eq!(installed(&app, "iniconfig"), "none");
+    // The package's code is an input: a change reinstalls it.
+    app.write(
+        "lockedpkg/__init__.py",
+        "import itsdangerous\nVALUE = 'two'\n",
+    );
+    let err = ok(build(&app, "uv", &[], &[])).unwrap();
+    assert!(!err.contains("install skipped"), "{err}");
+    assert_ok(&venv_python(
+        app.path(),
+        "import lockedpkg; assert lockedpkg.VALUE == 'two', lockedpkg.VALUE",
+    ));
+}
