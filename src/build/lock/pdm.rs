@@ -195,3 +195,22 @@ pub fn read(text: &str, r: &Reader) -> Result<Locked> {
         install_project: distribution,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_hash_is_pdms() {
+        // The pyproject and the content_hash `pdm lock` (PDM 2.29.4) wrote for it.
+        let pyproject: toml::Table = "[project]\nname = \"pdapp\"\nversion = \"0.1.0\"\n\
+            requires-python = \">=3.9\"\ndependencies = [\"flask>=2.2\"]\n\n\
+            [dependency-groups]\ndev = [\"pytest-timeout\"]\n\n[tool.pdm]\ndistribution = false\n"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            content_hash(&pyproject),
+            "3e67c036b7c839d281cdd057f085a621776de189a0359db5a9029ad772655358"
+        );
+    }
+}

@@ -184,3 +184,21 @@ pub fn read(text: &str, r: &Reader) -> Result<Locked> {
         install_project: false,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pipfile_hash_is_pipenvs() {
+        // The Pipfile and the _meta.hash `pipenv lock` wrote for it.
+        let pipfile: toml::Table =
+            "[packages]\nflask = \"==2.3.3\"\n\n[dev-packages]\niniconfig = \"*\"\n"
+                .parse()
+                .unwrap();
+        assert_eq!(
+            pipfile_hash(&pipfile, true),
+            "90b932d91c00392f96987ae11980fafff1272a67869d5d33f97e8ee50ee951cd"
+        );
+    }
+}
