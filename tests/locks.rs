@@ -65,13 +65,15 @@ fn ok(out: Option<Output>) -> Option<String> {
 
 const FLASK_APP: &str = "import flask\napp = flask.Flask(__name__)\n\n@app.route('/')\ndef index():\n    return flask.__version__\n";
 
-/// A uv app: flask>=2.2 locked at 2.3.3, a `dev` group (iniconfig).
+/// A uv app: flask>=2.2 locked at 2.3.3, a `dev` group (iniconfig), an
+/// extra `extra-six` (six).
 fn uv_app() -> Option<TempApp> {
     let app = TempApp::new();
     app.write(
         "pyproject.toml",
         "[project]\nname = \"lockedapp\"\nversion = \"0.1.0\"\nrequires-python = \">=3.9\"\n\
-         dependencies = [\"flask>=2.2\"]\n\n[dependency-groups]\ndev = [\"iniconfig\"]\n",
+         dependencies = [\"flask>=2.2\"]\n\n[project.optional-dependencies]\nextra-six = [\"six\"]\n\n\
+         [dependency-groups]\ndev = [\"iniconfig\"]\n",
     );
     app.write("wsgi.py", FLASK_APP);
     let out = run(lock_tool("uv", app.path())?.args(["lock", "-q", "-P", "flask==2.3.3"]));
@@ -109,8 +111,18 @@ fn uv_lock_installs_exactly_the_locked_set_with_uv_and_with_pip() {
     assert_eq!(installed(&app, "iniconfig"), "none");
 
     // A group asked for by variable: a changed input, a reinstall with it.
+    assert_eq!(installed(&app, "six"), "none");
     ok(build(&app, "uv", &[], &[("WARP_GROUPS", "dev")])).unwrap();
     assert_ne!(installed(&app, "iniconfig"), "none");
+    // An extra from config.yaml.
+    app.write(
+        ".warp/config.yaml",
+        "extras: [extra_six]
+",
+    );
+    ok(build(&app, "uv", &[], &[])).unwrap();
+    assert_ne!(installed(&app, "six"), "none");
+    assert_eq!(installed(&app, "iniconfig"), "none");
     app.write(".warp/config.yaml", "groups: [nosuchgroup]\n");
     let out = build(&app, "uv", &[], &[]).unwrap();
     assert_fails_with(
@@ -430,4 +442,86 @@ fn wheels_from_a_lock_then_an_offline_build() {
             .arg(app.path().join(".venv")));
         assert_eq!(stdout(&out), "", "files holding the credential");
     }
+}
+
+#[test]
+fn pipfile_lock_without_pipenv_on_the_build() {
+    let app = TempApp::new();
+    app.write(
+        "Pipfile",
+        "[packages]\nflask = \"==2.3.3\"\n\n[dev-packages]\niniconfig = \"*\"\n",
+    );
+    app.write("wsgi.py", FLASK_APP);
+    let Some(mut pipenv) = lock_tool("pipenv", app.path()) else {
+        return;
+    };
+    let out = run(pipenv
+        .arg("lock")
+        .env("PIPENV_VENV_IN_PROJECT", "1")
+        .env("PIPENV_VERBOSITY", "-1")
+        .env("PIPENV_NOSPIN", "1"));
+    assert_ok(&out);
+    std::fs::remove_dir_all(app.path().join(".venv")).unwrap();
+    let lock: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(app.path().join("Pipfile.lock")).unwrap())
+            .unwrap();
+    let err = ok(build(&app, "pip", &[], &[])).unwrap();
+    assert!(
+        err.contains("==> Installing dependencies from Pipfile.lock ("),
+        "{err}"
+    );
+    assert_eq!(record(app.path())["layout"], "Pipfile.lock");
+    for (name, entry) in lock["default"].as_object().unwrap() {
+        let locked = entry["version"].as_str().unwrap().trim_start_matches("==");
+        assert_eq!(installed(&app, name), locked, "{name}");
+    }
+    assert_eq!(installed(&app, "iniconfig"), "none");
+    for tool in ["pipenv", "micropipenv"] {
+        assert!(!app.path().join(".venv/bin").join(tool).exists());
+    }
+
+    app.write("Pipfile", "[packages]\nflask = \">=2.2\"\n");
+    let out = build(&app, "uv", &[], &[]).unwrap();
+    assert_fails_with(
+        &out,
+        "Pipfile.lock: the lock is out of date with the project",
+    );
+    assert!(stderr(&out).contains("pipenv lock"));
+    assert_eq!(installed(&app, "flask"), "2.3.3", "the venv was kept");
+}
+
+#[test]
+fn a_uv_package_project_is_installed_after_its_locked_dependencies() {
+    let app = TempApp::new();
+    app.write(
+        "pyproject.toml",
+        "[build-system]\nrequires = [\"flit_core>=3.2,<4\"]\nbuild-backend = \"flit_core.buildapi\"\n\n\
+         [project]\nname = \"lockedpkg\"\nversion = \"1.0\"\ndescription = \"test\"\n\
+         requires-python = \">=3.9\"\ndependencies = [\"itsdangerous>=2.0\"]\n\n\
+         [tool.uv]\ndev-dependencies = [\"iniconfig\"]\n",
+    );
+    app.write(
+        "lockedpkg/__init__.py",
+        "import itsdangerous\nVALUE = 'one'\n",
+    );
+    app.write("wsgi.py", "from lockedpkg import VALUE\n");
+    let Some(mut uv) = lock_tool("uv", app.path()) else {
+        return;
+    };
+    assert_ok(&run(uv.args(["lock", "-q", "-P", "itsdangerous==2.1.2"])));
+    ok(build(&app, "uv", &[], &[])).unwrap();
+    assert_eq!(installed(&app, "itsdangerous"), "2.1.2");
+    assert_eq!(installed(&app, "lockedpkg"), "1.0");
+    assert_eq!(installed(&app, "iniconfig"), "none");
+    // The package's code is an input: a change reinstalls it.
+    app.write(
+        "lockedpkg/__init__.py",
+        "import itsdangerous\nVALUE = 'two'\n",
+    );
+    let err = ok(build(&app, "uv", &[], &[])).unwrap();
+    assert!(!err.contains("install skipped"), "{err}");
+    assert_ok(&venv_python(
+        app.path(),
+        "import lockedpkg; assert lockedpkg.VALUE == 'two', lockedpkg.VALUE",
+    ));
 }

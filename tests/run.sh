@@ -42,14 +42,15 @@ default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
 runtime = "runc"
 CONF
 
-# --- Python tools the tests drive (uv, poetry, pdm, django-admin, validators)
+# --- Python tools the tests drive (uv, poetry, pdm, pipenv, django-admin, validators)
 tools="$root/target/test-env/tools"
 if [ ! -x "$tools/bin/uv" ] || [ ! -x "$tools/bin/django-admin" ] \
-   || [ ! -x "$tools/bin/poetry" ] || [ ! -x "$tools/bin/pdm" ]; then
+   || [ ! -x "$tools/bin/poetry" ] || [ ! -x "$tools/bin/pdm" ] \
+   || [ ! -x "$tools/bin/pipenv" ]; then
   say "installing Python test tools into $tools"
   python3 -m venv "$tools"
   "$tools/bin/pip" install -q --upgrade pip
-  "$tools/bin/pip" install -q uv django flask kubernetes-validate poetry "pdm[locked]"
+  "$tools/bin/pip" install -q uv django flask kubernetes-validate poetry "pdm[locked]" pipenv
 fi
 # The SBOM validators (tests/image_sbom.rs): SPDX's and CycloneDX's own libraries.
 if ! "$tools/bin/python" -c 'import spdx_tools, cyclonedx, jsonschema' >/dev/null 2>&1; then

@@ -14,7 +14,8 @@ pub struct BuildRecord {
     pub src_root: PathBuf,
     pub app_root: PathBuf,
     /// How dependencies were installed: "requirements.txt", "Pipfile",
-    /// "pyproject.toml", "setup.py" or "none".
+    /// "pyproject.toml", "setup.py", "none", or the lock file installed
+    /// ("uv.lock", "pylock.toml", "poetry.lock", "pdm.lock", "Pipfile.lock").
     pub layout: String,
     /// What `warp start` runs.
     pub entry: Entry,

@@ -165,7 +165,7 @@ fn read_lock(
     };
     let title = format!("Reading {} for Python {}", file.name(), base.version);
     let locked = step(&title, || {
-        let target = lock::Target::new(lock::markers::environment(&base.base_executable)?);
+        let target = lock::Target::new(lock::markers::environment(&base.markers)?);
         lock::read(file, home, &target, &deps.selection)
     })?;
     Ok(Some(locked))

@@ -1,5 +1,7 @@
 //! Finding the interpreter a venv is made from, and asking an interpreter
-//! (once) what a build needs to know about it.
+//! (once) what a build needs to know about it: version, base interpreter,
+//! platlib and PEP 508 marker values (as `packaging.markers.default_environment`
+//! computes them, for reading lock files).
 use crate::error::fail;
 use anyhow::{Context, Result};
 use serde::Deserialize;
@@ -18,12 +20,23 @@ pub struct Probe {
     pub base_executable: PathBuf,
     /// sysconfig's platlib: a venv's site-packages.
     pub platlib: PathBuf,
+    /// The PEP 508 marker values (for reading lock files).
+    pub markers: crate::build::lock::markers::Values,
 }
 
-const PROBE: &str = "import json, platform, sys, sysconfig\n\
+const PROBE: &str = "import json, os, platform, sys, sysconfig\n\
+def fmt(i):\n    v = '%d.%d.%d' % (i.major, i.minor, i.micro)\n    \
+return v if i.releaselevel == 'final' else v + i.releaselevel[0] + str(i.serial)\n\
 print(json.dumps({'version': platform.python_version(), \
 'base_executable': getattr(sys, '_base_executable', sys.executable), \
-'platlib': sysconfig.get_paths()['platlib']}))";
+'platlib': sysconfig.get_paths()['platlib'], \
+'markers': {'implementation_name': sys.implementation.name, \
+'implementation_version': fmt(sys.implementation.version), 'os_name': os.name, \
+'platform_machine': platform.machine(), \
+'platform_python_implementation': platform.python_implementation(), \
+'platform_release': platform.release(), 'platform_system': platform.system(), \
+'platform_version': platform.version(), 'python_full_version': platform.python_version(), \
+'python_version': '.'.join(platform.python_version_tuple()[:2]), 'sys_platform': sys.platform}}))";
 
 /// Run `python` once and read its version, base interpreter and platlib.
 pub fn probe(python: &Path) -> Result<Probe> {

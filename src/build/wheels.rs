@@ -51,7 +51,8 @@ pub fn build_wheelhouse(paths: &AppPaths, python_choice: Option<&str>) -> Result
         }
         Layout::Pyproject | Layout::SetupPy => args.push(".".into()),
         Layout::Lock(file) => {
-            let target = lock::Target::new(lock::markers::environment(&pip_python)?);
+            let probe = python::probe(&pip_python)?;
+            let target = lock::Target::new(lock::markers::environment(&probe.markers)?);
             let locked = lock::read(file, &home, &target, &Selection::new(&vars, &config))?;
             let requirements = install::lock_requirements(&locked)?;
             args.extend(["--require-hashes".into(), "--no-deps".into(), "-r".into()]);

@@ -1,27 +1,14 @@
-//! PEP 508 markers for the build's interpreter: its marker environment is
-//! asked of the interpreter itself (as `packaging.markers.default_environment`
-//! computes it), and markers are evaluated by the `pep508_rs` crate.
-use crate::error::fail;
-use anyhow::{Context, Result};
+//! PEP 508 markers for the build's interpreter: its marker values come from
+//! the interpreter itself (in the one probe a build runs anyway), and markers
+//! are evaluated by the `pep508_rs` crate.
+use anyhow::Result;
 use pep508_rs::{ExtraName, MarkerEnvironment, MarkerEnvironmentBuilder, MarkerTree};
 use serde::Deserialize;
-use std::path::Path;
-use std::process::Command;
 use std::str::FromStr;
 
-const ENVIRONMENT: &str = "import json, os, platform, sys\n\
-def fmt(i):\n    v = '%d.%d.%d' % (i.major, i.minor, i.micro)\n    \
-return v if i.releaselevel == 'final' else v + i.releaselevel[0] + str(i.serial)\n\
-print(json.dumps({'implementation_name': sys.implementation.name, \
-'implementation_version': fmt(sys.implementation.version), 'os_name': os.name, \
-'platform_machine': platform.machine(), \
-'platform_python_implementation': platform.python_implementation(), \
-'platform_release': platform.release(), 'platform_system': platform.system(), \
-'platform_version': platform.version(), 'python_full_version': platform.python_version(), \
-'python_version': '.'.join(platform.python_version_tuple()[:2]), 'sys_platform': sys.platform}))";
-
-#[derive(Deserialize)]
-struct Values {
+/// The marker values an interpreter reports ([`crate::build::python::probe`]).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Values {
     implementation_name: String,
     implementation_version: String,
     os_name: String,
@@ -35,20 +22,8 @@ struct Values {
     sys_platform: String,
 }
 
-/// The marker environment of `python` (one interpreter start).
-pub fn environment(python: &Path) -> Result<MarkerEnvironment> {
-    let out = Command::new(python)
-        .args(["-I", "-c", ENVIRONMENT])
-        .output()
-        .with_context(|| format!("could not run {}", python.display()))?;
-    if !out.status.success() {
-        return Err(fail(
-            format!("{} did not report its marker environment", python.display()),
-            String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        ));
-    }
-    let v: Values = serde_json::from_slice(&out.stdout)
-        .with_context(|| format!("reading the marker environment of {}", python.display()))?;
+/// The marker environment of the interpreter that reported `v`.
+pub fn environment(v: &Values) -> Result<MarkerEnvironment> {
     MarkerEnvironment::try_from(MarkerEnvironmentBuilder {
         implementation_name: &v.implementation_name,
         implementation_version: &v.implementation_version,
@@ -62,7 +37,7 @@ pub fn environment(python: &Path) -> Result<MarkerEnvironment> {
         python_version: &v.python_version,
         sys_platform: &v.sys_platform,
     })
-    .map_err(|e| anyhow::anyhow!("the marker environment of {}: {e}", python.display()))
+    .map_err(|e| anyhow::anyhow!("the interpreter's marker environment: {e}"))
 }
 
 /// Whether `marker` (none: always) holds in `env` with `extras` asked for.

@@ -1,7 +1,8 @@
 //! `pdm.lock` (lock_version 4.x with the default `inherit_metadata`
 //! strategy): every package names its groups (`default` is production) and
 //! the marker under which it is needed; warp installs those of `default`
-//! (plus the groups asked for) whose markers hold. The project is installed
+//! (plus the groups and extras asked for: PDM locks an extra as a group of
+//! its name) whose markers hold. The project is installed
 //! when `[tool.pdm] distribution` is true (or unset with a `[build-system]`).
 //!
 //! Stale: `content_hash` is PDM's sha256 of the relevant parts of
@@ -140,7 +141,7 @@ pub fn read(text: &str, r: &Reader) -> Result<Locked> {
     for target in &lock.metadata.targets {
         r.check_python(target.requires_python.as_deref())?;
     }
-    for group in &r.selection.groups {
+    for group in r.selection.groups.iter().chain(&r.selection.extras) {
         if !lock.metadata.groups.iter().any(|g| normalize(g) == *group) {
             return Err(r.error(
                 format!("the lock has no group {group:?}"),
@@ -148,7 +149,8 @@ pub fn read(text: &str, r: &Reader) -> Result<Locked> {
             ));
         }
     }
-    let wanted = |g: &str| g == "default" || r.selection.has_group(g);
+    // PDM locks the project's extras as groups of the same name.
+    let wanted = |g: &str| g == "default" || r.selection.has_group(g) || r.selection.has_extra(g);
     let mut packages: Vec<Pinned> = Vec::new();
     for p in &lock.package {
         // `name[extra]` entries repeat a package for its extras' dependencies.
@@ -192,4 +194,23 @@ pub fn read(text: &str, r: &Reader) -> Result<Locked> {
         packages,
         install_project: distribution,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_hash_is_pdms() {
+        // The pyproject and the content_hash `pdm lock` (PDM 2.29.4) wrote for it.
+        let pyproject: toml::Table = "[project]\nname = \"pdapp\"\nversion = \"0.1.0\"\n\
+            requires-python = \">=3.9\"\ndependencies = [\"flask>=2.2\"]\n\n\
+            [dependency-groups]\ndev = [\"pytest-timeout\"]\n\n[tool.pdm]\ndistribution = false\n"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            content_hash(&pyproject),
+            "3e67c036b7c839d281cdd057f085a621776de189a0359db5a9029ad772655358"
+        );
+    }
 }

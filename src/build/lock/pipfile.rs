@@ -2,10 +2,16 @@
 //! `develop` section (installed only when the `dev` group is asked for), each
 //! package pinned `==version` with its hashes and an optional marker. Read by
 //! warp itself: neither pipenv nor micropipenv is installed. A lock made for
-//! another Python (`_meta.requires.python_version`) is refused.
-use crate::build::lock::{normalize, Locked, Pinned, Reader, Source};
+//! another Python (`_meta.requires.python_version`) is refused, and so is a
+//! stale one: `_meta.hash.sha256` is pipenv's sha256 of the Pipfile's
+//! sections as compact sorted JSON ([`pipfile_hash`], as
+//! `pipenv.utils.pipfile.Pipfile.calculate_hash`; package names PEP 503
+//! normalised, or as written for pipenv before that).
+use crate::build::lock::{normalize, pyjson, Locked, Pinned, Reader, Source};
 use anyhow::Result;
 use serde::Deserialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 #[derive(Deserialize)]
@@ -22,6 +28,8 @@ struct PipfileLock {
 struct Meta {
     #[serde(default)]
     requires: Requires,
+    #[serde(default)]
+    hash: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -41,8 +49,86 @@ struct Entry {
     file: Option<String>,
 }
 
+/// The default source pipenv assumes when a Pipfile has none.
+const DEFAULT_SOURCE: &str =
+    "[[source]]\nname = \"pypi\"\nurl = \"https://pypi.org/simple\"\nverify_ssl = true\n";
+
+/// Sections of a Pipfile that are not package categories.
+const SECTIONS: [&str; 10] = [
+    "source",
+    "packages",
+    "dev-packages",
+    "requires",
+    "scripts",
+    "pipfile",
+    "pipenv",
+    "default",
+    "develop",
+    "pipenv",
+];
+
+/// pipenv's hash of a Pipfile's text (`normalized`: names PEP 503 normalised).
+pub fn pipfile_hash(pipfile: &toml::Table, normalized: bool) -> String {
+    let mut with_source = pipfile.clone();
+    if !with_source.contains_key("source") {
+        if let Ok(default) = DEFAULT_SOURCE.parse::<toml::Table>() {
+            with_source.insert("source".into(), default["source"].clone());
+        }
+    }
+    let section = |key: &str| -> Value {
+        let Some(table) = with_source.get(key).and_then(|v| v.as_table()) else {
+            return Value::Object(Default::default());
+        };
+        Value::Object(
+            table
+                .iter()
+                .map(|(k, v)| {
+                    let name = if normalized { normalize(k) } else { k.clone() };
+                    (name, pyjson::from_toml(v))
+                })
+                .collect(),
+        )
+    };
+    let mut meta = serde_json::Map::new();
+    meta.insert("sources".into(), pyjson::from_toml(&with_source["source"]));
+    meta.insert(
+        "requires".into(),
+        with_source
+            .get("requires")
+            .map(pyjson::from_toml)
+            .unwrap_or(Value::Object(Default::default())),
+    );
+    let mut data = serde_json::Map::new();
+    data.insert("_meta".into(), Value::Object(meta));
+    data.insert("default".into(), section("packages"));
+    data.insert("develop".into(), section("dev-packages"));
+    for key in with_source.keys() {
+        if !SECTIONS.contains(&key.as_str()) {
+            data.insert(key.clone(), section(key));
+        }
+    }
+    hex::encode(Sha256::digest(
+        pyjson::dumps_sorted_compact(&Value::Object(data)).as_bytes(),
+    ))
+}
+
 pub fn read(text: &str, r: &Reader) -> Result<Locked> {
     let lock: PipfileLock = serde_json::from_str(text).map_err(|e| r.invalid(e))?;
+    if let Ok(pipfile) = std::fs::read_to_string(r.home.join("Pipfile")) {
+        let pipfile: toml::Table = pipfile.parse().map_err(|e: toml::de::Error| {
+            r.error(
+                format!("the Pipfile is not valid TOML: {}", e.message()),
+                "fix the Pipfile",
+            )
+        })?;
+        let recorded = lock.meta.hash.get("sha256").cloned().unwrap_or_default();
+        if ![true, false]
+            .iter()
+            .any(|n| pipfile_hash(&pipfile, *n) == recorded)
+        {
+            return Err(r.stale("its _meta.hash is not that of the Pipfile"));
+        }
+    }
     let wanted = lock
         .meta
         .requires
@@ -97,4 +183,22 @@ pub fn read(text: &str, r: &Reader) -> Result<Locked> {
         packages,
         install_project: false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pipfile_hash_is_pipenvs() {
+        // The Pipfile and the _meta.hash `pipenv lock` wrote for it.
+        let pipfile: toml::Table =
+            "[packages]\nflask = \"==2.3.3\"\n\n[dev-packages]\niniconfig = \"*\"\n"
+                .parse()
+                .unwrap();
+        assert_eq!(
+            pipfile_hash(&pipfile, true),
+            "90b932d91c00392f96987ae11980fafff1272a67869d5d33f97e8ee50ee951cd"
+        );
+    }
 }

@@ -245,6 +245,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn content_hash_is_poetrys() {
+        // The pyproject and the content-hash `poetry lock` (Poetry 2.5.1) wrote for it.
+        let pyproject: toml::Table = "[project]\nname = \"poapp\"\nversion = \"0.1.0\"\n\
+            requires-python = \">=3.9\"\ndependencies = [\"flask>=2.2\"]\n\n[tool.poetry]\n\
+            package-mode = false\n\n[tool.poetry.group.dev.dependencies]\npytest-timeout = \"*\"\n"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            content_hash(&pyproject, true),
+            "92a1730b263641fc7924e94530da63636a2d403a58beb97922b9e65b31023118"
+        );
+    }
+
+    #[test]
     fn poetry_constraints_as_pep440() {
         assert_eq!(poetry_constraint("^3.9"), ">=3.9,<4");
         assert_eq!(poetry_constraint("~3.9"), ">=3.9,<3.10");

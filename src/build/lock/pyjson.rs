@@ -1,7 +1,7 @@
 //! Python's `json.dumps(value, sort_keys=True)` byte for byte (separators
-//! `", "` and `": "`, non-ASCII escaped as `\uXXXX`): Poetry and PDM hash
-//! pyproject content serialised that way, and a lock is stale exactly when
-//! that hash changes.
+//! `", "` and `": "`, or `","` and `":"` compact, non-ASCII escaped as
+//! `\uXXXX`): Poetry, PDM and pipenv hash project content serialised that
+//! way, and a lock is stale exactly when that hash changes.
 use serde_json::Value;
 
 /// A TOML value as JSON (dates as their TOML text, as `tomllib` would not
@@ -23,11 +23,18 @@ pub fn from_toml(value: &toml::Value) -> Value {
 /// `json.dumps(value, sort_keys=True)`.
 pub fn dumps_sorted(value: &Value) -> String {
     let mut out = String::new();
-    write(value, &mut out);
+    write(value, (", ", ": "), &mut out);
     out
 }
 
-fn write(value: &Value, out: &mut String) {
+/// `json.dumps(value, sort_keys=True, separators=(",", ":"))`.
+pub fn dumps_sorted_compact(value: &Value) -> String {
+    let mut out = String::new();
+    write(value, (",", ":"), &mut out);
+    out
+}
+
+fn write(value: &Value, separators: (&str, &str), out: &mut String) {
     match value {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -40,9 +47,9 @@ fn write(value: &Value, out: &mut String) {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push_str(", ");
+                    out.push_str(separators.0);
                 }
-                write(item, out);
+                write(item, separators, out);
             }
             out.push(']');
         }
@@ -52,11 +59,11 @@ fn write(value: &Value, out: &mut String) {
             out.push('{');
             for (i, key) in keys.into_iter().enumerate() {
                 if i > 0 {
-                    out.push_str(", ");
+                    out.push_str(separators.0);
                 }
                 string(key, out);
-                out.push_str(": ");
-                write(&map[key], out);
+                out.push_str(separators.1);
+                write(&map[key], separators, out);
             }
             out.push('}');
         }

@@ -342,11 +342,26 @@ fn check_stale(lock: &UvLock, root: &Package, r: &Reader) -> Result<()> {
         return Err(r.stale(why));
     }
 
-    let groups = pyproject
+    let mut groups = pyproject
         .get("dependency-groups")
         .and_then(|g| g.as_table())
         .cloned()
         .unwrap_or_default();
+    // uv's older spelling of the dev group.
+    if let Some(dev) = pyproject
+        .get("tool")
+        .and_then(|t| t.get("uv"))
+        .and_then(|u| u.get("dev-dependencies"))
+        .and_then(|d| d.as_array())
+    {
+        let mut all = groups
+            .get("dev")
+            .and_then(|d| d.as_array())
+            .cloned()
+            .unwrap_or_default();
+        all.extend(dev.iter().cloned());
+        groups.insert("dev".into(), toml::Value::Array(all));
+    }
     let names: BTreeSet<String> = groups
         .keys()
         .chain(metadata.requires_dev.keys())
