@@ -10,7 +10,7 @@ use super::sandbox;
 use super::source;
 use super::stage::{self, APP_PARTS};
 use super::store::BlobStore;
-use super::{layer, roots, sbom, Layer};
+use super::{layer, provenance, roots, sbom, Layer};
 use crate::error::fail;
 use crate::ui;
 use anyhow::{Context, Result};
@@ -208,6 +208,27 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
         },
     ];
     let assembled = config::assemble(&base.config, &base.layers, &added, &facts)?;
+    let provenance = provenance::Facts {
+        image_name: options.name.clone(),
+        manifest_digest: String::new(),
+        base: provenance::public_base_name(&base_ref, &base_text),
+        base_digest: base.identity.clone(),
+        warp_sha256: exe_hash.clone(),
+        revision: facts.revision.clone(),
+        dirty: source::dirty(&src),
+        remote_url: facts.source_url.clone(),
+        lock_files: provenance::lock_files(&src),
+        source_date_epoch: epoch,
+        installer,
+        layer_compression: "gzip".into(),
+    };
+    let attachments = stage::documents::attachments(
+        &store,
+        &assembled,
+        &inventory,
+        &provenance,
+        &config::rfc3339(epoch)?,
+    )?;
     stage::outputs::write_outputs(
         &assembled,
         &store,
@@ -216,6 +237,7 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
         &base_ref,
         &outputs,
         &options.registry,
+        &attachments,
     )
 }
 

@@ -133,6 +133,7 @@ fn make_builder(options: &BuilderOptions) -> Result<()> {
         &base_ref,
         &outputs,
         &options.registry,
+        &[],
     )
 }
 

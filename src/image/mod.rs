@@ -9,6 +9,7 @@
 //! runtime layer + S2I scripts layer ─▶ the builder's config ─▶ outputs.
 
 pub mod app;
+pub mod attach;
 pub mod base;
 pub mod builder;
 pub mod config;
@@ -16,6 +17,7 @@ pub mod diskfull;
 pub mod layer;
 pub mod output;
 pub mod progress;
+pub mod provenance;
 pub mod reference;
 pub mod registry;
 pub mod roots;

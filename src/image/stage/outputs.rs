@@ -1,6 +1,7 @@
 //! Stage 5, the outputs: where the image goes (checked before any work),
 //! then its config and manifest stored and every destination written
 //! (`output` knows each format).
+use crate::image::attach::Artifact;
 use crate::image::config;
 use crate::image::output::{self, Finished};
 use crate::image::reference::{DockerRef, ImageRef};
@@ -37,6 +38,7 @@ pub fn write_outputs(
     base_ref: &ImageRef,
     outputs: &[ImageRef],
     registry: &RegistryOptions,
+    attachments: &[Artifact],
 ) -> Result<()> {
     store.put_bytes(&assembled.config)?;
     store.put_bytes(&assembled.manifest)?;
@@ -49,6 +51,7 @@ pub fn write_outputs(
             ImageRef::Docker(d) => Some(d.clone()),
             _ => None,
         },
+        attachments,
     };
     if outputs.is_empty() {
         let done = ui::step("Output", || {
