@@ -34,8 +34,12 @@ pub fn build_image(options: &ImageOptions) -> Result<()> {
 }
 
 fn build_app_image(options: &ImageOptions) -> Result<()> {
-    let (name, outputs) =
-        stage::outputs::destinations(&options.name, &options.outputs, options.push)?;
+    let dest = stage::outputs::destinations(
+        &options.name,
+        &options.outputs,
+        options.push,
+        &options.registry,
+    )?;
     if !options.src.is_dir() {
         return Err(fail(
             format!(
@@ -191,7 +195,7 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
         epoch,
         source_url: source::remote_url(&src),
         revision: source::revision(&src),
-        version: name.tag.clone(),
+        version: dest.name.tag.clone(),
     };
     let added = [
         AddedLayer {
@@ -229,16 +233,7 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
         &provenance,
         &config::rfc3339(epoch)?,
     )?;
-    stage::outputs::write_outputs(
-        &assembled,
-        &store,
-        &options.name,
-        &name,
-        &base_ref,
-        &outputs,
-        &options.registry,
-        &attachments,
-    )
+    stage::outputs::write_outputs(&assembled, &store, &dest, &base_ref, &attachments)
 }
 
 /// A layer-writing thread's result (a panic becomes an error).

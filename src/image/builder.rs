@@ -96,8 +96,12 @@ pub fn build_builder(options: &BuilderOptions) -> Result<()> {
 }
 
 fn make_builder(options: &BuilderOptions) -> Result<()> {
-    let (name, outputs) =
-        stage::outputs::destinations(&options.name, &options.outputs, options.push)?;
+    let dest = stage::outputs::destinations(
+        &options.name,
+        &options.outputs,
+        options.push,
+        &options.registry,
+    )?;
     let base_text = options.base.as_deref().unwrap_or(DEFAULT_BASE);
     let base_ref = ImageRef::parse(base_text)?;
     let epoch = super::source::env_source_date_epoch()?.unwrap_or(0);
@@ -125,16 +129,7 @@ fn make_builder(options: &BuilderOptions) -> Result<()> {
     let mut image_config = serde_json::to_value(&base.config)?;
     image_config["config"] = runtime_config(&base.config, &options.name);
     let assembled = config::finish(image_config, &base.layers, &added, &created)?;
-    stage::outputs::write_outputs(
-        &assembled,
-        &store,
-        &options.name,
-        &name,
-        &base_ref,
-        &outputs,
-        &options.registry,
-        &[],
-    )
+    stage::outputs::write_outputs(&assembled, &store, &dest, &base_ref, &[])
 }
 
 /// The scripts in /usr/libexec/s2i (root-owned, 0755), the directory

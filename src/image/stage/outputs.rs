@@ -10,13 +10,23 @@ use crate::image::store::BlobStore;
 use crate::ui;
 use anyhow::Result;
 
+/// The image's name and where it goes.
+pub struct Destinations {
+    /// NAME as given.
+    pub name_text: String,
+    pub name: DockerRef,
+    pub outputs: Vec<ImageRef>,
+    pub registry: RegistryOptions,
+}
+
 /// The image's name and where to write it (checked before any work):
 /// `--output`s, plus the registry NAME names with `--push`.
 pub fn destinations(
     name_text: &str,
     outputs: &[String],
     push: bool,
-) -> Result<(DockerRef, Vec<ImageRef>)> {
+    registry: &RegistryOptions,
+) -> Result<Destinations> {
     let name = DockerRef::parse(name_text)?;
     let mut dests = outputs
         .iter()
@@ -25,7 +35,12 @@ pub fn destinations(
     if push {
         dests.push(ImageRef::Docker(name.clone()));
     }
-    Ok((name, dests))
+    Ok(Destinations {
+        name_text: name_text.to_string(),
+        name,
+        outputs: dests,
+        registry: registry.clone(),
+    })
 }
 
 /// Store the config and manifest, write every output (none named: load into
@@ -33,20 +48,18 @@ pub fn destinations(
 pub fn write_outputs(
     assembled: &config::Assembled,
     store: &BlobStore,
-    name_text: &str,
-    name: &DockerRef,
+    dest: &Destinations,
     base_ref: &ImageRef,
-    outputs: &[ImageRef],
-    registry: &RegistryOptions,
     attachments: &[Artifact],
 ) -> Result<()> {
+    let (name, outputs, registry) = (&dest.name, &dest.outputs, &dest.registry);
     store.put_bytes(&assembled.config)?;
     store.put_bytes(&assembled.manifest)?;
     let finished = Finished {
         assembled,
         store,
         name,
-        local_name: output::local_name(name_text, name),
+        local_name: output::local_name(&dest.name_text, name),
         base_origin: match base_ref {
             ImageRef::Docker(d) => Some(d.clone()),
             _ => None,
@@ -75,13 +88,22 @@ mod tests {
 
     #[test]
     fn push_adds_the_registry_the_name_names() {
-        let (name, dests) =
-            destinations("127.0.0.1:5000/team/app:1", &["oci:out".into()], true).unwrap();
+        let options = RegistryOptions::default();
+        let d = destinations(
+            "127.0.0.1:5000/team/app:1",
+            &["oci:out".into()],
+            true,
+            &options,
+        )
+        .unwrap();
+        let (name, dests) = (d.name, d.outputs);
         assert_eq!(name.repository, "team/app");
         assert_eq!(dests.len(), 2);
         assert!(matches!(&dests[1], ImageRef::Docker(d) if d.registry == "127.0.0.1:5000"));
-        let (_, none) = destinations("app", &[], false).unwrap();
-        assert!(none.is_empty());
-        assert!(destinations("Bad Name!", &[], false).is_err());
+        assert!(destinations("app", &[], false, &options)
+            .unwrap()
+            .outputs
+            .is_empty());
+        assert!(destinations("Bad Name!", &[], false, &options).is_err());
     }
 }
