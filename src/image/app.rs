@@ -26,6 +26,8 @@ pub struct ImageOptions {
     pub outputs: Vec<String>,
     pub push: bool,
     pub registry: RegistryOptions,
+    /// `--sign-key`: sign the pushed image with this key.
+    pub sign_key: Option<PathBuf>,
     pub sbom: Option<PathBuf>,
 }
 
@@ -39,6 +41,7 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
         &options.outputs,
         options.push,
         &options.registry,
+        options.sign_key.as_deref(),
     )?;
     if !options.src.is_dir() {
         return Err(fail(

@@ -22,7 +22,7 @@ use super::{sandbox, unpack, Layer};
 use crate::ui;
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Where the scripts go (what the scripts-url labels point at).
 pub const SCRIPTS_DIR: &str = "/usr/libexec/s2i";
@@ -88,6 +88,8 @@ pub struct BuilderOptions {
     pub outputs: Vec<String>,
     pub push: bool,
     pub registry: RegistryOptions,
+    /// `--sign-key`: sign the pushed image with this key.
+    pub sign_key: Option<PathBuf>,
 }
 
 pub fn build_builder(options: &BuilderOptions) -> Result<()> {
@@ -101,6 +103,7 @@ fn make_builder(options: &BuilderOptions) -> Result<()> {
         &options.outputs,
         options.push,
         &options.registry,
+        options.sign_key.as_deref(),
     )?;
     let base_text = options.base.as_deref().unwrap_or(DEFAULT_BASE);
     let base_ref = ImageRef::parse(base_text)?;

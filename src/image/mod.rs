@@ -23,6 +23,7 @@ pub mod registry;
 pub mod roots;
 pub mod sandbox;
 pub mod sbom;
+pub mod sign;
 pub mod source;
 pub mod stage;
 pub mod store;

@@ -9,6 +9,7 @@ use super::diskfull;
 use super::media;
 use super::reference::{DockerRef, ImageRef, DOCKER_HUB};
 use super::registry::{PushBlob, RegistryClient, RegistryOptions};
+use super::sign::{self, Signer};
 use super::store::{digest_hex, BlobStore};
 use crate::error::fail;
 use anyhow::{Context, Result};
@@ -32,6 +33,8 @@ pub struct Finished<'a> {
     /// Documents attached to the image (SBOMs, provenance): in OCI layout
     /// directories and on push.
     pub attachments: &'a [Artifact],
+    /// Signs what is pushed.
+    pub signer: Option<&'a Signer>,
 }
 
 /// The name podman gives an image built as `name_text` (podman build -t).
@@ -372,6 +375,34 @@ fn push(target: &DockerRef, image: &Finished, options: &RegistryOptions) -> Resu
             if !attachments.is_empty() {
                 let how = client.attach(target, digest, attachments)?;
                 eprintln!("    attached {} documents ({how})", attachments.len());
+            }
+            if let Some(signer) = image.signer {
+                let payload = sign::payload(target, digest);
+                let signature = signer.sign(&payload);
+                let (manifest, sig_blobs) = sign::signature_manifest(store, &payload, &signature)?;
+                let sig_blobs: Vec<PushBlob> = sig_blobs
+                    .into_iter()
+                    .map(|(digest, size)| PushBlob {
+                        digest,
+                        size,
+                        mount_from: None,
+                    })
+                    .collect();
+                client.push_blobs(target, &sig_blobs, store)?;
+                let tag = sign::signature_tag(digest);
+                client
+                    .put_manifest(target, &tag, &manifest, media::OCI_MANIFEST)
+                    .map_err(|e| {
+                        fail(
+                            format!(
+                                "the registry {} refused the image's signature: {}",
+                                target.registry,
+                                e.to_string().lines().next().unwrap_or("")
+                            ),
+                            "the image's tag was not pushed; check the registry's logs and push again",
+                        )
+                    })?;
+                eprintln!("    signed (sigstore signature {tag})");
             }
             Ok(())
         },

@@ -1,14 +1,17 @@
 //! Stage 5, the outputs: where the image goes (checked before any work),
 //! then its config and manifest stored and every destination written
 //! (`output` knows each format).
+use crate::error::fail;
 use crate::image::attach::Artifact;
 use crate::image::config;
 use crate::image::output::{self, Finished};
 use crate::image::reference::{DockerRef, ImageRef};
 use crate::image::registry::RegistryOptions;
+use crate::image::sign::Signer;
 use crate::image::store::BlobStore;
 use crate::ui;
 use anyhow::Result;
+use std::path::Path;
 
 /// The image's name and where it goes.
 pub struct Destinations {
@@ -17,6 +20,8 @@ pub struct Destinations {
     pub name: DockerRef,
     pub outputs: Vec<ImageRef>,
     pub registry: RegistryOptions,
+    /// The key that signs what is pushed (`--sign-key`).
+    pub signer: Option<Signer>,
 }
 
 /// The image's name and where to write it (checked before any work):
@@ -26,6 +31,7 @@ pub fn destinations(
     outputs: &[String],
     push: bool,
     registry: &RegistryOptions,
+    sign_key: Option<&Path>,
 ) -> Result<Destinations> {
     let name = DockerRef::parse(name_text)?;
     let mut dests = outputs
@@ -35,11 +41,22 @@ pub fn destinations(
     if push {
         dests.push(ImageRef::Docker(name.clone()));
     }
+    let signer = match sign_key {
+        None => None,
+        Some(_) if !dests.iter().any(|d| matches!(d, ImageRef::Docker(_))) => {
+            return Err(fail(
+                "--sign-key signs the image in a registry, and nothing is pushed",
+                "add --push (or --output docker://REGISTRY/REPO:TAG)",
+            ))
+        }
+        Some(path) => Some(Signer::load(path)?),
+    };
     Ok(Destinations {
         name_text: name_text.to_string(),
         name,
         outputs: dests,
         registry: registry.clone(),
+        signer,
     })
 }
 
@@ -65,6 +82,7 @@ pub fn write_outputs(
             _ => None,
         },
         attachments,
+        signer: dest.signer.as_ref(),
     };
     if outputs.is_empty() {
         let done = ui::step("Output", || {
@@ -94,16 +112,41 @@ mod tests {
             &["oci:out".into()],
             true,
             &options,
+            None,
         )
         .unwrap();
         let (name, dests) = (d.name, d.outputs);
         assert_eq!(name.repository, "team/app");
         assert_eq!(dests.len(), 2);
         assert!(matches!(&dests[1], ImageRef::Docker(d) if d.registry == "127.0.0.1:5000"));
-        assert!(destinations("app", &[], false, &options)
+        assert!(destinations("app", &[], false, &options, None)
             .unwrap()
             .outputs
             .is_empty());
-        assert!(destinations("Bad Name!", &[], false, &options).is_err());
+        assert!(destinations("Bad Name!", &[], false, &options, None).is_err());
+    }
+}
+
+#[cfg(test)]
+mod signing_tests {
+    use super::*;
+
+    #[test]
+    fn a_signing_key_needs_a_push_and_is_checked_first() {
+        let options = RegistryOptions::default();
+        let missing = Path::new("/nonexistent/key.pem");
+        let e = destinations("app", &["oci:out".into()], false, &options, Some(missing))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("nothing is pushed"), "{e}");
+        let e = destinations("127.0.0.1:5000/app:1", &[], true, &options, Some(missing))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("cannot read the signing key /nonexistent/key.pem"),
+            "{e}"
+        );
     }
 }
