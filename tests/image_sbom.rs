@@ -5,6 +5,8 @@
 //! cyclonedx-python-lib) and against what the image really holds.
 #[path = "support/image.rs"]
 mod image_support;
+#[path = "support/registry.rs"]
+mod registry_support;
 mod support;
 
 use image_support::*;
@@ -190,4 +192,159 @@ fn whole_image_sbom_in_spdx_and_cyclonedx_is_valid_complete_and_reproducible() {
         warp["checksums"][0]["checksumValue"].as_str().unwrap(),
         hex::encode(sha2::Sha256::digest(&bin))
     );
+}
+
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+/// The artifacts an index lists for `subject`: artifactType → manifest digest.
+fn artifacts_in(index: &Value) -> std::collections::BTreeMap<String, String> {
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| {
+            Some((
+                m["artifactType"].as_str()?.to_string(),
+                m["digest"].as_str()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+#[test]
+fn sbom_and_provenance_are_attached_in_the_layout_and_on_push() {
+    let Some(registry) = registry_support::Registry::anonymous() else {
+        return;
+    };
+    let Some(base) = base_archive("oci-archive") else {
+        return;
+    };
+    let app = flask_app("attached\n");
+    // A git checkout with a change not committed: the provenance says dirty.
+    let git = |args: &[&str]| {
+        assert_ok(&run(std::process::Command::new("git")
+            .arg("-C")
+            .arg(app.path())
+            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+            .args(args)));
+    };
+    git(&["init", "-q"]);
+    git(&[
+        "remote",
+        "add",
+        "origin",
+        "https://user:s3cret@git.example/team/app.git",
+    ]);
+    git(&["add", "."]);
+    git(&["commit", "-qm", "one"]);
+    app.write(
+        "wsgi.py",
+        "from flask import Flask\napplication = Flask(__name__)\n",
+    );
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    let name = format!("{}/team/app:1", registry.host());
+    let out = run(warp_image(app.path(), &shared_cache()).args([
+        &name,
+        "--base",
+        &format!("oci-archive:{}", base.display()),
+        "--output",
+        &format!("oci:{}", layout.display()),
+        "--push",
+    ]));
+    assert_ok(&out);
+    let digest = digest_of(&out);
+
+    // The layout lists the image and its three attachments, each with `subject`.
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let in_layout = artifacts_in(&index);
+    assert_eq!(
+        in_layout.keys().map(String::as_str).collect::<Vec<_>>(),
+        [
+            "application/spdx+json",
+            "application/vnd.cyclonedx+json",
+            "application/vnd.in-toto+json"
+        ]
+    );
+    for artifact in in_layout.values() {
+        assert_eq!(
+            blob_json(&layout, artifact)["subject"]["digest"],
+            digest.as_str()
+        );
+    }
+    // skopeo still reads the layout's image by its tag.
+    let out = run(std::process::Command::new("skopeo")
+        .args(["inspect", "--format", "{{.Digest}}"])
+        .arg(format!("oci:{}:1", layout.display())));
+    assert_ok(&out);
+    assert_eq!(support::stdout(&out).trim(), digest);
+
+    // The registry: no referrers API (distribution 2.8), so the fallback tag.
+    let (status, _) = registry.get(&format!("/v2/team/app/referrers/{digest}"), OCI_INDEX);
+    assert_eq!(status, 404, "this registry has no referrers API");
+    let tag = digest.replacen(':', "-", 1);
+    let (status, body) = registry.get(&format!("/v2/team/app/manifests/{tag}"), OCI_INDEX);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let pushed = artifacts_in(&serde_json::from_slice(&body).unwrap());
+    assert_eq!(pushed, in_layout, "the same artifacts as in the layout");
+    for (kind, artifact) in &pushed {
+        let (status, body) =
+            registry.get(&format!("/v2/team/app/manifests/{artifact}"), OCI_MANIFEST);
+        assert_eq!(status, 200);
+        let manifest: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(manifest["subject"]["digest"], digest.as_str());
+        assert_eq!(manifest["artifactType"], kind.as_str());
+        let layer = manifest["layers"][0]["digest"].as_str().unwrap();
+        let (status, document) = registry.get(&format!("/v2/team/app/blobs/{layer}"), "*/*");
+        assert_eq!(status, 200);
+        assert_eq!(document, std::fs::read(blob_path(&layout, layer)).unwrap());
+        if kind == "application/vnd.in-toto+json" {
+            let text = String::from_utf8(document.clone()).unwrap();
+            assert!(
+                !text.contains("s3cret") && !text.contains(&*work.path().to_string_lossy()),
+                "{text}"
+            );
+            assert!(
+                !text.contains(&*base.to_string_lossy()),
+                "no host path: {text}"
+            );
+            let statement: Value = serde_json::from_slice(&document).unwrap();
+            assert_eq!(statement["_type"], "https://in-toto.io/Statement/v1");
+            assert_eq!(statement["predicateType"], "https://slsa.dev/provenance/v1");
+            assert_eq!(
+                statement["subject"][0]["digest"]["sha256"],
+                &digest["sha256:".len()..]
+            );
+            let def = &statement["predicate"]["buildDefinition"];
+            let source = &def["externalParameters"]["source"];
+            assert_eq!(source["dirty"], true, "{statement}");
+            assert_eq!(source["uri"], "https://git.example/team/app.git");
+            assert_eq!(source["revision"].as_str().unwrap().len(), 40);
+            let deps = def["resolvedDependencies"].as_array().unwrap();
+            let named = |n: &str| {
+                deps.iter()
+                    .find(|d| d["name"] == n)
+                    .cloned()
+                    .unwrap_or_else(|| panic!("{n} in {deps:?}"))
+            };
+            use sha2::Digest;
+            assert_eq!(
+                named("requirements.txt")["digest"]["sha256"],
+                hex::encode(sha2::Sha256::digest(b"flask\n"))
+            );
+            assert_eq!(named("base")["uri"], "oci-archive:base-oci-archive.tar");
+            assert_eq!(
+                named("base")["digest"]["sha256"].as_str().unwrap().len(),
+                64
+            );
+            assert_eq!(
+                statement["predicate"]["runDetails"]["builder"]["version"]["warp"],
+                env!("CARGO_PKG_VERSION")
+            );
+        }
+    }
+    // The image itself is tagged and reads back.
+    assert_eq!(registry.digest_of(&name), digest);
 }

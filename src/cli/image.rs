@@ -11,6 +11,7 @@ Examples:
   warp image myapp --base oci-archive:base.tar --output docker-archive:myapp.tar
   warp image 127.0.0.1:5000/team/app:1 --base docker://127.0.0.1:5000/python:3.12 --push
   warp image myapp --output oci:out:v1 --output oci-archive:app.tar --sbom app.spdx.json
+  warp image quay.io/me/app:1 --push --sign-key cosign.key      signed, SBOM and provenance attached
   warp image warp-builder --builder --base docker.io/library/python:3.12-slim-bookworm
                                                     the S2I builder image, no podman needed";
 
@@ -40,6 +41,11 @@ pub struct ImageArgs {
     /// Write the venv's packages as SPDX JSON (CycloneDX when FILE ends in .cdx.json).
     #[arg(long, value_name = "FILE")]
     pub sbom: Option<PathBuf>,
+    /// Sign the pushed image (sigstore format, as podman and skopeo verify
+    /// with `use-sigstore-attachments`) with this ECDSA P-256 private key
+    /// (PEM: PKCS#8 or SEC1). Needs --push or a docker:// output.
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
     /// Make the Source-to-Image builder image (what the Containerfile
     /// builds) instead of an app image: no app, no container engine.
     #[arg(long)]
@@ -62,6 +68,7 @@ pub fn run(args: ImageArgs) -> anyhow::Result<i32> {
             registry: RegistryOptions {
                 tls_verify: args.tls_verify,
             },
+            sign_key: args.sign_key,
         })?;
         return Ok(0);
     }
@@ -75,6 +82,7 @@ pub fn run(args: ImageArgs) -> anyhow::Result<i32> {
             tls_verify: args.tls_verify,
         },
         sbom: args.sbom,
+        sign_key: args.sign_key,
     })?;
     Ok(0)
 }

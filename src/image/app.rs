@@ -10,7 +10,7 @@ use super::sandbox;
 use super::source;
 use super::stage::{self, APP_PARTS};
 use super::store::BlobStore;
-use super::{layer, roots, sbom, Layer};
+use super::{layer, provenance, roots, sbom, Layer};
 use crate::error::fail;
 use crate::ui;
 use anyhow::{Context, Result};
@@ -26,6 +26,8 @@ pub struct ImageOptions {
     pub outputs: Vec<String>,
     pub push: bool,
     pub registry: RegistryOptions,
+    /// `--sign-key`: sign the pushed image with this key.
+    pub sign_key: Option<PathBuf>,
     pub sbom: Option<PathBuf>,
 }
 
@@ -34,8 +36,13 @@ pub fn build_image(options: &ImageOptions) -> Result<()> {
 }
 
 fn build_app_image(options: &ImageOptions) -> Result<()> {
-    let (name, outputs) =
-        stage::outputs::destinations(&options.name, &options.outputs, options.push)?;
+    let dest = stage::outputs::destinations(
+        &options.name,
+        &options.outputs,
+        options.push,
+        &options.registry,
+        options.sign_key.as_deref(),
+    )?;
     if !options.src.is_dir() {
         return Err(fail(
             format!(
@@ -191,7 +198,7 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
         epoch,
         source_url: source::remote_url(&src),
         revision: source::revision(&src),
-        version: name.tag.clone(),
+        version: dest.name.tag.clone(),
     };
     let added = [
         AddedLayer {
@@ -208,15 +215,28 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
         },
     ];
     let assembled = config::assemble(&base.config, &base.layers, &added, &facts)?;
-    stage::outputs::write_outputs(
-        &assembled,
+    let provenance = provenance::Facts {
+        image_name: options.name.clone(),
+        manifest_digest: String::new(),
+        base: provenance::public_base_name(&base_ref, &base_text),
+        base_digest: base.identity.clone(),
+        warp_sha256: exe_hash.clone(),
+        revision: facts.revision.clone(),
+        dirty: source::dirty(&src),
+        remote_url: facts.source_url.clone(),
+        lock_files: provenance::lock_files(&src),
+        source_date_epoch: epoch,
+        installer,
+        layer_compression: "gzip".into(),
+    };
+    let attachments = stage::documents::attachments(
         &store,
-        &options.name,
-        &name,
-        &base_ref,
-        &outputs,
-        &options.registry,
-    )
+        &assembled,
+        &inventory,
+        &provenance,
+        &config::rfc3339(epoch)?,
+    )?;
+    stage::outputs::write_outputs(&assembled, &store, &dest, &base_ref, &attachments)
 }
 
 /// A layer-writing thread's result (a panic becomes an error).

@@ -150,7 +150,14 @@ fn load_layout(
     store: &BlobStore,
     what: &str,
 ) -> Result<LoadedImage> {
-    let manifests = index["manifests"].as_array().cloned().unwrap_or_default();
+    // Artifacts attached to an image (SBOMs, provenance) are not images.
+    let manifests: Vec<Value> = index["manifests"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| m.get("artifactType").is_none())
+        .collect();
     let chosen = match tag {
         Some(tag) => manifests.iter().find(|m| {
             let name = m["annotations"]["org.opencontainers.image.ref.name"].as_str();

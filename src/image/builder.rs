@@ -22,7 +22,7 @@ use super::{sandbox, unpack, Layer};
 use crate::ui;
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Where the scripts go (what the scripts-url labels point at).
 pub const SCRIPTS_DIR: &str = "/usr/libexec/s2i";
@@ -88,6 +88,8 @@ pub struct BuilderOptions {
     pub outputs: Vec<String>,
     pub push: bool,
     pub registry: RegistryOptions,
+    /// `--sign-key`: sign the pushed image with this key.
+    pub sign_key: Option<PathBuf>,
 }
 
 pub fn build_builder(options: &BuilderOptions) -> Result<()> {
@@ -96,8 +98,13 @@ pub fn build_builder(options: &BuilderOptions) -> Result<()> {
 }
 
 fn make_builder(options: &BuilderOptions) -> Result<()> {
-    let (name, outputs) =
-        stage::outputs::destinations(&options.name, &options.outputs, options.push)?;
+    let dest = stage::outputs::destinations(
+        &options.name,
+        &options.outputs,
+        options.push,
+        &options.registry,
+        options.sign_key.as_deref(),
+    )?;
     let base_text = options.base.as_deref().unwrap_or(DEFAULT_BASE);
     let base_ref = ImageRef::parse(base_text)?;
     let epoch = super::source::env_source_date_epoch()?.unwrap_or(0);
@@ -125,15 +132,7 @@ fn make_builder(options: &BuilderOptions) -> Result<()> {
     let mut image_config = serde_json::to_value(&base.config)?;
     image_config["config"] = runtime_config(&base.config, &options.name);
     let assembled = config::finish(image_config, &base.layers, &added, &created)?;
-    stage::outputs::write_outputs(
-        &assembled,
-        &store,
-        &options.name,
-        &name,
-        &base_ref,
-        &outputs,
-        &options.registry,
-    )
+    stage::outputs::write_outputs(&assembled, &store, &dest, &base_ref, &[])
 }
 
 /// The scripts in /usr/libexec/s2i (root-owned, 0755), the directory

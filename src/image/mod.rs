@@ -9,6 +9,7 @@
 //! runtime layer + S2I scripts layer ─▶ the builder's config ─▶ outputs.
 
 pub mod app;
+pub mod attach;
 pub mod base;
 pub mod builder;
 pub mod config;
@@ -16,11 +17,13 @@ pub mod diskfull;
 pub mod layer;
 pub mod output;
 pub mod progress;
+pub mod provenance;
 pub mod reference;
 pub mod registry;
 pub mod roots;
 pub mod sandbox;
 pub mod sbom;
+pub mod sign;
 pub mod source;
 pub mod stage;
 pub mod store;

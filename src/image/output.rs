@@ -3,11 +3,13 @@
 //! or — with no output named — a load into podman or docker when one is on
 //! PATH, else `NAME.tar`. Files and directories are written beside their
 //! destination and renamed into place: a failure leaves nothing half-written.
+use super::attach::Artifact;
 use super::config::Assembled;
 use super::diskfull;
 use super::media;
 use super::reference::{DockerRef, ImageRef, DOCKER_HUB};
 use super::registry::{PushBlob, RegistryClient, RegistryOptions};
+use super::sign::{self, Signer};
 use super::store::{digest_hex, BlobStore};
 use crate::error::fail;
 use anyhow::{Context, Result};
@@ -28,6 +30,11 @@ pub struct Finished<'a> {
     /// The base's repository when it came from a registry: blobs can be
     /// mounted from it when pushing to the same registry.
     pub base_origin: Option<DockerRef>,
+    /// Documents attached to the image (SBOMs, provenance): in OCI layout
+    /// directories and on push.
+    pub attachments: &'a [Artifact],
+    /// Signs what is pushed.
+    pub signer: Option<&'a Signer>,
 }
 
 /// The name podman gives an image built as `name_text` (podman build -t).
@@ -157,17 +164,22 @@ enum LayoutFile {
     Blob(String),
 }
 
-fn layout_files(tag: &str, image: &Finished) -> Result<Vec<(String, LayoutFile)>> {
+/// The layout's files; `attached`: with the image's attachments (listed
+/// after the image, with their `artifactType`).
+fn layout_files(tag: &str, image: &Finished, attached: bool) -> Result<Vec<(String, LayoutFile)>> {
     let a = image.assembled;
+    let attachments = if attached { image.attachments } else { &[] };
+    let mut manifests = vec![json!({
+        "mediaType": media::OCI_MANIFEST,
+        "digest": a.manifest_digest,
+        "size": a.manifest.len(),
+        "annotations": {"org.opencontainers.image.ref.name": tag},
+    })];
+    manifests.extend(attachments.iter().map(Artifact::descriptor));
     let index = json!({
         "schemaVersion": 2,
         "mediaType": media::OCI_INDEX,
-        "manifests": [{
-            "mediaType": media::OCI_MANIFEST,
-            "digest": a.manifest_digest,
-            "size": a.manifest.len(),
-            "annotations": {"org.opencontainers.image.ref.name": tag},
-        }],
+        "manifests": manifests,
     });
     let mut files = vec![
         (
@@ -181,6 +193,10 @@ fn layout_files(tag: &str, image: &Finished) -> Result<Vec<(String, LayoutFile)>
     ];
     let mut digests = vec![a.manifest_digest.clone(), a.config_digest.clone()];
     digests.extend(a.layers.iter().map(|l| l.digest.clone()));
+    for artifact in attachments {
+        digests.push(artifact.digest.clone());
+        digests.extend(artifact.blobs.iter().map(|(d, _)| d.clone()));
+    }
     let mut seen = std::collections::HashSet::new();
     for digest in digests {
         if seen.insert(digest.clone()) {
@@ -206,7 +222,7 @@ fn write_oci_dir(dir: &Path, tag: &str, image: &Finished) -> Result<()> {
         .prefix(".warp-oci-")
         .tempdir_in(parent)?;
     fs::create_dir_all(tmp.path().join("blobs/sha256"))?;
-    for (path, file) in layout_files(tag, image)? {
+    for (path, file) in layout_files(tag, image, true)? {
         let target = tmp.path().join(&path);
         match file {
             LayoutFile::Bytes(bytes) => fs::write(&target, bytes)?,
@@ -254,7 +270,9 @@ fn append_file(builder: &mut tar::Builder<impl Write>, path: &str, source: &Path
 fn write_oci_archive(out: &fs::File, image: &Finished) -> Result<()> {
     let mut builder = tar::Builder::new(std::io::BufWriter::new(out));
     let tag = image.local_name.clone();
-    for (path, file) in layout_files(&tag, image)? {
+    // `podman load` refuses an archive whose index lists more than one
+    // manifest: no attachments in archives.
+    for (path, file) in layout_files(&tag, image, false)? {
         match file {
             LayoutFile::Bytes(bytes) => append_bytes(&mut builder, &path, &bytes)?,
             LayoutFile::Blob(digest) => {
@@ -337,6 +355,56 @@ fn push(target: &DockerRef, image: &Finished, options: &RegistryOptions) -> Resu
         size: a.config.len() as u64,
         mount_from: None,
     });
+    for (digest, size) in image.attachments.iter().flat_map(|x| x.blobs.iter()) {
+        if !blobs.iter().any(|b| &b.digest == digest) {
+            blobs.push(PushBlob {
+                digest: digest.clone(),
+                size: *size,
+                mount_from: None,
+            });
+        }
+    }
     eprintln!("    pushing to {target}");
-    RegistryClient::new(target, options)?.push(target, &blobs, &a.manifest, store)
+    let attachments = image.attachments;
+    RegistryClient::new(target, options)?.push(
+        target,
+        &blobs,
+        &a.manifest,
+        store,
+        &mut |client, digest| {
+            if !attachments.is_empty() {
+                let how = client.attach(target, digest, attachments)?;
+                eprintln!("    attached {} documents ({how})", attachments.len());
+            }
+            if let Some(signer) = image.signer {
+                let payload = sign::payload(target, digest);
+                let signature = signer.sign(&payload);
+                let (manifest, sig_blobs) = sign::signature_manifest(store, &payload, &signature)?;
+                let sig_blobs: Vec<PushBlob> = sig_blobs
+                    .into_iter()
+                    .map(|(digest, size)| PushBlob {
+                        digest,
+                        size,
+                        mount_from: None,
+                    })
+                    .collect();
+                client.push_blobs(target, &sig_blobs, store)?;
+                let tag = sign::signature_tag(digest);
+                client
+                    .put_manifest(target, &tag, &manifest, media::OCI_MANIFEST)
+                    .map_err(|e| {
+                        fail(
+                            format!(
+                                "the registry {} refused the image's signature: {}",
+                                target.registry,
+                                e.to_string().lines().next().unwrap_or("")
+                            ),
+                            "the image's tag was not pushed; check the registry's logs and push again",
+                        )
+                    })?;
+                eprintln!("    signed (sigstore signature {tag})");
+            }
+            Ok(())
+        },
+    )
 }

@@ -64,6 +64,13 @@ pub fn remote_url(src: &Path) -> Option<String> {
     git(src, &["config", "--get", "remote.origin.url"]).map(|u| strip_credentials(&u))
 }
 
+/// Whether the work tree differs from the commit (`git status --porcelain`
+/// lists something), when the source is a git checkout.
+pub fn dirty(src: &Path) -> Option<bool> {
+    revision(src)?;
+    Some(git(src, &["status", "--porcelain"]).is_some())
+}
+
 /// The commit checked out (`git rev-parse HEAD`).
 pub fn revision(src: &Path) -> Option<String> {
     git(src, &["rev-parse", "HEAD"])

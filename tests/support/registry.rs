@@ -274,6 +274,22 @@ impl Registry {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
+    /// GET `path` (`/v2/…`) of this anonymous registry with curl, asking
+    /// for `accept`: (HTTP status, body).
+    pub fn get(&self, path: &str, accept: &str) -> (u16, Vec<u8>) {
+        let out = Command::new("curl")
+            .args(["-s", "-o", "-", "-w", "\n%{http_code}", "-H"])
+            .arg(format!("Accept: {accept}"))
+            .arg(format!("http://{}{path}", self.host()))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "curl {path} failed");
+        let body = out.stdout;
+        let cut = body.iter().rposition(|b| *b == b'\n').unwrap();
+        let status = String::from_utf8_lossy(&body[cut + 1..]).parse().unwrap();
+        (status, body[..cut].to_vec())
+    }
+
     /// An auth file (containers-auth.json / docker config format) with this
     /// registry's credentials, for REGISTRY_AUTH_FILE.
     pub fn auth_file(&self, dir: &Path) -> PathBuf {

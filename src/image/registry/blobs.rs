@@ -78,7 +78,7 @@ impl RegistryClient {
     /// Put every blob in `reference`'s repository: skipped when the
     /// registry has it, mounted from `mount_from` when it can be, else
     /// uploaded.
-    pub(super) fn push_blobs(
+    pub fn push_blobs(
         &mut self,
         reference: &DockerRef,
         blobs: &[PushBlob],

@@ -117,27 +117,28 @@ impl RegistryClient {
         })
     }
 
-    /// Push blobs and then the manifest as `reference`'s tag; returns the manifest digest.
+    /// Push an image: its blobs, its manifest by digest, then `before_tag`
+    /// (what is attached to it), and only then the manifest under
+    /// `reference`'s tag — a failure before leaves no tag pointing at a
+    /// half-pushed image. Returns the manifest digest.
     pub fn push(
         &mut self,
         reference: &DockerRef,
         blobs: &[PushBlob],
         manifest: &[u8],
         store: &BlobStore,
+        before_tag: &mut dyn FnMut(&mut RegistryClient, &str) -> Result<()>,
     ) -> Result<String> {
         self.push_blobs(reference, blobs, store)?;
-        let repo = reference.repository.clone();
-        let push_scope = format!("repository:{repo}:pull,push");
-        let response = self.request(
-            "PUT",
-            &format!("/v2/{repo}/manifests/{}", reference.tag_or_latest()),
-            &[("Content-Type", media::OCI_MANIFEST)],
-            Body::Bytes(manifest),
-            &push_scope,
+        let digest = sha256_digest(manifest);
+        self.put_manifest(reference, &digest, manifest, media::OCI_MANIFEST)?;
+        before_tag(self, &digest)?;
+        self.put_manifest(
+            reference,
+            reference.tag_or_latest(),
+            manifest,
+            media::OCI_MANIFEST,
         )?;
-        if response.status().as_u16() != 201 {
-            return Err(self.unexpected(&response, "putting the manifest", reference));
-        }
-        Ok(sha256_digest(manifest))
+        Ok(digest)
     }
 }

@@ -21,10 +21,12 @@
 //! One responsibility per file: `request` (one request: authentication,
 //! retries), `auth` (challenges, token service, stored credentials),
 //! `retry` (what a failure means, backoff, the loopback scheme probe),
-//! `blobs` (download, HEAD/mount/upload) and `manifests` (pull, push).
+//! `blobs` (download, HEAD/mount/upload), `manifests` (pull, push) and
+//! `referrers` (manifests by digest, artifacts attached to an image).
 mod auth;
 mod blobs;
 mod manifests;
+mod referrers;
 mod request;
 mod retry;
 

@@ -2,7 +2,8 @@
 //! app recipe (`image::app`) runs them: `base` (the base image and its
 //! root), `runtime` (the warp binary, /etc/passwd, /opt/app-root), `build`
 //! (`warp build` inside the root), `dependencies` (the venv, cached by its
-//! inputs), `app` (source, static files, build record) and `outputs`
+//! inputs), `app` (source, static files, build record), `documents` (SBOM and
+//! provenance, attached to the image) and `outputs`
 //! (config + manifest stored, every destination written). The builder
 //! recipe (`image::builder`) uses `base`, `runtime` and `outputs`.
 //!
@@ -14,6 +15,7 @@ pub mod app;
 pub mod base;
 pub mod build;
 pub mod dependencies;
+pub mod documents;
 pub mod outputs;
 pub mod runtime;
 

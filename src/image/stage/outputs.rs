@@ -1,13 +1,28 @@
 //! Stage 5, the outputs: where the image goes (checked before any work),
 //! then its config and manifest stored and every destination written
 //! (`output` knows each format).
+use crate::error::fail;
+use crate::image::attach::Artifact;
 use crate::image::config;
 use crate::image::output::{self, Finished};
 use crate::image::reference::{DockerRef, ImageRef};
 use crate::image::registry::RegistryOptions;
+use crate::image::sign::Signer;
 use crate::image::store::BlobStore;
 use crate::ui;
 use anyhow::Result;
+use std::path::Path;
+
+/// The image's name and where it goes.
+pub struct Destinations {
+    /// NAME as given.
+    pub name_text: String,
+    pub name: DockerRef,
+    pub outputs: Vec<ImageRef>,
+    pub registry: RegistryOptions,
+    /// The key that signs what is pushed (`--sign-key`).
+    pub signer: Option<Signer>,
+}
 
 /// The image's name and where to write it (checked before any work):
 /// `--output`s, plus the registry NAME names with `--push`.
@@ -15,7 +30,9 @@ pub fn destinations(
     name_text: &str,
     outputs: &[String],
     push: bool,
-) -> Result<(DockerRef, Vec<ImageRef>)> {
+    registry: &RegistryOptions,
+    sign_key: Option<&Path>,
+) -> Result<Destinations> {
     let name = DockerRef::parse(name_text)?;
     let mut dests = outputs
         .iter()
@@ -24,7 +41,23 @@ pub fn destinations(
     if push {
         dests.push(ImageRef::Docker(name.clone()));
     }
-    Ok((name, dests))
+    let signer = match sign_key {
+        None => None,
+        Some(_) if !dests.iter().any(|d| matches!(d, ImageRef::Docker(_))) => {
+            return Err(fail(
+                "--sign-key signs the image in a registry, and nothing is pushed",
+                "add --push (or --output docker://REGISTRY/REPO:TAG)",
+            ))
+        }
+        Some(path) => Some(Signer::load(path)?),
+    };
+    Ok(Destinations {
+        name_text: name_text.to_string(),
+        name,
+        outputs: dests,
+        registry: registry.clone(),
+        signer,
+    })
 }
 
 /// Store the config and manifest, write every output (none named: load into
@@ -32,23 +65,24 @@ pub fn destinations(
 pub fn write_outputs(
     assembled: &config::Assembled,
     store: &BlobStore,
-    name_text: &str,
-    name: &DockerRef,
+    dest: &Destinations,
     base_ref: &ImageRef,
-    outputs: &[ImageRef],
-    registry: &RegistryOptions,
+    attachments: &[Artifact],
 ) -> Result<()> {
+    let (name, outputs, registry) = (&dest.name, &dest.outputs, &dest.registry);
     store.put_bytes(&assembled.config)?;
     store.put_bytes(&assembled.manifest)?;
     let finished = Finished {
         assembled,
         store,
         name,
-        local_name: output::local_name(name_text, name),
+        local_name: output::local_name(&dest.name_text, name),
         base_origin: match base_ref {
             ImageRef::Docker(d) => Some(d.clone()),
             _ => None,
         },
+        attachments,
+        signer: dest.signer.as_ref(),
     };
     if outputs.is_empty() {
         let done = ui::step("Output", || {
@@ -72,13 +106,47 @@ mod tests {
 
     #[test]
     fn push_adds_the_registry_the_name_names() {
-        let (name, dests) =
-            destinations("127.0.0.1:5000/team/app:1", &["oci:out".into()], true).unwrap();
+        let options = RegistryOptions::default();
+        let d = destinations(
+            "127.0.0.1:5000/team/app:1",
+            &["oci:out".into()],
+            true,
+            &options,
+            None,
+        )
+        .unwrap();
+        let (name, dests) = (d.name, d.outputs);
         assert_eq!(name.repository, "team/app");
         assert_eq!(dests.len(), 2);
         assert!(matches!(&dests[1], ImageRef::Docker(d) if d.registry == "127.0.0.1:5000"));
-        let (_, none) = destinations("app", &[], false).unwrap();
-        assert!(none.is_empty());
-        assert!(destinations("Bad Name!", &[], false).is_err());
+        assert!(destinations("app", &[], false, &options, None)
+            .unwrap()
+            .outputs
+            .is_empty());
+        assert!(destinations("Bad Name!", &[], false, &options, None).is_err());
+    }
+}
+
+#[cfg(test)]
+mod signing_tests {
+    use super::*;
+
+    #[test]
+    fn a_signing_key_needs_a_push_and_is_checked_first() {
+        let options = RegistryOptions::default();
+        let missing = Path::new("/nonexistent/key.pem");
+        let e = destinations("app", &["oci:out".into()], false, &options, Some(missing))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("nothing is pushed"), "{e}");
+        let e = destinations("127.0.0.1:5000/app:1", &[], true, &options, Some(missing))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("cannot read the signing key /nonexistent/key.pem"),
+            "{e}"
+        );
     }
 }
