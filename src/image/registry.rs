@@ -748,7 +748,9 @@ fn broke_off(error: &anyhow::Error) -> bool {
 }
 
 /// Credentials go to a token service over HTTPS, or plain HTTP on loopback.
-fn may_carry_credentials(realm: &str) -> bool {
+/// Whether credentials may be sent to a token service at `realm`: https, or
+/// plain http on loopback only. Public for the fuzz targets.
+pub fn may_carry_credentials(realm: &str) -> bool {
     if realm.starts_with("https://") {
         return true;
     }
@@ -832,8 +834,8 @@ pub fn human_size(bytes: u64) -> String {
     }
 }
 
-/// `realm="…",service="…",scope="…"` → pairs.
-fn parse_challenge(text: &str) -> Vec<(String, String)> {
+/// `realm="…",service="…",scope="…"` → pairs. Public for the fuzz targets.
+pub fn parse_challenge(text: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut rest = text.trim();
     while !rest.is_empty() {

@@ -4,6 +4,7 @@
 //! It never takes the GIL.
 pub mod access_log;
 pub mod body;
+pub mod fuzz_entry;
 pub mod service;
 pub mod static_files;
 
