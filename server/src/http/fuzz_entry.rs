@@ -1,7 +1,7 @@
 //! The request path without a socket or Python, for the fuzz target
 //! `request_path` (../fuzz): raw bytes from a client go through hyper (with
 //! the vendored patches), warp's own request checks and the service's
-//! hand-off, exactly as `serve` wires them; each request that reaches the
+//! hand-off, wired as `serve` wires them (the same hyper settings); each request that reaches the
 //! hand-off has the environ's Rust-computed parts derived from it (the
 //! client origin under trusted proxies, the percent-decoded PATH_INFO). The job is then dropped unanswered (the service's
 //! "no reply" path). Why here: a child of `http` may build a `Connection`.
@@ -58,8 +58,7 @@ pub fn one_connection(data: &[u8]) -> Outcome {
         .build()
         .expect("a tokio runtime");
     let response = runtime.block_on(async {
-        use hyper::server::conn::http1;
-        use hyper_util::rt::{TokioIo, TokioTimer};
+        use hyper_util::rt::TokioIo;
         let config = &shared.config;
         let (mut client, server) = tokio::io::duplex(1 << 16);
         let service = Arc::new(Service {
@@ -71,13 +70,7 @@ pub fn one_connection(data: &[u8]) -> Outcome {
             local: "127.0.0.1:8080".parse().unwrap(),
             phase: Phase::new(),
         });
-        let mut builder = http1::Builder::new();
-        builder
-            .timer(TokioTimer::new())
-            .header_read_timeout(None)
-            .keep_alive(config.keep_alive_timeout > 0.0)
-            .max_header_size(config.limit_request_headers_size.max(1024) * 2)
-            .half_close(false);
+        let builder = crate::http::connection_builder(config);
         let handler =
             hyper::service::service_fn(move |req| service.clone().call(conn.clone(), req));
         let serving = tokio::spawn(builder.serve_connection(TokioIo::new(server), handler));

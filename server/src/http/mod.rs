@@ -279,27 +279,13 @@ pub fn run(
     runtime.block_on(serve(listener, shared, jobs))
 }
 
-async fn serve(
-    listener: std::net::TcpListener,
-    shared: Arc<Shared>,
-    jobs: crossbeam_channel::Sender<Job>,
-) -> std::io::Result<()> {
-    use hyper::server::conn::http1;
-    use hyper_util::rt::{TokioIo, TokioTimer};
-    use tokio::signal::unix::{signal, SignalKind};
-
-    listener.set_nonblocking(true)?;
-    // Readiness and accept apart (not tokio's TcpListener): a saturated
-    // worker sees a connection waiting without taking it.
-    // SAFETY: the std listener owns its descriptor; it stays open, the same
-    // one, for as long as the AsyncFd that owns the listener lives.
-    let listener = unsafe {
-        tokio::io::unix::AsyncFd::register_with_interest(listener, tokio::io::Interest::READABLE)
-    }?;
-    let config = &shared.config;
-    let mut builder = http1::Builder::new();
+/// hyper's HTTP/1 settings for every connection (also the fuzz target's).
+pub(crate) fn connection_builder(
+    config: &crate::config::Config,
+) -> hyper::server::conn::http1::Builder {
+    let mut builder = hyper::server::conn::http1::Builder::new();
     builder
-        .timer(TokioTimer::new())
+        .timer(hyper_util::rt::TokioTimer::new())
         // The header-timeout is ClockedSocket's (no timer per request).
         .header_read_timeout(None)
         .keep_alive(config.keep_alive_timeout > 0.0)
@@ -313,6 +299,27 @@ async fn serve(
     if config.limit_request_headers_count > 100 {
         builder.max_headers(config.limit_request_headers_count * 2);
     }
+    builder
+}
+
+async fn serve(
+    listener: std::net::TcpListener,
+    shared: Arc<Shared>,
+    jobs: crossbeam_channel::Sender<Job>,
+) -> std::io::Result<()> {
+    use hyper_util::rt::TokioIo;
+    use tokio::signal::unix::{signal, SignalKind};
+
+    listener.set_nonblocking(true)?;
+    // Readiness and accept apart (not tokio's TcpListener): a saturated
+    // worker sees a connection waiting without taking it.
+    // SAFETY: the std listener owns its descriptor; it stays open, the same
+    // one, for as long as the AsyncFd that owns the listener lives.
+    let listener = unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(listener, tokio::io::Interest::READABLE)
+    }?;
+    let config = &shared.config;
+    let builder = connection_builder(config);
     let service = Arc::new(Service {
         shared: shared.clone(),
         jobs,
