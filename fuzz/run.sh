@@ -13,13 +13,16 @@ root=$PWD
 secs=${1:-30}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(request_path layer_unpack image_reference www_authenticate app_config)
+all=(request_path layer_unpack image_reference www_authenticate app_config)
+[ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 # warp's build.rs would build the server extension again with the fuzzing
 # flags: give it the one already built (tests/run.sh builds it first).
 export WARP_SERVER_EXT="${WARP_SERVER_EXT:-$root/target/warpserver/release/lib_core.so}"
 if [ -z "${FUZZ_NO_BUILD:-}" ]; then
   [ -f "$WARP_SERVER_EXT" ] || cargo build -q
-  cargo +nightly fuzz build -O --fuzz-dir fuzz "${targets[@]/#/}" 2>&1 | grep -v '^\s*Compiling' || true
+  # One cargo build for all targets (cargo fuzz build takes one target or none).
+  if [ $# -eq 1 ]; then one=("${targets[0]}"); else one=(); fi
+  cargo +nightly fuzz build -O --fuzz-dir fuzz "${one[@]}" 2>&1 | grep -v '^\s*Compiling' || true
   for t in "${targets[@]}"; do
     [ -x "fuzz/target/x86_64-unknown-linux-gnu/release/$t" ] || { echo "fuzz: $t did not build" >&2; exit 1; }
   done
