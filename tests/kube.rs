@@ -5,7 +5,9 @@
 //! restarted and serving again; stopping the pod under load drains.
 //!
 //! What podman does not do here, the test does in the kubelet's place, and
-//! README ("Kubernetes on podman") says so: podman runs no readiness or
+//! README (under "Kubernetes manifests", "On a real engine") says so: podman
+//! 4.3's `kube down` stops the pod's network with the app (the test stops the
+//! app container first, as a kubelet's order would); podman runs no readiness or
 //! startup probe, and runs the liveness probe (as a healthcheck) only from
 //! systemd timers, which this machine has not — so the test runs each probe
 //! command of the manifest in the container (`podman exec`), and on

@@ -78,8 +78,13 @@ class Server:
                "--port", str(port), "--processes", "2", "--threads", "4",
                "--limit-request-body", "1MiB", "--header-timeout", "5",
                "--request-timeout", "30"] + list(extra)
+        self.kept_dir = os.path.join(args.out, "kept")
+        os.makedirs(self.kept_dir, exist_ok=True)
+        for name in os.listdir(self.kept_dir):
+            os.remove(os.path.join(self.kept_dir, name))
+        env = dict(os.environ, SOAK_KEPT_DIR=self.kept_dir)
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL, env=env)
         self.port = port
 
     def workers(self):
@@ -277,10 +282,24 @@ class Chaos:
         self.note("malformed")
 
 
+def kept_kb(kept_dir, pid):
+    """What the app's /grow kept on purpose in worker `pid`, in kB."""
+    try:
+        with open(os.path.join(kept_dir, str(pid))) as f:
+            return int(f.read() or 0) * 1024
+    except (OSError, ValueError):
+        return 0
+
+
 class Sampler:
+    """Once a second: the server's RSS (all processes), each worker's RSS net
+    of what /grow kept on purpose (their mean), the supervisor's RSS, open fds
+    of all processes, zombies."""
+
     def __init__(self, server, until):
         self.server, self.until = server, until
-        self.samples = []  # (time, rss kB, fds, zombies, processes, supervisor rss kB)
+        # (time, rss kB, fds, zombies, processes, supervisor rss kB, mean worker net rss kB)
+        self.samples = []
 
     def run(self):
         for _ in range(100000):
@@ -288,17 +307,21 @@ class Sampler:
                 return
             pids = [self.server.proc.pid] + self.server.workers()
             rss = fds = zombies = alive = supervisor = 0
+            nets = []
             for pid in pids:
                 st = proc_stat(pid)
                 if st is None:
                     continue
                 if pid == self.server.proc.pid:
                     supervisor = st[1]
+                elif st[0] != "Z":
+                    nets.append(st[1] - kept_kb(self.server.kept_dir, pid))
                 alive += 1
                 rss += st[1]
                 fds += st[2]
                 zombies += st[0] == "Z"
-            self.samples.append((time.monotonic(), rss, fds, zombies, alive, supervisor))
+            net = statistics.mean(nets) if nets else 0
+            self.samples.append((time.monotonic(), rss, fds, zombies, alive, supervisor, net))
             time.sleep(1)
 
 
@@ -396,12 +419,15 @@ def report(args, cap, rate, t0, load, chaos, sampler, log_path, code, final_zomb
             "interval": i + 1, "sent": sent, "ok": len(lat),
             "p50_ms": round(pct(lat, 0.5), 1) if lat else None,
             "p99_ms": round(pct(lat, 0.99), 1) if lat else None,
-            # RSS rises with /grow until the memory limit recycles a worker:
-            # the interval's median, and its floor (a leak raises the floor).
+            # RSS rises with /grow until the memory limit recycles a worker,
+            # so the trend is read from each worker's RSS net of what /grow
+            # kept, and from the supervisor's; fds from the interval's fewest
+            # (the moments with the fewest connections in flight).
             "rss_mb": round(statistics.median(s[1] for s in samp) / 1024, 1) if samp else None,
-            "rss_floor_mb": round(min(s[1] for s in samp) / 1024, 1) if samp else None,
+            "worker_net_rss_mb": round(statistics.median(s[6] for s in samp) / 1024, 1) if samp else None,
             "supervisor_rss_mb": round(max(s[5] for s in samp) / 1024, 1) if samp else None,
             "fds": statistics.median(s[2] for s in samp) if samp else None,
+            "fds_min": min(s[2] for s in samp) if samp else None,
             "zombies_max": max((s[3] for s in samp), default=0),
         })
     kinds = {}
@@ -425,13 +451,14 @@ def report(args, cap, rate, t0, load, chaos, sampler, log_path, code, final_zomb
     }
     with open(os.path.join(args.out, "report.json"), "w") as f:
         json.dump(result, f, indent=1)
-    print("| %-8s | %6s | %6s | %8s | %8s | %7s | %9s | %9s | %5s | %7s |" % (
-        "interval", "sent", "ok", "p50 ms", "p99 ms", "RSS MB", "RSS floor", "superv MB", "fds", "zombies"))
-    print("|" + "---|" * 10)
+    head = ["interval", "sent", "ok", "p50 ms", "p99 ms", "RSS MB", "worker net MB",
+            "supervisor MB", "fds", "fds min", "zombies"]
+    keys = ["interval", "sent", "ok", "p50_ms", "p99_ms", "rss_mb", "worker_net_rss_mb",
+            "supervisor_rss_mb", "fds", "fds_min", "zombies_max"]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
     for r in rows:
-        print("| %-8s | %6d | %6d | %8s | %8s | %7s | %9s | %9s | %5s | %7s |" % (
-            r["interval"], r["sent"], r["ok"], r["p50_ms"], r["p99_ms"], r["rss_mb"], r["rss_floor_mb"],
-            r["supervisor_rss_mb"], r["fds"], r["zombies_max"]))
+        print("| " + " | ".join(str(r[k]) for k in keys) + " |")
     print("sent %d, failed %d (%d in SIGKILLed workers, %d unexplained), faults %s, recycles %s, server exit %s"
           % (len(load.results), len(failures), len(explained), len(unexplained), kinds, recycles, code))
     for u in unexplained[:20]:
@@ -456,7 +483,7 @@ def report(args, cap, rate, t0, load, chaos, sampler, log_path, code, final_zomb
     if lasting or final_zombies:
         problems.append("zombies: %d lasting samples, %d at the end" % (lasting, final_zombies))
     if len(rows) >= 3:
-        for key in ("rss_floor_mb", "supervisor_rss_mb", "fds"):
+        for key in ("worker_net_rss_mb", "supervisor_rss_mb", "fds_min"):
             second, last = rows[1][key], rows[-1][key]
             if second and last and last > 1.1 * second:
                 problems.append("%s grew: %s in the second interval, %s in the last" % (key, second, last))

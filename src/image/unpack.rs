@@ -168,7 +168,9 @@ impl KnownDirs {
     }
 }
 
-fn unpack_tar(reader: impl Read, root: &Path, what: &str) -> Result<()> {
+/// Unpack one uncompressed tar stream on top of `root` (what `unpack_layer`
+/// does after sniffing gzip). Public for the fuzz targets.
+pub fn unpack_tar(reader: impl Read, root: &Path, what: &str) -> Result<()> {
     let mut archive = tar::Archive::new(reader);
     // Paths written by this layer: an opaque whiteout hides only lower layers.
     let mut written: HashSet<PathBuf> = HashSet::new();

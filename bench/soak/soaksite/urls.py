@@ -1,5 +1,6 @@
 """Views of the soak: /work (a JSON page, a few ms of CPU), /grow (keeps
-1 MiB per call, so the memory limit recycles the worker), /upload (reads
+1 MiB per call, so the memory limit recycles the worker; it tells the driver
+how much in $SOAK_KEPT_DIR/PID), /upload (reads
 the body). Each logs `soak-req ID PID` to stderr on arrival, so a failed
 request can be matched to the worker that had it."""
 import json
@@ -26,6 +27,11 @@ def work(request):
 def grow(request):
     _arrived(request)
     _kept.append(bytearray(1024 * 1024))
+    # The driver subtracts what is kept on purpose from this worker's RSS.
+    kept_dir = os.environ.get("SOAK_KEPT_DIR")
+    if kept_dir:
+        with open(os.path.join(kept_dir, str(os.getpid())), "w") as f:
+            f.write(str(len(_kept)))
     return HttpResponse("kept %d\n" % len(_kept))
 
 

@@ -4,6 +4,7 @@
 //! It never takes the GIL.
 pub mod access_log;
 pub mod body;
+pub mod fuzz_entry;
 pub mod service;
 pub mod static_files;
 
@@ -325,8 +326,8 @@ async fn serve(
     Ok(())
 }
 
-/// hyper's HTTP/1 settings from the worker's limits.
-fn connection_builder(config: &Config) -> hyper::server::conn::http1::Builder {
+/// hyper's HTTP/1 settings from the worker's limits (also the fuzz target's).
+pub(crate) fn connection_builder(config: &Config) -> hyper::server::conn::http1::Builder {
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(hyper_util::rt::TokioTimer::new())

@@ -108,7 +108,7 @@ impl RegistryClient {
 }
 
 /// Credentials go to a token service over HTTPS, or plain HTTP on loopback.
-fn may_carry_credentials(realm: &str) -> bool {
+pub fn may_carry_credentials(realm: &str) -> bool {
     if realm.starts_with("https://") {
         return true;
     }
@@ -125,8 +125,8 @@ fn may_carry_credentials(realm: &str) -> bool {
     .is_local_registry()
 }
 
-/// `realm="…",service="…",scope="…"` → pairs.
-fn parse_challenge(text: &str) -> Vec<(String, String)> {
+/// `realm="…",service="…",scope="…"` → pairs. Public for the fuzz targets.
+pub fn parse_challenge(text: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut rest = text.trim();
     while !rest.is_empty() {

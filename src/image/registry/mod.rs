@@ -30,6 +30,7 @@ mod referrers;
 mod request;
 mod retry;
 
+pub use auth::{may_carry_credentials, parse_challenge};
 pub use retry::ATTEMPTS;
 
 use super::reference::{DockerRef, DOCKER_HUB};
