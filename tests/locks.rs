@@ -56,6 +56,16 @@ fn installed(app: &TempApp, package: &str) -> String {
     stdout(&out).trim().to_string()
 }
 
+/// A refusal of a stale lock, naming the file and the command that relocks.
+#[track_caller]
+fn assert_stale(out: &Output, file: &str, relock: &str) {
+    assert_fails_with(
+        out,
+        &format!("{file}: the lock is out of date with the project"),
+    );
+    assert!(stderr(out).contains(relock), "{}", stderr(out));
+}
+
 #[track_caller]
 fn ok(out: Option<Output>) -> Option<String> {
     let out = out?;
@@ -185,12 +195,8 @@ fn bad_uv_locks_are_refused_and_the_previous_venv_kept() {
         &pyproject.replace("\"flask>=2.2\"", "\"flask>=2.2\", \"six\""),
     );
     let out = build(&app, "uv", &[], &[]).unwrap();
-    assert_fails_with(&out, "uv.lock: the lock is out of date with the project");
-    assert!(
-        stderr(&out).contains("six") && stderr(&out).contains("uv lock"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stale(&out, "uv.lock", "uv lock");
+    assert!(stderr(&out).contains("six"), "{}", stderr(&out));
     kept(&app);
     app.write("pyproject.toml", &pyproject);
 
@@ -358,11 +364,7 @@ fn poetry_lock_of_a_non_package_app() {
     // Stale: Poetry's content-hash no longer matches.
     app.write("pyproject.toml", &pyproject("flask>=2.2,<4"));
     let out = build(&app, "uv", &[], &[]).unwrap();
-    assert_fails_with(
-        &out,
-        "poetry.lock: the lock is out of date with the project",
-    );
-    assert!(stderr(&out).contains("poetry lock"));
+    assert_stale(&out, "poetry.lock", "poetry lock");
     assert_ne!(installed(&app, "iniconfig"), "none", "the venv was kept");
 }
 
@@ -400,7 +402,7 @@ fn pdm_lock_with_its_dev_group() {
 
     app.write("pyproject.toml", &pyproject("flask>=2.2,<4"));
     let out = build(&app, "uv", &[], &[]).unwrap();
-    assert_fails_with(&out, "pdm.lock: the lock is out of date with the project");
+    assert_stale(&out, "pdm.lock", "pdm lock");
     assert_eq!(installed(&app, "flask"), "2.3.3", "the venv was kept");
 }
 
@@ -482,11 +484,7 @@ fn pipfile_lock_without_pipenv_on_the_build() {
 
     app.write("Pipfile", "[packages]\nflask = \">=2.2\"\n");
     let out = build(&app, "uv", &[], &[]).unwrap();
-    assert_fails_with(
-        &out,
-        "Pipfile.lock: the lock is out of date with the project",
-    );
-    assert!(stderr(&out).contains("pipenv lock"));
+    assert_stale(&out, "Pipfile.lock", "pipenv lock");
     assert_eq!(installed(&app, "flask"), "2.3.3", "the venv was kept");
 }
 

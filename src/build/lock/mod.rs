@@ -292,9 +292,10 @@ impl Reader<'_> {
     }
 }
 
-/// Whether the project itself may be installed as a package from this lock
+/// Whether the project itself is installed as a package with this lock
 /// (then its code is a dependency input too): read from pyproject.toml as
-/// each tool decides it, without reading the lock.
+/// each tool decides it (Poetry's `package-mode`, PDM's `distribution`, uv's
+/// `package`, else whether there is a `[build-system]`), without the lock.
 pub fn may_install_project(kind: Kind, home: &Path) -> bool {
     let Some(pyproject) = std::fs::read_to_string(home.join("pyproject.toml"))
         .ok()

@@ -8,7 +8,9 @@
 //! Stale: `content_hash` is PDM's sha256 of the relevant parts of
 //! pyproject.toml as Python's `json.dumps(…, sort_keys=True)`
 //! ([`content_hash`], as `pdm.project.project_file.PyProject.content_hash`).
-use crate::build::lock::{normalize, pyjson, Locked, Pinned, Reader, Source};
+use crate::build::lock::{
+    may_install_project, normalize, pyjson, Kind, Locked, Pinned, Reader, Source,
+};
 use anyhow::Result;
 use serde::Deserialize;
 use serde_json::Value;
@@ -184,15 +186,9 @@ pub fn read(text: &str, r: &Reader) -> Result<Locked> {
             source: Source::Registry { hashes },
         });
     }
-    let distribution = pyproject
-        .get("tool")
-        .and_then(|t| t.get("pdm"))
-        .and_then(|p| p.get("distribution"))
-        .and_then(|v| v.as_bool())
-        .unwrap_or_else(|| pyproject.contains_key("build-system"));
     Ok(Locked {
         packages,
-        install_project: distribution,
+        install_project: may_install_project(Kind::Pdm, r.home),
     })
 }
 

@@ -8,7 +8,7 @@
 //! of pyproject.toml, serialised as Python's `json.dumps(…, sort_keys=True)`
 //! ([`content_hash`], as `poetry.packages.locker.Locker._get_content_hash`).
 use crate::build::lock::pyjson;
-use crate::build::lock::{Locked, Pinned, Reader, Source};
+use crate::build::lock::{may_install_project, Kind, Locked, Pinned, Reader, Source};
 use anyhow::Result;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -189,15 +189,9 @@ pub fn read(text: &str, r: &Reader) -> Result<Locked> {
             source: Source::Registry { hashes },
         });
     }
-    let package_mode = pyproject
-        .get("tool")
-        .and_then(|t| t.get("poetry"))
-        .and_then(|p| p.get("package-mode"))
-        .and_then(|v| v.as_bool())
-        .unwrap_or(true);
     Ok(Locked {
         packages,
-        install_project: package_mode && pyproject.contains_key("build-system"),
+        install_project: may_install_project(Kind::Poetry, r.home),
     })
 }
 

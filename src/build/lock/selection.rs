@@ -65,3 +65,28 @@ impl Selection {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn config_lists_and_variables_normalised_the_variable_winning() {
+        let config = crate::build::config::parse(
+            "lock: pylock.web.toml\ngroups: [Docs, docs]\nextras: [Postgres_Binary]\n",
+            Path::new("c"),
+        )
+        .unwrap();
+        assert_eq!(config.lock.as_deref(), Some("pylock.web.toml"));
+        let mut vars = AppVars::default();
+        let from_config = Selection::new(&vars, &config);
+        assert_eq!(from_config.groups, ["docs"]);
+        assert_eq!(from_config.extras, ["postgres-binary"]);
+        assert!(from_config.has_extra("postgres.binary"));
+        vars.set("WARP_GROUPS", "dev, lint");
+        let chosen = Selection::new(&vars, &config);
+        assert_eq!(chosen.groups, ["dev", "lint"]);
+        assert_eq!(chosen.extras, ["postgres-binary"]);
+    }
+}
