@@ -73,7 +73,7 @@ mod tests {
 
     #[test]
     fn config_lists_and_variables_normalised_the_variable_winning() {
-        let config = crate::build::config::parse(
+        let config = crate::app::config::parse(
             "lock: pylock.web.toml\ngroups: [Docs, docs]\nextras: [Postgres_Binary]\n",
             Path::new("c"),
         )
