@@ -26,11 +26,10 @@ pub mod static_reuse;
 pub mod venv;
 pub mod wheels;
 
-use crate::app::config::Config;
 use crate::app::hooks;
 use crate::app::record::{self, BuildRecord, PythonInfo};
 use crate::app::vars::AppVars;
-use crate::app::AppPaths;
+use crate::app::{App, AppPaths};
 use crate::error::fail;
 use crate::ui::step;
 use anyhow::Result;
@@ -97,8 +96,7 @@ pub fn inputs_hash(paths: &AppPaths, options: &BuildOptions) -> Result<String> {
 }
 
 fn prepare(paths: &AppPaths, options: &BuildOptions) -> Result<Prepared> {
-    let config = Config::load(&paths.src_root)?;
-    let vars = AppVars::load(paths, &config)?;
+    let App { config, vars, .. } = App::load(paths)?;
     let home = vars.app_home(paths)?;
     detect::require_app(&home, &vars)?;
     let installer = match options.installer {

@@ -12,12 +12,13 @@
 //! image-only fields (base image, warp binary). There is no second list of
 //! inputs anywhere: a new input is added here, and both follow.
 use crate::app::config::Config;
+use crate::app::hooks;
 use crate::app::vars::AppVars;
-use crate::app::AppPaths;
+use crate::app::{App, AppPaths};
 use crate::build::detect::{self, Layout};
 use crate::build::inputs::{hash_field, source_inputs, HASHED_VARS};
+use crate::build::install;
 use crate::build::lock::Selection;
-use crate::build::{hooks, install};
 use anyhow::Result;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -101,9 +102,8 @@ impl Plan {
         interpreter: Interpreter,
         also: &[&str],
     ) -> Result<Plan> {
-        let config = Config::load(src)?;
         let paths = AppPaths::locate(src)?;
-        let vars = AppVars::load(&paths, &config)?;
+        let App { config, vars, .. } = App::load(&paths)?;
         let home = vars.app_home(&paths)?;
         let mut plan = Plan::read(
             &Source {

@@ -5,9 +5,7 @@
 //! WARP_PIP_NO_INDEX=1 as their only source). S2I's save-artifacts ships it
 //! to the next build. pip builds the wheels (uv has no `wheel` command): the
 //! venv's pip when it has one, else the chosen interpreter's.
-use crate::app::config::Config;
-use crate::app::vars::AppVars;
-use crate::app::AppPaths;
+use crate::app::{App, AppPaths};
 use crate::build::detect::{self, Layout};
 use crate::build::install;
 use crate::build::lock::{self, Selection};
@@ -20,8 +18,7 @@ use std::process::Command;
 
 /// Build the wheelhouse; returns its directory.
 pub fn build_wheelhouse(paths: &AppPaths, python_choice: Option<&str>) -> Result<PathBuf> {
-    let config = Config::load(&paths.src_root)?;
-    let vars = AppVars::load(paths, &config)?;
+    let App { config, vars, .. } = App::load(paths)?;
     let home = vars.app_home(paths)?;
     detect::require_app(&home, &vars)?;
     let layout = detect::layout(&home, &vars, &config)?;
