@@ -1,6 +1,7 @@
 //! `warp image`: build an OCI image of the app without a daemon or a Dockerfile.
 use crate::image::app::{build_image, ImageOptions};
 use crate::image::builder::{build_builder, BuilderOptions};
+use crate::image::layer::Compression;
 use crate::image::registry::RegistryOptions;
 use clap::{ArgAction, Args};
 use std::path::PathBuf;
@@ -46,6 +47,10 @@ pub struct ImageArgs {
     /// (PEM: PKCS#8 or SEC1). Needs --push or a docker:// output.
     #[arg(long, value_name = "FILE")]
     pub sign_key: Option<PathBuf>,
+    /// How the layers warp adds are compressed: gzip (every client reads
+    /// it) or zstd (smaller and faster; podman ≥ 4, containerd ≥ 1.5).
+    #[arg(long, value_name = "gzip|zstd", default_value = "gzip", value_parser = ["gzip", "zstd"])]
+    pub compression: String,
     /// Make the Source-to-Image builder image (what the Containerfile
     /// builds) instead of an app image: no app, no container engine.
     #[arg(long)]
@@ -60,6 +65,7 @@ pub fn run(args: ImageArgs) -> anyhow::Result<i32> {
                 "drop --sbom, or build the app's image without --builder",
             ));
         }
+        let compression = compression(&args.compression);
         build_builder(&BuilderOptions {
             name: args.name,
             base: args.base,
@@ -69,6 +75,7 @@ pub fn run(args: ImageArgs) -> anyhow::Result<i32> {
                 tls_verify: args.tls_verify,
             },
             sign_key: args.sign_key,
+            compression,
         })?;
         return Ok(0);
     }
@@ -83,6 +90,15 @@ pub fn run(args: ImageArgs) -> anyhow::Result<i32> {
         },
         sbom: args.sbom,
         sign_key: args.sign_key,
+        compression: compression(&args.compression),
     })?;
     Ok(0)
+}
+
+/// `--compression` (clap has checked it is gzip or zstd).
+fn compression(name: &str) -> Compression {
+    match name {
+        "zstd" => Compression::Zstd,
+        _ => Compression::Gzip,
+    }
 }

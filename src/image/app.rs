@@ -4,13 +4,14 @@
 //! manifest, outputs.
 use super::config::{self, AddedLayer, ImageFacts};
 use super::diskfull;
+use super::layer::Compression;
 use super::reference::ImageRef;
 use super::registry::RegistryOptions;
 use super::sandbox;
 use super::source;
 use super::stage::{self, APP_PARTS};
 use super::store::BlobStore;
-use super::{layer, provenance, roots, sbom, Layer};
+use super::{provenance, roots, sbom, Layer};
 use crate::error::fail;
 use crate::ui;
 use anyhow::{Context, Result};
@@ -28,6 +29,8 @@ pub struct ImageOptions {
     pub registry: RegistryOptions,
     /// `--sign-key`: sign the pushed image with this key.
     pub sign_key: Option<PathBuf>,
+    /// How the layers warp writes are compressed.
+    pub compression: Compression,
     pub sbom: Option<PathBuf>,
 }
 
@@ -68,8 +71,15 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
     let exe_hash = stage::runtime::exe_hash(&store, &exe)?;
 
     let runtime_files = ui::step("Runtime files", || {
-        stage::runtime::runtime_files(&store, &base_root, &base, &exe, &exe_hash)
-            .map_err(|e| diskfull::in_cache(e, &store, "the runtime files"))
+        stage::runtime::runtime_files(
+            &store,
+            &base_root,
+            &base,
+            &exe,
+            &exe_hash,
+            options.compression,
+        )
+        .map_err(|e| diskfull::in_cache(e, &store, "the runtime files"))
     })?;
     let runtime_cached = runtime_files.cached(&store);
 
@@ -81,7 +91,7 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
     let deps_key = stage::dependencies::dependency_key(
         &src, &base_root, &base, &python, &exe_hash, &installer,
     )?;
-    let cached_deps = layer::cached(&store, "deps", &deps_key);
+    let cached_deps = stage::dependencies::cached_layer(&store, &deps_key, options.compression);
     let deps_root = match &cached_deps {
         Some(deps) => Some(ui::step(
             "Dependencies layer (cached: install skipped)",
@@ -156,11 +166,18 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
                     &built_app_root,
                     &base_root,
                     &deps_key,
+                    options.compression,
                 )
                 .map_err(|e| diskfull::in_cache(e, &store, "the dependencies layer")),
             });
-            let app = stage::app::app_layer(&store, &built_app_root, &base_root, epoch)
-                .map_err(|e| diskfull::in_cache(e, &store, "the app layer"));
+            let app = stage::app::app_layer(
+                &store,
+                &built_app_root,
+                &base_root,
+                epoch,
+                options.compression,
+            )
+            .map_err(|e| diskfull::in_cache(e, &store, "the app layer"));
             Ok::<_, anyhow::Error>((joined(deps.join())?, app?))
         })
     })?;
@@ -227,7 +244,7 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
         lock_files: provenance::lock_files(&src),
         source_date_epoch: epoch,
         installer,
-        layer_compression: "gzip".into(),
+        layer_compression: options.compression.name().into(),
     };
     let attachments = stage::documents::attachments(
         &store,

@@ -13,7 +13,7 @@
 //! `created` is SOURCE_DATE_EPOCH (else 0): the same warp binary and base
 //! always give the same digest.
 use super::config::{self, AddedLayer, APP_ROOT, APP_SRC, IMAGE_PATH};
-use super::layer::{LayerWriter, Owner};
+use super::layer::{Compression, LayerWriter, Owner};
 use super::reference::ImageRef;
 use super::registry::RegistryOptions;
 use super::stage::{self, base::DEFAULT_BASE};
@@ -90,6 +90,8 @@ pub struct BuilderOptions {
     pub registry: RegistryOptions,
     /// `--sign-key`: sign the pushed image with this key.
     pub sign_key: Option<PathBuf>,
+    /// How the builder's layers are compressed.
+    pub compression: Compression,
 }
 
 pub fn build_builder(options: &BuilderOptions) -> Result<()> {
@@ -115,9 +117,18 @@ fn make_builder(options: &BuilderOptions) -> Result<()> {
     let exe = std::env::current_exe().context("locating the warp binary")?;
     let exe_hash = stage::runtime::exe_hash(&store, &exe)?;
     let (_, runtime) = ui::step("Runtime layer", || {
-        stage::runtime::runtime_layer(&store, &base_root, &base, &exe, &exe_hash)
+        stage::runtime::runtime_layer(
+            &store,
+            &base_root,
+            &base,
+            &exe,
+            &exe_hash,
+            options.compression,
+        )
     })?;
-    let scripts = ui::step("S2I scripts layer", || scripts_layer(&store, &base_root))?;
+    let scripts = ui::step("S2I scripts layer", || {
+        scripts_layer(&store, &base_root, options.compression)
+    })?;
     let added = [
         AddedLayer {
             layer: runtime,
@@ -137,7 +148,7 @@ fn make_builder(options: &BuilderOptions) -> Result<()> {
 
 /// The scripts in /usr/libexec/s2i (root-owned, 0755), the directory
 /// resolved through the base's symlinks as a COPY would.
-fn scripts_layer(store: &BlobStore, base_root: &Path) -> Result<Layer> {
+fn scripts_layer(store: &BlobStore, base_root: &Path, compression: Compression) -> Result<Layer> {
     let resolved = unpack::resolve_in_root(
         base_root,
         Path::new(SCRIPTS_DIR.trim_start_matches('/')),
@@ -151,7 +162,7 @@ fn scripts_layer(store: &BlobStore, base_root: &Path) -> Result<Layer> {
         w.add_bytes(&dir.join(script), bytes.to_vec(), 0o755, Owner::System);
     }
     w.fill_parents(base_root);
-    w.write(store, 0)
+    w.write_with(store, 0, compression)
 }
 
 /// The config's `config` object: the base's, with the builder's user,
