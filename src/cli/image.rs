@@ -3,6 +3,7 @@ use crate::image::app::{build_image, ImageOptions};
 use crate::image::builder::{build_builder, BuilderOptions};
 use crate::image::layer::Compression;
 use crate::image::registry::RegistryOptions;
+use crate::image::stage::outputs::Publish;
 use clap::{ArgAction, Args};
 use std::path::PathBuf;
 
@@ -58,6 +59,16 @@ pub struct ImageArgs {
 }
 
 pub fn run(args: ImageArgs) -> anyhow::Result<i32> {
+    let publish = Publish {
+        name: args.name,
+        outputs: args.outputs,
+        push: args.push,
+        registry: RegistryOptions {
+            tls_verify: args.tls_verify,
+        },
+        sign_key: args.sign_key,
+        compression: compression(&args.compression),
+    };
     if args.builder {
         if args.sbom.is_some() {
             return Err(crate::error::fail(
@@ -65,32 +76,17 @@ pub fn run(args: ImageArgs) -> anyhow::Result<i32> {
                 "drop --sbom, or build the app's image without --builder",
             ));
         }
-        let compression = compression(&args.compression);
         build_builder(&BuilderOptions {
-            name: args.name,
+            publish,
             base: args.base,
-            outputs: args.outputs,
-            push: args.push,
-            registry: RegistryOptions {
-                tls_verify: args.tls_verify,
-            },
-            sign_key: args.sign_key,
-            compression,
         })?;
         return Ok(0);
     }
     build_image(&ImageOptions {
-        name: args.name,
+        publish,
         src: args.app.src,
         base: args.base,
-        outputs: args.outputs,
-        push: args.push,
-        registry: RegistryOptions {
-            tls_verify: args.tls_verify,
-        },
         sbom: args.sbom,
-        sign_key: args.sign_key,
-        compression: compression(&args.compression),
     })?;
     Ok(0)
 }
