@@ -234,13 +234,10 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
         installer,
         layer_compression: options.publish.compression.name().into(),
     };
-    let attachments = stage::documents::attachments(
-        &store,
-        &assembled,
-        &inventory,
-        &provenance,
-        &config::rfc3339(epoch)?,
-    )?;
+    let created = config::rfc3339(epoch)?;
+    let attachments = ui::step("Attachments (SPDX, CycloneDX, provenance)", || {
+        stage::documents::attachments(&store, &assembled, &inventory, &provenance, &created)
+    })?;
     stage::outputs::write_outputs(&assembled, &store, &dest, &base_ref, &attachments)
 }
 
