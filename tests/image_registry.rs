@@ -403,7 +403,8 @@ fn zstd_layers_are_pulled_and_run_by_podman() {
     let Some(base) = base_archive("oci-archive") else {
         return;
     };
-    let app = flask_app("zstd\n");
+    // No dependencies to install: the venv (with the server) is still a layer.
+    let app = plain_app("zstd");
     let name = format!("{}/team/zstd:1", registry.host());
     let out = run(warp_image(app.path(), &shared_cache()).args([
         &name,
@@ -442,7 +443,7 @@ fn zstd_layers_are_pulled_and_run_by_podman() {
         &name,
         "python",
         "-c",
-        "import flask, warpserver; print('zstd ok')",
+        "import warpserver; print('zstd ok')",
     ]));
     let _ = run(podman().args(["rmi", "-f", &name]));
     assert_ok(&out);
