@@ -3,7 +3,7 @@
 //! default, `--tls-verify=false`, or trusted through `SSL_CERT_FILE`),
 //! bearer-token auth with a real token server, and retries of transient
 //! failures through a proxy that closes or answers 503 to the first
-//! connections.
+//! connections; zstd layers pulled and run by podman.
 #[path = "support/image.rs"]
 mod image_support;
 #[path = "support/registry.rs"]
@@ -393,4 +393,63 @@ fn a_blob_download_that_breaks_off_is_downloaded_again() {
     let log = stderr(&out);
     assert!(log.contains("the download broke off"), "{log}");
     assert!(log.contains("layer 1/1"), "{log}");
+}
+
+#[test]
+fn zstd_layers_are_pulled_and_run_by_podman() {
+    let Some(registry) = Registry::anonymous() else {
+        return;
+    };
+    let Some(base) = base_archive("oci-archive") else {
+        return;
+    };
+    // No dependencies to install: the venv (with the server) is still a layer.
+    let app = plain_app("zstd");
+    let name = format!("{}/team/zstd:1", registry.host());
+    let out = run(warp_image(app.path(), &shared_cache()).args([
+        &name,
+        "--base",
+        &format!("oci-archive:{}", base.display()),
+        "--compression",
+        "zstd",
+        "--push",
+    ]));
+    assert_ok(&out);
+    let digest = digest_of(&out);
+    let (status, body) = registry.get(
+        &format!("/v2/team/zstd/manifests/{digest}"),
+        "application/vnd.oci.image.manifest.v1+json",
+    );
+    assert_eq!(status, 200);
+    let manifest: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let types: Vec<&str> = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["mediaType"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        &types[types.len() - 3..],
+        ["application/vnd.oci.image.layer.v1.tar+zstd"; 3],
+        "warp's three layers are zstd: {types:?}"
+    );
+    let out = run(podman().args(["pull", "-q", "--tls-verify=false", &name]));
+    assert_ok(&out);
+    let out = run(podman().args([
+        "run",
+        "--rm",
+        "-u",
+        "100001:0",
+        &name,
+        "python",
+        "-c",
+        "import warpserver; print('zstd ok')",
+    ]));
+    let _ = run(podman().args(["rmi", "-f", &name]));
+    assert_ok(&out);
+    assert!(
+        support::stdout(&out).contains("zstd ok"),
+        "{}",
+        support::stdout(&out)
+    );
 }

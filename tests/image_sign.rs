@@ -135,10 +135,30 @@ fn signed_images_pass_skopeos_policy_and_others_do_not() {
 
     let app = flask_app("signed\n");
     let base_arg = format!("oci-archive:{}", base.display());
+    // cosign's encrypted format, written by PyNaCl and hashlib (not by warp).
+    openssl(
+        &[
+            "pkcs8", "-topk8", "-nocrypt", "-outform", "DER", "-in", "key.pem", "-out", "key.der",
+        ],
+        k,
+    );
+    let Some(python) = support::tool("python") else {
+        return;
+    };
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cosign_key.py");
+    assert_ok(&run(Command::new(python)
+        .arg(fixture)
+        .args(["key.der", "cosign.key", "pass phrase"])
+        .current_dir(k)));
+    let password = std::cell::RefCell::new(Some("pass phrase"));
     let push = |tag: &str, key: Option<&str>| {
         let name = format!("{}/team/app:{tag}", registry.host());
         let mut cmd = warp_image(app.path(), &shared_cache());
         cmd.args([&name, "--base", &base_arg, "--push"]);
+        match *password.borrow() {
+            Some(p) => cmd.env("COSIGN_PASSWORD", p),
+            None => cmd.env_remove("COSIGN_PASSWORD"),
+        };
         if let Some(key) = key {
             cmd.arg("--sign-key").arg(k.join(key));
         }
@@ -159,6 +179,9 @@ fn signed_images_pass_skopeos_policy_and_others_do_not() {
     assert_ok(&out);
     let (unsigned, out) = push("unsigned", None);
     assert_ok(&out);
+    let (cosign_signed, out) = push("cosign", Some("cosign.key"));
+    assert_ok(&out);
+    assert!(!stderr(&out).contains("pass phrase"));
 
     let work = tempfile::tempdir().unwrap();
     let copy = work.path().join("copy");
@@ -219,6 +242,10 @@ fn signed_images_pass_skopeos_policy_and_others_do_not() {
         "another key does not verify it"
     );
     assert!(check_with_openssl(&pkcs8_signed, "other.pub"));
+    assert!(
+        check_with_openssl(&cosign_signed, "key.pub"),
+        "the cosign key is key.pem sealed"
+    );
 
     // skopeo (containers/image) reads the attachment. Debian's build has
     // sigstore verification patched out ("Debian-local change: sigstore
@@ -292,4 +319,11 @@ fn signed_images_pass_skopeos_policy_and_others_do_not() {
         assert!(!stderr(&out).contains(&secret_line));
         assert!(!tags().contains("bad-"), "{}", tags());
     }
+    *password.borrow_mut() = Some("wrong");
+    let (_, out) = push("bad-password", Some("cosign.key"));
+    assert_fails_with(&out, "wrong password in $COSIGN_PASSWORD");
+    *password.borrow_mut() = None;
+    let (_, out) = push("bad-nopassword", Some("cosign.key"));
+    assert_fails_with(&out, "$COSIGN_PASSWORD is not set");
+    assert!(!tags().contains("bad-"), "{}", tags());
 }

@@ -53,9 +53,10 @@ if [ ! -x "$tools/bin/uv" ] || [ ! -x "$tools/bin/django-admin" ] \
   "$tools/bin/pip" install -q uv django flask kubernetes-validate poetry "pdm[locked]" pipenv
 fi
 # The SBOM validators (tests/image_sbom.rs): SPDX's and CycloneDX's own libraries.
-if ! "$tools/bin/python" -c 'import spdx_tools, cyclonedx, jsonschema' >/dev/null 2>&1; then
-  say "installing the SBOM validators into $tools"
-  "$tools/bin/python" -m pip install -q spdx-tools 'cyclonedx-python-lib[json-validation]'
+# PyNaCl: an independent writer of cosign's encrypted key format (tests/image_sign.rs).
+if ! "$tools/bin/python" -c 'import spdx_tools, cyclonedx, jsonschema, nacl' >/dev/null 2>&1; then
+  say "installing the SBOM validators and PyNaCl into $tools"
+  "$tools/bin/python" -m pip install -q spdx-tools 'cyclonedx-python-lib[json-validation]' pynacl
 fi
 export WARP_TEST_TOOLS="$tools/bin"
 

@@ -5,12 +5,12 @@
 use super::config::{self, AddedLayer, ImageFacts};
 use super::diskfull;
 use super::reference::ImageRef;
-use super::registry::RegistryOptions;
 use super::sandbox;
 use super::source;
+use super::stage::outputs::Publish;
 use super::stage::{self, APP_PARTS};
 use super::store::BlobStore;
-use super::{layer, provenance, roots, sbom, Layer};
+use super::{provenance, roots, sbom, Layer};
 use crate::error::fail;
 use crate::ui;
 use anyhow::{Context, Result};
@@ -20,14 +20,10 @@ use std::path::PathBuf;
 /// What the user asked for.
 #[derive(Debug, Clone)]
 pub struct ImageOptions {
-    pub name: String,
     pub src: PathBuf,
     pub base: Option<String>,
-    pub outputs: Vec<String>,
-    pub push: bool,
-    pub registry: RegistryOptions,
-    /// `--sign-key`: sign the pushed image with this key.
-    pub sign_key: Option<PathBuf>,
+    /// Name, outputs, registry, signing, compression.
+    pub publish: Publish,
     pub sbom: Option<PathBuf>,
 }
 
@@ -36,13 +32,7 @@ pub fn build_image(options: &ImageOptions) -> Result<()> {
 }
 
 fn build_app_image(options: &ImageOptions) -> Result<()> {
-    let dest = stage::outputs::destinations(
-        &options.name,
-        &options.outputs,
-        options.push,
-        &options.registry,
-        options.sign_key.as_deref(),
-    )?;
+    let dest = options.publish.destinations()?;
     if !options.src.is_dir() {
         return Err(fail(
             format!(
@@ -62,14 +52,21 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
     let epoch = source::source_date_epoch(&src)?;
     let store = BlobStore::open_default()?;
 
-    let (base, base_root) = stage::base::load_base(&base_ref, &store, &options.registry)?;
+    let (base, base_root) = stage::base::load_base(&base_ref, &store, &options.publish.registry)?;
     let python = sandbox::find_python(&base_root, &base_text)?;
     let exe = std::env::current_exe().context("locating the warp binary")?;
     let exe_hash = stage::runtime::exe_hash(&store, &exe)?;
 
     let runtime_files = ui::step("Runtime files", || {
-        stage::runtime::runtime_files(&store, &base_root, &base, &exe, &exe_hash)
-            .map_err(|e| diskfull::in_cache(e, &store, "the runtime files"))
+        stage::runtime::runtime_files(
+            &store,
+            &base_root,
+            &base,
+            &exe,
+            &exe_hash,
+            options.publish.compression,
+        )
+        .map_err(|e| diskfull::in_cache(e, &store, "the runtime files"))
     })?;
     let runtime_cached = runtime_files.cached(&store);
 
@@ -81,7 +78,8 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
     let deps_key = stage::dependencies::dependency_key(
         &src, &base_root, &base, &python, &exe_hash, &installer,
     )?;
-    let cached_deps = layer::cached(&store, "deps", &deps_key);
+    let cached_deps =
+        stage::dependencies::cached_layer(&store, &deps_key, options.publish.compression);
     let deps_root = match &cached_deps {
         Some(deps) => Some(ui::step(
             "Dependencies layer (cached: install skipped)",
@@ -156,11 +154,18 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
                     &built_app_root,
                     &base_root,
                     &deps_key,
+                    options.publish.compression,
                 )
                 .map_err(|e| diskfull::in_cache(e, &store, "the dependencies layer")),
             });
-            let app = stage::app::app_layer(&store, &built_app_root, &base_root, epoch)
-                .map_err(|e| diskfull::in_cache(e, &store, "the app layer"));
+            let app = stage::app::app_layer(
+                &store,
+                &built_app_root,
+                &base_root,
+                epoch,
+                options.publish.compression,
+            )
+            .map_err(|e| diskfull::in_cache(e, &store, "the app layer"));
             Ok::<_, anyhow::Error>((joined(deps.join())?, app?))
         })
     })?;
@@ -170,7 +175,7 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
     };
     let inventory = ui::step("SBOM", || {
         Ok::<_, anyhow::Error>(sbom::Inventory {
-            image: options.name.clone(),
+            image: options.publish.name.clone(),
             os: sbom::os::read(&base_root),
             python: sbom::python_cached(&store, &deps_key, &venv)?,
             warp_sha256: exe_hash.clone(),
@@ -194,7 +199,7 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
     }
 
     let facts = ImageFacts {
-        name: options.name.clone(),
+        name: options.publish.name.clone(),
         epoch,
         source_url: source::remote_url(&src),
         revision: source::revision(&src),
@@ -216,7 +221,7 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
     ];
     let assembled = config::assemble(&base.config, &base.layers, &added, &facts)?;
     let provenance = provenance::Facts {
-        image_name: options.name.clone(),
+        image_name: options.publish.name.clone(),
         manifest_digest: String::new(),
         base: provenance::public_base_name(&base_ref, &base_text),
         base_digest: base.identity.clone(),
@@ -227,15 +232,12 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
         lock_files: provenance::lock_files(&src),
         source_date_epoch: epoch,
         installer,
-        layer_compression: "gzip".into(),
+        layer_compression: options.publish.compression.name().into(),
     };
-    let attachments = stage::documents::attachments(
-        &store,
-        &assembled,
-        &inventory,
-        &provenance,
-        &config::rfc3339(epoch)?,
-    )?;
+    let created = config::rfc3339(epoch)?;
+    let attachments = ui::step("Attachments (SPDX, CycloneDX, provenance)", || {
+        stage::documents::attachments(&store, &assembled, &inventory, &provenance, &created)
+    })?;
     stage::outputs::write_outputs(&assembled, &store, &dest, &base_ref, &attachments)
 }
 

@@ -13,16 +13,16 @@
 //! `created` is SOURCE_DATE_EPOCH (else 0): the same warp binary and base
 //! always give the same digest.
 use super::config::{self, AddedLayer, APP_ROOT, APP_SRC, IMAGE_PATH};
-use super::layer::{LayerWriter, Owner};
+use super::layer::{Compression, LayerWriter, Owner};
 use super::reference::ImageRef;
-use super::registry::RegistryOptions;
+use super::stage::outputs::Publish;
 use super::stage::{self, base::DEFAULT_BASE};
 use super::store::BlobStore;
 use super::{sandbox, unpack, Layer};
 use crate::ui;
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Where the scripts go (what the scripts-url labels point at).
 pub const SCRIPTS_DIR: &str = "/usr/libexec/s2i";
@@ -83,13 +83,9 @@ pub const WORKDIR: &str = APP_SRC;
 /// What the user asked for.
 #[derive(Debug, Clone)]
 pub struct BuilderOptions {
-    pub name: String,
     pub base: Option<String>,
-    pub outputs: Vec<String>,
-    pub push: bool,
-    pub registry: RegistryOptions,
-    /// `--sign-key`: sign the pushed image with this key.
-    pub sign_key: Option<PathBuf>,
+    /// Name, outputs, registry, signing, compression.
+    pub publish: Publish,
 }
 
 pub fn build_builder(options: &BuilderOptions) -> Result<()> {
@@ -98,26 +94,29 @@ pub fn build_builder(options: &BuilderOptions) -> Result<()> {
 }
 
 fn make_builder(options: &BuilderOptions) -> Result<()> {
-    let dest = stage::outputs::destinations(
-        &options.name,
-        &options.outputs,
-        options.push,
-        &options.registry,
-        options.sign_key.as_deref(),
-    )?;
+    let dest = options.publish.destinations()?;
     let base_text = options.base.as_deref().unwrap_or(DEFAULT_BASE);
     let base_ref = ImageRef::parse(base_text)?;
     let epoch = super::source::env_source_date_epoch()?.unwrap_or(0);
     let store = BlobStore::open_default()?;
-    let (base, base_root) = stage::base::load_base(&base_ref, &store, &options.registry)?;
+    let (base, base_root) = stage::base::load_base(&base_ref, &store, &options.publish.registry)?;
     // assemble runs `warp build`, which needs the base's Python: say so now.
     sandbox::find_python(&base_root, base_text)?;
     let exe = std::env::current_exe().context("locating the warp binary")?;
     let exe_hash = stage::runtime::exe_hash(&store, &exe)?;
     let (_, runtime) = ui::step("Runtime layer", || {
-        stage::runtime::runtime_layer(&store, &base_root, &base, &exe, &exe_hash)
+        stage::runtime::runtime_layer(
+            &store,
+            &base_root,
+            &base,
+            &exe,
+            &exe_hash,
+            options.publish.compression,
+        )
     })?;
-    let scripts = ui::step("S2I scripts layer", || scripts_layer(&store, &base_root))?;
+    let scripts = ui::step("S2I scripts layer", || {
+        scripts_layer(&store, &base_root, options.publish.compression)
+    })?;
     let added = [
         AddedLayer {
             layer: runtime,
@@ -130,14 +129,14 @@ fn make_builder(options: &BuilderOptions) -> Result<()> {
     ];
     let created = config::rfc3339(epoch)?;
     let mut image_config = serde_json::to_value(&base.config)?;
-    image_config["config"] = runtime_config(&base.config, &options.name);
+    image_config["config"] = runtime_config(&base.config, &options.publish.name);
     let assembled = config::finish(image_config, &base.layers, &added, &created)?;
     stage::outputs::write_outputs(&assembled, &store, &dest, &base_ref, &[])
 }
 
 /// The scripts in /usr/libexec/s2i (root-owned, 0755), the directory
 /// resolved through the base's symlinks as a COPY would.
-fn scripts_layer(store: &BlobStore, base_root: &Path) -> Result<Layer> {
+fn scripts_layer(store: &BlobStore, base_root: &Path, compression: Compression) -> Result<Layer> {
     let resolved = unpack::resolve_in_root(
         base_root,
         Path::new(SCRIPTS_DIR.trim_start_matches('/')),
@@ -151,7 +150,7 @@ fn scripts_layer(store: &BlobStore, base_root: &Path) -> Result<Layer> {
         w.add_bytes(&dir.join(script), bytes.to_vec(), 0o755, Owner::System);
     }
     w.fill_parents(base_root);
-    w.write(store, 0)
+    w.write_with(store, 0, compression)
 }
 
 /// The config's `config` object: the base's, with the builder's user,

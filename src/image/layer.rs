@@ -194,13 +194,33 @@ impl LayerWriter {
 
     /// Write the layer (tar+gzip) into the store, stamped with `epoch`.
     pub fn write(self, store: &BlobStore, epoch: u64) -> Result<Layer> {
+        self.write_with(store, epoch, Compression::Gzip)
+    }
+
+    /// Write the layer compressed as `compression`, stamped with `epoch`.
+    pub fn write_with(
+        self,
+        store: &BlobStore,
+        epoch: u64,
+        compression: Compression,
+    ) -> Result<Layer> {
         let tmp = tempfile::NamedTempFile::new_in(store.tmp_dir())?;
         let compressed = HashingWriter::new(BufWriter::new(tmp));
-        let gzip = flate2::GzBuilder::new()
-            .mtime(0)
-            .operating_system(255)
-            .write(compressed, flate2::Compression::fast());
-        let mut builder = tar::Builder::new(HashingWriter::new(gzip));
+        let encoder = match compression {
+            Compression::Gzip => Encoder::Gzip(
+                flate2::GzBuilder::new()
+                    .mtime(0)
+                    .operating_system(255)
+                    .write(compressed, flate2::Compression::fast()),
+            ),
+            Compression::Zstd => {
+                // Level 3 (zstd's default): faster than gzip -1 and smaller.
+                let mut zstd = zstd::stream::write::Encoder::new(compressed, 3)?;
+                zstd.include_checksum(true)?;
+                Encoder::Zstd(zstd)
+            }
+        };
+        let mut builder = tar::Builder::new(HashingWriter::new(encoder));
         builder.mode(tar::HeaderMode::Deterministic);
         for (path, entry) in &self.entries {
             let mut header = tar::Header::new_gnu();
@@ -239,8 +259,8 @@ impl LayerWriter {
             }
         }
         let tar_hashing = builder.into_inner()?;
-        let (gzip, diff_id, _) = tar_hashing.finish();
-        let compressed = gzip.finish()?;
+        let (encoder, diff_id, _) = tar_hashing.finish();
+        let compressed = encoder.finish()?;
         let (buffered, digest, size) = compressed.finish();
         let mut tmp = buffered.into_inner().map_err(|e| e.into_error())?;
         tmp.flush()?;
@@ -249,11 +269,75 @@ impl LayerWriter {
             tmp.persist(&target)?;
         }
         Ok(Layer {
-            media_type: media::OCI_LAYER_GZIP.to_string(),
+            media_type: compression.media_type().to_string(),
             digest,
             size,
             diff_id,
         })
+    }
+}
+
+/// How warp's layers are compressed (`--compression`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compression {
+    #[default]
+    Gzip,
+    Zstd,
+}
+
+impl Compression {
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Compression::Gzip => media::OCI_LAYER_GZIP,
+            Compression::Zstd => media::OCI_LAYER_ZSTD,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+        }
+    }
+
+    /// The suffix of cache index kinds for layers in this compression
+    /// (none for gzip: the keys written before zstd stay valid).
+    pub fn kind_suffix(self) -> &'static str {
+        match self {
+            Compression::Gzip => "",
+            Compression::Zstd => "-zstd",
+        }
+    }
+}
+
+/// The compressor a layer is written through.
+enum Encoder<W: Write> {
+    Gzip(flate2::write::GzEncoder<W>),
+    Zstd(zstd::stream::write::Encoder<'static, W>),
+}
+
+impl<W: Write> Write for Encoder<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Encoder::Gzip(e) => e.write(buf),
+            Encoder::Zstd(e) => e.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Encoder::Gzip(e) => e.flush(),
+            Encoder::Zstd(e) => e.flush(),
+        }
+    }
+}
+
+impl<W: Write> Encoder<W> {
+    fn finish(self) -> std::io::Result<W> {
+        match self {
+            Encoder::Gzip(e) => e.finish(),
+            Encoder::Zstd(e) => e.finish(),
+        }
     }
 }
 
@@ -333,5 +417,34 @@ mod tests {
         assert_eq!(seen, sorted);
         assert!(seen.contains(&"opt/app-root/src/link".to_string()));
         assert!(!seen.iter().any(|p| p.contains(".git")));
+    }
+
+    #[test]
+    fn zstd_layers_hold_the_same_tar() {
+        let cache = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(cache.path()).unwrap();
+        let tree = sample_tree();
+        let gzip = write(tree.path(), &store);
+        let mut w = LayerWriter::new();
+        w.add_dir(Path::new("/opt"), 0o755, Owner::System);
+        w.add_tree(
+            tree.path(),
+            Path::new("/opt/app-root/src"),
+            Owner::App,
+            &|p| p == Path::new(".git"),
+        )
+        .unwrap();
+        let zstd = w
+            .write_with(&store, 1_700_000_000, Compression::Zstd)
+            .unwrap();
+        assert_eq!(zstd.media_type, media::OCI_LAYER_ZSTD);
+        assert_eq!(zstd.diff_id, gzip.diff_id, "the same tar inside");
+        assert_ne!(zstd.digest, gzip.digest);
+        let mut tar = Vec::new();
+        crate::image::unpack::decompressed(&store.path(&zstd.digest).unwrap())
+            .unwrap()
+            .read_to_end(&mut tar)
+            .unwrap();
+        assert_eq!(crate::image::store::sha256_digest(&tar), gzip.diff_id);
     }
 }

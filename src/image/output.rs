@@ -297,13 +297,11 @@ fn write_docker_archive(out: &fs::File, image: &Finished) -> Result<()> {
         let name = format!("{}.tar", digest_hex(&layer.diff_id)?);
         if written.insert(name.clone()) {
             let blob = image.store.path(&layer.digest)?;
-            if layer.media_type.ends_with("gzip") {
+            if layer.media_type.ends_with("gzip") || layer.media_type.ends_with("zstd") {
                 let mut plain = tempfile::tempfile_in(image.store.tmp_dir())?;
-                std::io::copy(
-                    &mut flate2::read::GzDecoder::new(fs::File::open(&blob)?),
-                    &mut plain,
-                )
-                .map_err(|e| diskfull::in_cache(e.into(), image.store, "a decompressed layer"))?;
+                std::io::copy(&mut super::unpack::decompressed(&blob)?, &mut plain).map_err(
+                    |e| diskfull::in_cache(e.into(), image.store, "a decompressed layer"),
+                )?;
                 let len = plain.metadata()?.len();
                 std::io::Seek::rewind(&mut plain)?;
                 let mut header = tar::Header::new_gnu();

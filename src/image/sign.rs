@@ -7,7 +7,10 @@
 //! whose `dev.cosignproject.cosign/signature` annotation is the signature.
 //!
 //! Keys: an ECDSA P-256 private key in PEM as openssl writes it (PKCS#8
-//! `PRIVATE KEY` or SEC1 `EC PRIVATE KEY`). The key is read once, before
+//! `PRIVATE KEY` or SEC1 `EC PRIVATE KEY`), or cosign's encrypted key
+//! (`cosign generate-key-pair`: PKCS#8 sealed with NaCl secretbox under a
+//! scrypt-derived key; the password from `$COSIGN_PASSWORD`, as cosign
+//! reads it). The key is read once, before
 //! any work; it is never printed, logged or written anywhere (the `Debug`
 //! of [`Signer`] says only that there is a key).
 use super::config::canonical_json;
@@ -75,6 +78,17 @@ impl Signer {
                 })
                 .map_err(|_| not_p256("an EC key on another curve"));
         }
+        for label in [
+            "ENCRYPTED SIGSTORE PRIVATE KEY",
+            "ENCRYPTED COSIGN PRIVATE KEY",
+        ] {
+            if let Some(block) = pem_block(&text, label) {
+                let der = cosign_decrypt(block, path)?;
+                return SigningKey::from_pkcs8_der(&der)
+                    .map(|key| Signer { key })
+                    .map_err(|_| not_p256("a cosign key of another type"));
+            }
+        }
         if pem_block(&text, "ENCRYPTED PRIVATE KEY").is_some() {
             return Err(fail(
                 format!("the signing key {shown} is an encrypted PKCS#8 key, which warp does not decrypt"),
@@ -99,6 +113,80 @@ impl Signer {
         let signature: Signature = self.key.sign(payload);
         base64::engine::general_purpose::STANDARD.encode(signature.to_der().as_bytes())
     }
+}
+
+/// The variable cosign (and warp) read an encrypted key's password from.
+pub const PASSWORD_VAR: &str = "COSIGN_PASSWORD";
+
+/// The PKCS#8 DER inside a cosign encrypted key: the PEM body is JSON naming
+/// the scrypt parameters and salt and the secretbox nonce.
+fn cosign_decrypt(block: &str, path: &Path) -> Result<Vec<u8>> {
+    use crypto_secretbox::aead::{Aead, KeyInit};
+    let shown = path.display();
+    let damaged = || {
+        fail(
+            format!("the cosign key {shown} is damaged (not the JSON cosign writes)"),
+            "make a new key pair with `cosign generate-key-pair`",
+        )
+    };
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let body: String = block.lines().filter(|l| !l.starts_with("-----")).collect();
+    let json: serde_json::Value = b64
+        .decode(body.trim())
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or_else(damaged)?;
+    if json["kdf"]["name"] != "scrypt" || json["cipher"]["name"] != "nacl/secretbox" {
+        return Err(damaged());
+    }
+    let field = |v: &serde_json::Value| v.as_str().and_then(|s| b64.decode(s).ok());
+    let (Some(salt), Some(nonce), Some(sealed)) = (
+        field(&json["kdf"]["salt"]),
+        field(&json["cipher"]["nonce"]),
+        field(&json["ciphertext"]),
+    ) else {
+        return Err(damaged());
+    };
+    let params = &json["kdf"]["params"];
+    let n = params["N"].as_u64().unwrap_or(0);
+    let (r, p) = (
+        params["r"].as_u64().unwrap_or(0),
+        params["p"].as_u64().unwrap_or(0),
+    );
+    if !n.is_power_of_two()
+        || !(2..=1 << 20).contains(&n)
+        || nonce.len() != 24
+        || r == 0
+        || p == 0
+        || r > 64
+        || p > 64
+    {
+        return Err(damaged());
+    }
+    let password = std::env::var(PASSWORD_VAR).map_err(|_| {
+        fail(
+            format!("the signing key {shown} is encrypted and ${PASSWORD_VAR} is not set"),
+            format!("set {PASSWORD_VAR} to its password (as for cosign)"),
+        )
+    })?;
+    let scrypt_params = scrypt::Params::new(n.trailing_zeros() as u8, r as u32, p as u32, 32)
+        .map_err(|_| damaged())?;
+    let mut key = [0u8; 32];
+    scrypt::scrypt(password.as_bytes(), &salt, &scrypt_params, &mut key).map_err(|_| damaged())?;
+    let cipher = crypto_secretbox::XSalsa20Poly1305::new(&key.into());
+    cipher
+        .decrypt(
+            crypto_secretbox::Nonce::from_slice(&nonce),
+            sealed.as_slice(),
+        )
+        .map_err(|_| {
+            fail(
+                format!(
+                    "cannot decrypt the signing key {shown}: wrong password in ${PASSWORD_VAR}"
+                ),
+                format!("set {PASSWORD_VAR} to the password the key was made with"),
+            )
+        })
 }
 
 /// The "simple signing" payload for `image` (repository and tag as pushed)

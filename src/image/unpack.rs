@@ -20,24 +20,29 @@ use std::path::{Component, Path, PathBuf};
 const WHITEOUT_PREFIX: &str = ".wh.";
 const OPAQUE_MARKER: &str = ".wh..wh..opq";
 
-/// Unpack one layer blob (gzip or plain tar) on top of `root`.
+/// Unpack one layer blob (gzip, zstd or plain tar) on top of `root`.
 /// `what` names the layer in error messages.
 pub fn unpack_layer(blob: &Path, root: &Path, what: &str) -> Result<()> {
+    unpack_tar(decompressed(blob)?, root, what)
+}
+
+/// The tar stream of a layer blob, whatever its compression (told by its
+/// first bytes: gzip 1f 8b, zstd 28 b5 2f fd, else a plain tar).
+pub fn decompressed(blob: &Path) -> Result<Box<dyn Read>> {
     let mut file = BufReader::new(fs::File::open(blob)?);
-    let mut head = [0u8; 2];
-    let gzipped = {
+    let mut head = [0u8; 4];
+    {
         let buf = std::io::BufRead::fill_buf(&mut file)?;
-        if buf.len() >= 2 {
-            head.copy_from_slice(&buf[..2]);
-        }
-        head == [0x1f, 0x8b]
-    };
-    let reader: Box<dyn Read> = if gzipped {
+        let n = buf.len().min(4);
+        head[..n].copy_from_slice(&buf[..n]);
+    }
+    Ok(if head[..2] == [0x1f, 0x8b] {
         Box::new(flate2::read::GzDecoder::new(file))
+    } else if head == [0x28, 0xb5, 0x2f, 0xfd] {
+        Box::new(zstd::stream::read::Decoder::with_buffer(file)?)
     } else {
         Box::new(file)
-    };
-    unpack_tar(reader, root, what)
+    })
 }
 
 fn refused(what: &str, entry: &str, why: &str) -> anyhow::Error {

@@ -2,7 +2,7 @@
 //! packages and the Python distributions as components (each distribution
 //! with its RECORD files as nested file components). The serial number is
 //! derived from the content: the same image gives the same bytes.
-use super::{spdx_expression, to_bytes, warp_purl, Inventory, WARP_VERSION};
+use super::{content_hash, spdx_expression, to_bytes, warp_purl, Inventory, WARP_VERSION};
 use serde_json::{json, Value};
 
 pub fn render(inv: &Inventory, created: &str) -> Vec<u8> {
@@ -80,8 +80,7 @@ pub fn render(inv: &Inventory, created: &str) -> Vec<u8> {
         "metadata": metadata,
         "components": components,
     });
-    let digest = crate::image::store::sha256_digest(&to_bytes(&doc));
-    doc["serialNumber"] = json!(format!("urn:uuid:{}", uuid_of(&digest["sha256:".len()..])));
+    doc["serialNumber"] = json!(format!("urn:uuid:{}", uuid_of(&content_hash(&doc))));
     to_bytes(&doc)
 }
 

@@ -58,14 +58,19 @@ pub fn spdx_expression(text: &str) -> Option<String> {
         .map(|_| text.to_string())
 }
 
-/// JSON bytes, pretty and ending in a newline (keys in a fixed order).
+/// JSON bytes, pretty and ending in a newline. Keys come out sorted
+/// (serde_json's map is ordered unless `preserve_order` is on, and even then
+/// the documents are built in a fixed order): stable bytes in one pass.
 fn to_bytes(value: &serde_json::Value) -> Vec<u8> {
-    let mut bytes = crate::image::config::canonical_json(value);
-    // Pretty for people reading the file; re-read the sorted form.
-    let sorted: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
-    bytes = serde_json::to_vec_pretty(&sorted).expect("JSON values serialise");
+    let mut bytes = serde_json::to_vec_pretty(value).expect("JSON values serialise");
     bytes.push(b'\n');
     bytes
+}
+
+/// The hex sha256 of a document's compact JSON (what its identifiers derive from).
+fn content_hash(value: &serde_json::Value) -> String {
+    let digest = crate::image::store::sha256_digest(&serde_json::to_vec(value).expect("JSON"));
+    digest["sha256:".len()..].to_string()
 }
 
 /// The bytes of the SBOM for `path`: CycloneDX when it ends in `.cdx.json`, else SPDX.

@@ -3,7 +3,7 @@
 //! document describes the image, the image contains the rest. Identifiers
 //! are numbered in sorted order and the namespace ends in a hash of the
 //! content: no random part, so the same image gives the same bytes.
-use super::{spdx_expression, to_bytes, warp_purl, Inventory, WARP_VERSION};
+use super::{content_hash, spdx_expression, to_bytes, warp_purl, Inventory, WARP_VERSION};
 use serde_json::json;
 
 pub fn render(inv: &Inventory, created: &str) -> Vec<u8> {
@@ -110,11 +110,10 @@ pub fn render(inv: &Inventory, created: &str) -> Vec<u8> {
     if let Some(distro) = &inv.os.distro {
         doc["comment"] = json!(format!("Base operating system: {distro}"));
     }
-    let digest = crate::image::store::sha256_digest(&to_bytes(&doc));
     doc["documentNamespace"] = json!(format!(
         "https://spdx.warp.invalid/{}-{}",
         super::os::encode(&inv.image),
-        &digest["sha256:".len()..]
+        content_hash(&doc)
     ));
     to_bytes(&doc)
 }

@@ -3,7 +3,7 @@
 //! SOURCE_DATE_EPOCH.
 use super::APP_PARTS;
 use crate::image::config::APP_ROOT;
-use crate::image::layer::{LayerWriter, Owner};
+use crate::image::layer::{Compression, LayerWriter, Owner};
 use crate::image::store::BlobStore;
 use crate::image::Layer;
 use anyhow::Result;
@@ -15,6 +15,7 @@ pub fn app_layer(
     built_app_root: &Path,
     base_root: &Path,
     epoch: u64,
+    compression: Compression,
 ) -> Result<Layer> {
     let mut w = LayerWriter::new();
     for part in APP_PARTS {
@@ -30,7 +31,7 @@ pub fn app_layer(
         }
     }
     w.fill_parents(base_root);
-    w.write(store, epoch)
+    w.write_with(store, epoch, compression)
 }
 
 #[cfg(test)]
@@ -44,7 +45,14 @@ mod tests {
         let store = BlobStore::open(cache.path()).unwrap();
         let built = built_app_root();
         let empty_base = tempfile::tempdir().unwrap();
-        let layer = app_layer(&store, built.path(), empty_base.path(), 1_700_000_000).unwrap();
+        let layer = app_layer(
+            &store,
+            built.path(),
+            empty_base.path(),
+            1_700_000_000,
+            Compression::Gzip,
+        )
+        .unwrap();
         let paths: Vec<String> = layer_entries(&store, &layer)
             .into_iter()
             .map(|e| e.0)
@@ -64,7 +72,14 @@ mod tests {
             "{paths:?}"
         );
         // Same tree, same stamp: same digest.
-        let again = app_layer(&store, built.path(), empty_base.path(), 1_700_000_000).unwrap();
+        let again = app_layer(
+            &store,
+            built.path(),
+            empty_base.path(),
+            1_700_000_000,
+            Compression::Gzip,
+        )
+        .unwrap();
         assert_eq!(again.digest, layer.digest);
     }
 }

@@ -4,7 +4,7 @@
 //! code-only rebuild skips the install.
 use super::APP_PARTS;
 use crate::image::config::APP_ROOT;
-use crate::image::layer::{self, LayerWriter, Owner};
+use crate::image::layer::{self, Compression, LayerWriter, Owner};
 use crate::image::store::BlobStore;
 use crate::image::{diskfull, roots, unpack, Layer, LoadedImage};
 use anyhow::Result;
@@ -19,6 +19,7 @@ pub fn dependencies_layer(
     built_app_root: &Path,
     base_root: &Path,
     deps_key: &str,
+    compression: Compression,
 ) -> Result<Layer> {
     let mut w = LayerWriter::new();
     w.add_dir(Path::new(APP_ROOT), 0o775, Owner::App);
@@ -28,8 +29,8 @@ pub fn dependencies_layer(
             && rel != Path::new(".warp")
     })?;
     w.fill_parents(base_root);
-    let layer = w.write(store, 0)?;
-    layer::remember(store, "deps", deps_key, &layer)?;
+    let layer = w.write_with(store, 0, compression)?;
+    layer::remember(store, &layer_kind(compression), deps_key, &layer)?;
     Ok(layer)
 }
 
@@ -99,6 +100,16 @@ pub fn dependency_key(
     Ok(hex::encode(h.finalize()))
 }
 
+/// The cache index kind of dependencies layers in `compression`.
+pub fn layer_kind(compression: Compression) -> String {
+    format!("deps{}", compression.kind_suffix())
+}
+
+/// The cached dependencies layer in `compression`, if any.
+pub fn cached_layer(store: &BlobStore, deps_key: &str, compression: Compression) -> Option<Layer> {
+    layer::cached(store, &layer_kind(compression), deps_key)
+}
+
 /// The cached dependencies layer unpacked (once) as the tree the build
 /// runs over.
 pub fn cached_tree(store: &BlobStore, deps_key: &str, deps: &Layer) -> Result<PathBuf> {
@@ -123,7 +134,14 @@ mod tests {
         let store = BlobStore::open(cache.path()).unwrap();
         let built = built_app_root();
         let empty_base = tempfile::tempdir().unwrap();
-        let layer = dependencies_layer(&store, built.path(), empty_base.path(), "k1").unwrap();
+        let layer = dependencies_layer(
+            &store,
+            built.path(),
+            empty_base.path(),
+            "k1",
+            Compression::Gzip,
+        )
+        .unwrap();
         let entries = layer_entries(&store, &layer);
         let paths: Vec<&str> = entries.iter().map(|e| e.0.as_str()).collect();
         assert!(paths.contains(&"opt/app-root/bin/python"), "{paths:?}");

@@ -13,6 +13,36 @@ use crate::ui;
 use anyhow::Result;
 use std::path::Path;
 
+/// What both recipes are asked about the image they write: its name,
+/// where it goes, how it is signed and compressed.
+#[derive(Debug, Clone)]
+pub struct Publish {
+    /// NAME: [REGISTRY/]REPO[:TAG].
+    pub name: String,
+    /// `--output`s as given.
+    pub outputs: Vec<String>,
+    /// `--push`: also to the registry NAME names.
+    pub push: bool,
+    pub registry: RegistryOptions,
+    /// `--sign-key`: sign the pushed image with this key.
+    pub sign_key: Option<std::path::PathBuf>,
+    /// How the layers warp writes are compressed.
+    pub compression: crate::image::layer::Compression,
+}
+
+impl Publish {
+    /// The destinations, checked (and the signing key loaded) before any work.
+    pub fn destinations(&self) -> Result<Destinations> {
+        destinations(
+            &self.name,
+            &self.outputs,
+            self.push,
+            &self.registry,
+            self.sign_key.as_deref(),
+        )
+    }
+}
+
 /// The image's name and where it goes.
 pub struct Destinations {
     /// NAME as given.

@@ -3,7 +3,7 @@
 //! same for every app on a base, so cached (tree and layer) by the binary's
 //! hash and the base. Both recipes (app image, builder image) add it.
 use crate::image::config::{APP_ROOT, APP_SRC};
-use crate::image::layer::{self, LayerWriter, Owner};
+use crate::image::layer::{self, Compression, LayerWriter, Owner};
 use crate::image::store::BlobStore;
 use crate::image::{roots, unpack, Layer, LoadedImage};
 use anyhow::Result;
@@ -69,8 +69,9 @@ pub fn runtime_layer(
     base: &LoadedImage,
     exe: &Path,
     exe_hash: &str,
+    compression: Compression,
 ) -> Result<(PathBuf, Layer)> {
-    let files = runtime_files(store, base_root, base, exe, exe_hash)?;
+    let files = runtime_files(store, base_root, base, exe, exe_hash, compression)?;
     let layer = files.layer(store, base_root, exe)?;
     Ok((files.tree, layer))
 }
@@ -84,6 +85,7 @@ pub struct RuntimeFiles {
     passwd: String,
     passwd_rel: PathBuf,
     bin_rel: PathBuf,
+    compression: Compression,
 }
 
 pub fn runtime_files(
@@ -92,6 +94,7 @@ pub fn runtime_files(
     base: &LoadedImage,
     exe: &Path,
     exe_hash: &str,
+    compression: Compression,
 ) -> Result<RuntimeFiles> {
     // Paths as the base has them (through its symlinks, e.g. a merged /usr).
     let inside = |rel: &str| -> Result<PathBuf> {
@@ -121,13 +124,19 @@ pub fn runtime_files(
         passwd,
         passwd_rel,
         bin_rel,
+        compression,
     })
 }
 
 impl RuntimeFiles {
+    /// The cache index kind of runtime layers in this compression.
+    fn kind(&self) -> String {
+        format!("runtime{}", self.compression.kind_suffix())
+    }
+
     /// The layer written earlier for these files, if there is one.
     pub fn cached(&self, store: &BlobStore) -> Option<Layer> {
-        layer::cached(store, "runtime", &self.key)
+        layer::cached(store, &self.kind(), &self.key)
     }
 
     /// The layer: cached, else written and remembered.
@@ -151,8 +160,8 @@ impl RuntimeFiles {
         w.add_dir(Path::new(APP_ROOT), 0o775, Owner::App);
         w.add_dir(Path::new(APP_SRC), 0o775, Owner::App);
         w.fill_parents(base_root);
-        let layer = w.write(store, 0)?;
-        layer::remember(store, "runtime", &self.key, &layer)?;
+        let layer = w.write_with(store, 0, self.compression)?;
+        layer::remember(store, &self.kind(), &self.key, &layer)?;
         Ok(layer)
     }
 }
@@ -197,7 +206,15 @@ mod tests {
             layers: vec![],
             identity: "sha256:base".into(),
         };
-        let (tree, layer) = runtime_layer(&store, base_root.path(), &base, &exe, "ab").unwrap();
+        let (tree, layer) = runtime_layer(
+            &store,
+            base_root.path(),
+            &base,
+            &exe,
+            "ab",
+            Compression::Gzip,
+        )
+        .unwrap();
         assert!(tree.join("usr/local/bin/warp").is_file());
         let entries = layer_entries(&store, &layer);
         for (path, mode, uid) in [
@@ -214,7 +231,15 @@ mod tests {
             );
         }
         // The second time, the remembered layer.
-        let files = runtime_files(&store, base_root.path(), &base, &exe, "ab").unwrap();
+        let files = runtime_files(
+            &store,
+            base_root.path(),
+            &base,
+            &exe,
+            "ab",
+            Compression::Gzip,
+        )
+        .unwrap();
         assert_eq!(files.cached(&store), Some(layer));
     }
 }
