@@ -22,6 +22,9 @@
 #   APPS="hello django" SETTINGS=defaults SERVERS="warp granian" bench/run.sh
 #   SERVERS="warp warp-off granian" ...  warp-off: warp with its timeouts and
 #                                        limits off (what the recovery costs)
+#   SERVERS="warp warp-base" WARP_BASE=/path/to/other/warp ...
+#                                        warp against another build of warp (a
+#                                        change's before and after, interleaved)
 #   SETTINGS="t1 t2 t3 t5" SERVERS=warp  warp with N threads (tN), the others at
 #                                        their defaults: how the default was chosen
 #
@@ -75,6 +78,10 @@ start_server() { # server setting target port -> pid of the process group leader
   esac
   case "$server" in
     warp) (unset WARP_APP_ROOT; exec setsid taskset -c 0 "$warp" start "$target" --src "$root/bench/apps" \
+            --processes 1 "${warp_threads[@]}" --host 127.0.0.1 --port "$port" --keep-alive-timeout 30 \
+            >"$bench/$server.log" 2>&1) & ;;
+    warp-base) (unset WARP_APP_ROOT; exec setsid taskset -c 0 "${WARP_BASE:?WARP_BASE names the warp binary to compare}" \
+            start "$target" --src "$root/bench/apps" \
             --processes 1 "${warp_threads[@]}" --host 127.0.0.1 --port "$port" --keep-alive-timeout 30 \
             >"$bench/$server.log" 2>&1) & ;;
     warp-off) (unset WARP_APP_ROOT; exec setsid taskset -c 0 "$warp" start "$target" --src "$root/bench/apps" \
