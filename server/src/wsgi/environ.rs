@@ -112,7 +112,9 @@ pub fn origin(headers: &HeaderMap, peer: SocketAddr, shared: &Shared) -> Origin 
                     };
                     let v = v.trim().trim_matches('"');
                     match k.trim().to_ascii_lowercase().as_str() {
-                        "for" => client = Some(strip_port(v)),
+                        // An empty node (`for=""`, `for=":80"`) names no
+                        // client: ignored (fuzzing found REMOTE_ADDR = "").
+                        "for" => client = Some(strip_port(v)).filter(|c| !c.is_empty()),
                         "proto" => {
                             origin.scheme = if v.eq_ignore_ascii_case("https") {
                                 "https"

@@ -1,0 +1,31 @@
+//! Defects the fuzz targets (fuzz/) found, each pinned by a test on the real
+//! worker. The crashing inputs are in fuzz/corpus/TARGET/regression-*.
+#[path = "support/server.rs"]
+mod server;
+mod support;
+
+use serde_json::json;
+use server::worker;
+
+/// request_path: a trusted proxy's `Forwarded: for=""` (or a node that is
+/// only a port) made REMOTE_ADDR the empty string. An empty node names no
+/// client: the next one towards the server counts, else the peer.
+#[test]
+fn an_empty_forwarded_node_is_not_remote_addr() {
+    let w = worker("apps:echo", json!({"trust_proxy": ["127.0.0.0/8"]})).start();
+    for (forwarded, expected) in [
+        (r#"for="""#, "127.0.0.1"),
+        ("for=:80", "127.0.0.1"),
+        (r#"for="[]""#, "127.0.0.1"),
+        (r#"for=203.0.113.9, for="""#, "203.0.113.9"),
+        (r#"for=",,,[::0999]:8,"ps;h"#, "127.0.0.1"),
+    ] {
+        let body = w
+            .request("GET", "/", &[("Forwarded", forwarded)], b"")
+            .json();
+        assert_eq!(
+            body["environ"]["REMOTE_ADDR"], expected,
+            "Forwarded: {forwarded}"
+        );
+    }
+}
