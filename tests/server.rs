@@ -264,10 +264,13 @@ fn one_build_serves_every_cpython_from_3_9() {
 fn sigterm_finishes_in_flight_requests_then_exits_zero() {
     let mut w = worker("apps:slow", json!({"graceful_timeout": 10})).start();
     let addr = w.addr;
+    // Connected and sent here, not in the thread: on a loaded machine the
+    // thread may not run before the SIGTERM below, and then finds the
+    // listener closed.
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    std::io::Write::write_all(&mut s, b"GET /?s=1 HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
     let client = std::thread::spawn(move || {
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        std::io::Write::write_all(&mut s, b"GET /?s=1 HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
         let mut buf = vec![0u8; 4096];
         let n = std::io::Read::read(&mut s, &mut buf).unwrap_or(0);
         String::from_utf8_lossy(&buf[..n]).into_owned()
