@@ -277,6 +277,51 @@ impl Reader<'_> {
         )
     }
 
+    /// A locked package, checked before it becomes a line of the hashed
+    /// requirements file: the name a PEP 508 name, the version a PEP 440
+    /// version, every hash `algorithm:hex`, a URL without white space — so
+    /// that nothing a lock holds can be read by pip as another line or option
+    /// (a lock is input: it may be broken or written to mislead).
+    pub fn pin(&self, name: &str, version: &str, source: Source) -> Result<Pinned> {
+        let bad = |what: String| self.invalid(what);
+        pep508_rs::PackageName::from_str(name)
+            .map_err(|e| bad(format!("the package name {name:?}: {e}")))?;
+        if !version.is_empty() || matches!(source, Source::Registry { .. }) {
+            Version::from_str(version)
+                .map_err(|e| bad(format!("the version {version:?} of {name}: {e}")))?;
+        }
+        let hash_ok = |h: &str| {
+            h.split_once(':').is_some_and(|(algorithm, hex)| {
+                !algorithm.is_empty()
+                    && algorithm
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                    && !hex.is_empty()
+                    && hex.bytes().all(|b| b.is_ascii_hexdigit())
+            })
+        };
+        match &source {
+            Source::Registry { hashes } => {
+                if let Some(h) = hashes.iter().find(|h| !hash_ok(h)) {
+                    return Err(bad(format!("the hash {h:?} of {name} {version}")));
+                }
+            }
+            Source::Url { url, hash } => {
+                if !hash_ok(hash) {
+                    return Err(bad(format!("the hash {hash:?} of {name}")));
+                }
+                if url.is_empty() || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                    return Err(bad(format!("the URL {url:?} of {name}")));
+                }
+            }
+        }
+        Ok(Pinned {
+            name: name.to_string(),
+            version: version.to_string(),
+            source,
+        })
+    }
+
     /// The project's pyproject.toml as a TOML table (empty when absent).
     pub fn pyproject(&self) -> Result<toml::Table> {
         let path = self.home.join("pyproject.toml");
@@ -354,5 +399,77 @@ mod tests {
         assert_eq!(Kind::of_name("pylock.prod.toml"), Some(Kind::Pylock));
         assert_eq!(Kind::of_name("uv.lock"), Some(Kind::Uv));
         assert_eq!(Kind::of_name("requirements.txt"), None);
+    }
+
+    /// A reader of `kind` for CPython 3.11 on Linux, in an empty directory.
+    fn with_reader<T>(kind: Kind, name: &str, f: impl FnOnce(&Reader) -> T) -> T {
+        let home = tempfile::tempdir().unwrap();
+        let values: markers::Values = serde_json::from_str(
+            r#"{"implementation_name": "cpython", "implementation_version": "3.11.7",
+                "os_name": "posix", "platform_machine": "x86_64",
+                "platform_python_implementation": "CPython", "platform_release": "6.1.0",
+                "platform_system": "Linux", "platform_version": "1",
+                "python_full_version": "3.11.7", "python_version": "3.11",
+                "sys_platform": "linux"}"#,
+        )
+        .unwrap();
+        let target = Target::new(markers::environment(&values).unwrap());
+        let lock = LockFile {
+            kind,
+            path: home.path().join(name),
+        };
+        let selection = Selection::default();
+        f(&Reader {
+            lock: &lock,
+            home: home.path(),
+            target: &target,
+            selection: &selection,
+        })
+    }
+
+    /// Found by the lock_files fuzz target (its input is kept in
+    /// fuzz/corpus/lock_files): a pylock.toml (from a real `uv export`) whose
+    /// itsdangerous has `version = ""` was read, and would have become the
+    /// requirement line `itsdangerous==`; it is refused as an invalid lock.
+    #[test]
+    fn a_package_without_a_version_is_an_invalid_lock() {
+        let input = include_bytes!("../../../fuzz/corpus/lock_files/crash-pylock-empty-version");
+        let text = std::str::from_utf8(&input[1..]).unwrap();
+        let e = with_reader(Kind::Pylock, "pylock.toml", |r| pylock::read(text, r))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("pylock.toml: not a valid lock file"), "{e}");
+        assert!(e.contains("itsdangerous"), "{e}");
+    }
+
+    /// What a lock holds becomes lines of a requirements file: a name, a
+    /// version, a hash or a URL that pip could read as another line or an
+    /// option is refused.
+    #[test]
+    fn nothing_in_a_pin_can_become_another_requirement_line() {
+        let hashes = |h: &str| Source::Registry {
+            hashes: vec![h.to_string()],
+        };
+        let good = "sha256:c6242fc49e35958c8b15141343aa660db5fc54d4f13a1db01a3f5891b98700ef";
+        with_reader(Kind::Uv, "uv.lock", |r| {
+            assert!(r.pin("flask", "2.3.3", hashes(good)).is_ok());
+            for (name, version, source) in [
+                ("flask\n--index-url http://evil", "2.3.3", hashes(good)),
+                ("flask", "2.3.3 --pre", hashes(good)),
+                ("flask", "", hashes(good)),
+                ("flask", "2.3.3", hashes("sha256:aa --no-deps")),
+                (
+                    "flask",
+                    "",
+                    Source::Url {
+                        url: "https://x/f.whl\n-e .".into(),
+                        hash: good.into(),
+                    },
+                ),
+            ] {
+                let e = r.pin(name, version, source).unwrap_err().to_string();
+                assert!(e.contains("uv.lock: not a valid lock file"), "{e}");
+            }
+        });
     }
 }

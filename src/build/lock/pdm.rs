@@ -180,11 +180,7 @@ pub fn read(text: &str, r: &Reader) -> Result<Locked> {
                 "run `pdm lock` and commit pdm.lock",
             ));
         }
-        packages.push(Pinned {
-            name: name.to_string(),
-            version,
-            source: Source::Registry { hashes },
-        });
+        packages.push(r.pin(name, &version, Source::Registry { hashes })?);
     }
     Ok(Locked {
         packages,

@@ -7,7 +7,7 @@
 //! sections as compact sorted JSON ([`pipfile_hash`], as
 //! `pipenv.utils.pipfile.Pipfile.calculate_hash`; package names PEP 503
 //! normalised, or as written for pipenv before that).
-use crate::build::lock::{normalize, pyjson, Locked, Pinned, Reader, Source};
+use crate::build::lock::{normalize, pyjson, Locked, Reader, Source};
 use anyhow::Result;
 use serde::Deserialize;
 use serde_json::Value;
@@ -170,13 +170,13 @@ pub fn read(text: &str, r: &Reader) -> Result<Locked> {
                     "run `pipenv lock` and commit Pipfile.lock",
                 ));
             }
-            packages.push(Pinned {
-                name: name.clone(),
-                version: version.to_string(),
-                source: Source::Registry {
+            packages.push(r.pin(
+                name,
+                version,
+                Source::Registry {
                     hashes: entry.hashes.clone(),
                 },
-            });
+            )?);
         }
     }
     Ok(Locked {

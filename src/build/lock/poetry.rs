@@ -8,7 +8,7 @@
 //! of pyproject.toml, serialised as Python's `json.dumps(…, sort_keys=True)`
 //! ([`content_hash`], as `poetry.packages.locker.Locker._get_content_hash`).
 use crate::build::lock::pyjson;
-use crate::build::lock::{may_install_project, Kind, Locked, Pinned, Reader, Source};
+use crate::build::lock::{may_install_project, Kind, Locked, Reader, Source};
 use anyhow::Result;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -183,11 +183,7 @@ pub fn read(text: &str, r: &Reader) -> Result<Locked> {
                 "run `poetry lock` and commit poetry.lock",
             ));
         }
-        packages.push(Pinned {
-            name: p.name.clone(),
-            version: p.version.clone(),
-            source: Source::Registry { hashes },
-        });
+        packages.push(r.pin(&p.name, &p.version, Source::Registry { hashes })?);
     }
     Ok(Locked {
         packages,

@@ -4,7 +4,7 @@
 //! a `directory` entry for the project itself (path ".") installs the project.
 //! There is no project hash to check staleness against; `requires-python`
 //! and each package's own `requires-python` are checked.
-use crate::build::lock::{Locked, Pinned, Reader, Source};
+use crate::build::lock::{Locked, Reader, Source};
 use anyhow::Result;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -108,14 +108,14 @@ pub fn read(text: &str, r: &Reader) -> Result<Locked> {
             let (Some(url), Some(hash)) = (&archive.url, archive.hash()) else {
                 return Err(r.unsupported(&p.name, "a local archive"));
             };
-            packages.push(Pinned {
-                name: p.name.clone(),
-                version,
-                source: Source::Url {
+            packages.push(r.pin(
+                &p.name,
+                &version,
+                Source::Url {
                     url: url.clone(),
                     hash,
                 },
-            });
+            )?);
             continue;
         }
         let hashes: Vec<String> = p
@@ -130,11 +130,7 @@ pub fn read(text: &str, r: &Reader) -> Result<Locked> {
                 "lock against an index that serves hashes",
             ));
         }
-        packages.push(Pinned {
-            name: p.name.clone(),
-            version,
-            source: Source::Registry { hashes },
-        });
+        packages.push(r.pin(&p.name, &version, Source::Registry { hashes })?);
     }
     Ok(Locked {
         packages,

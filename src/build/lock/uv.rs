@@ -220,11 +220,7 @@ fn pinned(p: &Package, r: &Reader) -> Result<Pinned> {
                 "run `uv lock` against an index that serves hashes",
             ));
         }
-        return Ok(Pinned {
-            name: p.name.clone(),
-            version,
-            source: Source::Registry { hashes },
-        });
+        return r.pin(&p.name, &version, Source::Registry { hashes });
     }
     if let (Some(url), Some(hash)) = (
         p.source.get("url").and_then(|v| v.as_str()),
@@ -233,14 +229,14 @@ fn pinned(p: &Package, r: &Reader) -> Result<Pinned> {
             .or(p.wheels.first())
             .and_then(|d| d.hash.as_deref()),
     ) {
-        return Ok(Pinned {
-            name: p.name.clone(),
-            version,
-            source: Source::Url {
+        return r.pin(
+            &p.name,
+            &version,
+            Source::Url {
                 url: url.to_string(),
                 hash: hash_option(hash),
             },
-        });
+        );
     }
     let what = match p.source.keys().next().map(String::as_str) {
         Some("git") => "a git repository",
