@@ -302,6 +302,12 @@ impl Reader<'_> {
         };
         match &source {
             Source::Registry { hashes } => {
+                if hashes.is_empty() {
+                    return Err(self.error(
+                        format!("{name} {version} has no file hashes in the lock"),
+                        "lock against an index that serves hashes",
+                    ));
+                }
                 if let Some(h) = hashes.iter().find(|h| !hash_ok(h)) {
                     return Err(bad(format!("the hash {h:?} of {name} {version}")));
                 }
