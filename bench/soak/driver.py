@@ -475,7 +475,11 @@ def report(args, cap, rate, t0, load, chaos, sampler, log_path, code, final_zomb
     for kind in ("kill", "hup", "usr1", "slowloris", "oversized", "malformed"):
         if not kinds.get(kind):
             problems.append("fault %s never fired" % kind)
-    if recycles["maximum-requests"] < 1 or recycles["memory-limit"] < 1:
+    # Both rules race for each worker (whichever comes first replaces it), so
+    # a short run (CI's 90 s) may see only one of them: it must see one; a
+    # run of five minutes or more must see both.
+    fired = [kind for kind, n in recycles.items() if n >= 1]
+    if not fired or (args.duration >= 300 and len(fired) < 2):
         problems.append("recycling did not fire: %s" % recycles)
     bad = [a for a in chaos.abuse if not a[1]]
     if bad:
