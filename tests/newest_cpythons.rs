@@ -5,62 +5,16 @@
 //! app with each and serves it; the test asks over 127.0.0.1. The older
 //! CPythons (3.9–3.13 and Debian's python3) are tests/server.rs's
 //! `one_build_serves_every_cpython_from_3_9`.
+#[path = "support/sid_root.rs"]
+mod sid_root;
 mod support;
 
-use std::path::{Path, PathBuf};
+use sid_root::{in_root, InsideDir};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use support::{assert_ok, run, stdout};
 
 const PYTHONS: [&str; 2] = ["3.14", "3.15"];
-
-fn sid_root() -> Option<PathBuf> {
-    let root = std::env::var_os("WARP_TEST_SID_ROOT").map(PathBuf::from);
-    match root {
-        Some(root) if root.join("usr/bin/python3.15").exists() => Some(root),
-        _ => {
-            support::require_all("the Debian sid root with python3.14/3.15 ($WARP_TEST_SID_ROOT)");
-            None
-        }
-    }
-}
-
-/// `ARGS` run inside `root` (a private mount namespace with /proc and /dev),
-/// with a clean environment. Stopped by the caller (see `Chrooted`).
-fn in_root(root: &Path, args: &[&str]) -> Command {
-    let r = root.display();
-    let script = format!(
-        "mount -t proc proc {r}/proc && mount --rbind /dev {r}/dev && exec chroot {r} /usr/bin/env -i PATH=/usr/bin:/bin HOME=/tmp LANG=C.UTF-8 \"$@\""
-    );
-    let mut cmd = Command::new("unshare");
-    // --kill-child: should the test die, the chrooted process gets SIGKILL too.
-    cmd.args(["--mount", "--fork", "--kill-child=SIGKILL", "sh", "-c"])
-        .arg(script)
-        .arg("sh")
-        .args(args);
-    cmd
-}
-
-/// A directory inside the root (under its /tmp), removed when dropped; `rel`
-/// is its path as seen inside.
-struct InsideDir {
-    host: tempfile::TempDir,
-    rel: String,
-}
-
-impl InsideDir {
-    fn new(root: &Path) -> InsideDir {
-        let host = tempfile::Builder::new()
-            .prefix("warp-sid-test-")
-            .tempdir_in(root.join("tmp"))
-            .unwrap();
-        let rel = format!(
-            "/tmp/{}",
-            host.path().file_name().unwrap().to_string_lossy()
-        );
-        InsideDir { host, rel }
-    }
-}
 
 /// `warp start` running in the root: unshare's one child is warp (sh and
 /// chroot exec into it), stopped with SIGTERM by that pid when dropped.
@@ -113,7 +67,7 @@ fn get_until_up(port: u16, secs: u64) -> Option<String> {
 
 #[test]
 fn cpython_3_14_and_3_15_from_debian_sid_build_and_serve() {
-    let Some(root) = sid_root() else {
+    let Some(root) = sid_root::sid_root("usr/bin/python3.15") else {
         return;
     };
     for version in PYTHONS {

@@ -66,7 +66,8 @@ export WARP_TEST_BASE_IMAGE="localhost/warp-test/debian-python:bookworm"
 "$root/tests/fixtures/base-image.sh" "$WARP_TEST_BASE_ROOTFS_TAR" "$WARP_TEST_BASE_IMAGE"
 
 # --- a Debian sid root with python3.14 and python3.15, made once per checkout
-# (pyenv here stops at 3.13; tests/newest_cpythons.rs runs warp in it by chroot)
+# (pyenv here stops at 3.13; tests/newest_cpythons.rs runs warp in it by chroot),
+# and sid's skopeo, which verifies sigstore signatures (tests/image_sign.rs)
 export WARP_TEST_SID_ROOT="$root/target/test-env/sid-root"
 "$root/tests/fixtures/sid-root.sh" "$WARP_TEST_SID_ROOT"
 
