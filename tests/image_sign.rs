@@ -3,7 +3,9 @@
 //! `sigstoreSigned` with `use-sigstore-attachments: true`: a signed image
 //! is accepted; an unsigned one, one with another image's signature and one
 //! checked against another key are refused. Bad keys fail before any work,
-//! with one line, and push nothing.
+//! with one line, and push nothing. A registry that refuses the attachments
+//! (nginx in front of it refusing the `sha256-<hex>` tags) fails the push
+//! with one line, and the image's tag is not written.
 #[path = "support/image.rs"]
 mod image_support;
 #[path = "support/registry.rs"]
@@ -13,7 +15,7 @@ mod sid_root;
 mod support;
 
 use image_support::*;
-use registry_support::Registry;
+use registry_support::{RefusingProxy, Registry};
 use sid_root::{in_root, InsideDir};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -351,4 +353,108 @@ fn signed_images_pass_skopeos_policy_and_others_do_not() {
     let (_, out) = push("bad-nopassword", Some("cosign.key"));
     assert_fails_with(&out, "$COSIGN_PASSWORD is not set");
     assert!(!tags().contains("bad-"), "{}", tags());
+}
+
+/// The tags of `repo` as the registry itself lists them.
+fn tags(registry: &Registry, repo: &str) -> Vec<String> {
+    let (status, body) = registry.get(&format!("/v2/{repo}/tags/list"), "application/json");
+    if status == 404 {
+        return Vec::new();
+    }
+    let list: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    list["tags"]
+        .as_array()
+        .map(|t| t.iter().map(|t| t.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_registry_that_refuses_the_attachments_gets_no_tag() {
+    let Some(registry) = Registry::anonymous() else {
+        return;
+    };
+    let Some(base) = base_archive("oci-archive") else {
+        return;
+    };
+    // One nginx refuses the fallback tag that lists the SBOMs and the
+    // provenance, the other only the signature's tag.
+    let digest_tag = "^/v2/.+/manifests/sha256-[0-9a-f]{64}$";
+    let signature_tag = r"^/v2/.+/manifests/sha256-[0-9a-f]{64}\.sig$";
+    let Some(no_attachments) = RefusingProxy::start(&registry, &[digest_tag]) else {
+        return;
+    };
+    let Some(no_signatures) = RefusingProxy::start(&registry, &[signature_tag]) else {
+        return;
+    };
+    let keys = tempfile::tempdir().unwrap();
+    openssl(
+        &[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-out",
+            "key.pem",
+        ],
+        keys.path(),
+    );
+    let app = flask_app("refused\n");
+    let base_arg = format!("oci-archive:{}", base.display());
+    let push = |host: &str, tag: &str, sign: bool| {
+        let mut cmd = warp_image(app.path(), &shared_cache());
+        cmd.args([
+            &format!("{host}/team/app:{tag}"),
+            "--base",
+            &base_arg,
+            "--push",
+        ]);
+        if sign {
+            cmd.arg("--sign-key").arg(keys.path().join("key.pem"));
+        }
+        run(&mut cmd)
+    };
+    let one_error_line = |out: &std::process::Output| {
+        let text = stderr(out);
+        let errors: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("warp: error:"))
+            .collect();
+        assert_eq!(errors.len(), 1, "{text}");
+        errors[0].to_string()
+    };
+
+    // Everything else passes through: an unsigned image pushes where only
+    // signatures are refused, attachments and all.
+    assert_ok(&push(&no_signatures.host(), "through-nginx", false));
+    assert_eq!(
+        tags(&registry, "team/app").len(),
+        2,
+        "the tag and the attachments' tag"
+    );
+
+    let out = push(&no_attachments.host(), "sbom-refused", false);
+    assert_fails_with(&out, "refused the attachments");
+    let line = one_error_line(&out);
+    assert!(line.contains("HTTP 403"), "{line}");
+    assert!(
+        stderr(&out).contains("the image's tag was not pushed"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        no_attachments.access_log().contains("\" 403 "),
+        "nginx refused it: {}",
+        no_attachments.access_log()
+    );
+
+    let out = push(&no_signatures.host(), "signature-refused", true);
+    assert_fails_with(&out, "refused the image's signature");
+    let line = one_error_line(&out);
+    assert!(line.contains("HTTP 403"), "{line}");
+
+    let tags = tags(&registry, "team/app");
+    assert!(
+        !tags.iter().any(|t| t.ends_with("-refused")),
+        "no tag for a refused push: {tags:?}"
+    );
 }

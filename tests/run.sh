@@ -17,7 +17,7 @@ say() { printf '\n### %s (at %d s)\n' "$*" "$SECONDS"; }
 wanted=(podman:podman runc:runc skopeo:skopeo docker-registry:docker-registry
         htpasswd:apache2-utils debootstrap:debootstrap wrk:wrk hyperfine:hyperfine
         newuidmap:uidmap slirp4netns:slirp4netns curl:curl openssl:openssl
-        catatonit:catatonit)
+        catatonit:catatonit nginx:nginx)
 missing=()
 for pair in "${wanted[@]}"; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")

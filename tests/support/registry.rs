@@ -3,7 +3,9 @@
 //! bearer-token auth (a token server from registry_token_server.py), or
 //! over TLS with a self-signed certificate (made with the openssl CLI);
 //! storage in a temporary directory, stopped by its pid when dropped. Also
-//! a TCP proxy that fails the first connections, for the retry tests.
+//! a TCP proxy that fails the first connections, for the retry tests, and
+//! Debian's nginx as a reverse proxy in front of a registry that refuses
+//! some pushes (a registry's policy on tags, as hosted registries have).
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
@@ -318,6 +320,96 @@ impl Drop for Registry {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// Debian's nginx in front of a registry: every request passed through,
+/// except a PUT to a manifest path matching one of `refused` (nginx `location
+/// ~` regular expressions), which gets HTTP 403. Single process (`master_process
+/// off`), stopped by its pid when dropped.
+pub struct RefusingProxy {
+    pub port: u16,
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl RefusingProxy {
+    /// None (after `require_all`) without nginx.
+    pub fn start(registry: &Registry, refused: &[&str]) -> Option<RefusingProxy> {
+        let Some(nginx) = crate::support::which("nginx") else {
+            crate::support::require_all("nginx (apt-get install nginx)");
+            return None;
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("warp-nginx-")
+            .tempdir()
+            .unwrap();
+        let d = dir.path().display();
+        let port = crate::support::free_port();
+        let upstream = format!(
+            "proxy_pass http://127.0.0.1:{};\n      proxy_set_header Host $http_host;",
+            registry.port
+        );
+        let refusals: String = refused
+            .iter()
+            .map(|r| {
+                format!(
+                    "    location ~ \"{r}\" {{\n      limit_except GET HEAD {{ deny all; }}\n      {upstream}\n    }}\n"
+                )
+            })
+            .collect();
+        let config = format!(
+            "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
+             events {{ worker_connections 64; }}\n\
+             http {{\n  access_log {d}/access.log;\n\
+             client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fastcgi;\n\
+             uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
+             server {{\n    listen 127.0.0.1:{port};\n    client_max_body_size 0;\n\
+             proxy_request_buffering off;\n    proxy_buffering off;\n    proxy_http_version 1.1;\n\
+             {refusals}    location / {{\n      {upstream}\n    }}\n  }}\n}}\n"
+        );
+        let file = dir.path().join("nginx.conf");
+        std::fs::write(&file, config).unwrap();
+        let child = Command::new(nginx)
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(&file)
+            .arg("-e")
+            .arg(dir.path().join("error.log"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap())
+            .spawn()
+            .expect("starting nginx");
+        let mut proxy = RefusingProxy { port, child, dir };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            let exited = proxy.child.try_wait().unwrap().is_some();
+            if exited || Instant::now() > deadline {
+                let log = std::fs::read_to_string(proxy.dir.path().join("error.log"));
+                panic!("nginx did not listen on 127.0.0.1:{port}: {log:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(proxy)
+    }
+
+    /// `127.0.0.1:PORT`
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// nginx's access log: one line per request, with its status.
+    pub fn access_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for RefusingProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

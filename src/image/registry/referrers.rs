@@ -87,17 +87,7 @@ impl RegistryClient {
     ) -> Result<&'static str> {
         for a in artifacts {
             self.put_manifest(reference, &a.digest, &a.manifest, media::OCI_MANIFEST)
-                .map_err(|e| {
-                    fail(
-                        format!(
-                            "the registry {} refused the {} attached to the image: {}",
-                            reference.registry,
-                            a.artifact_type,
-                            e.to_string().lines().next().unwrap_or("")
-                        ),
-                        "the registry must accept OCI 1.1 artifact manifests (with `subject`); the image's tag was not pushed",
-                    )
-                })?;
+                .map_err(|e| refused(reference, &a.artifact_type, &e))?;
         }
         if self.has_referrers_api(reference, subject)? {
             return Ok("referrers API");
@@ -115,7 +105,21 @@ impl RegistryClient {
             "manifests": manifests,
         });
         let bytes = crate::image::config::canonical_json(&index);
-        self.put_manifest(reference, &tag, &bytes, media::OCI_INDEX)?;
+        self.put_manifest(reference, &tag, &bytes, media::OCI_INDEX)
+            .map_err(|e| refused(reference, "index tag that lists them", &e))?;
         Ok("fallback tag")
     }
+}
+
+/// The registry refused `what` of the attachments: one line, and the hint
+/// that the image's own tag was not written (it is pushed last).
+fn refused(reference: &DockerRef, what: &str, e: &anyhow::Error) -> anyhow::Error {
+    fail(
+        format!(
+            "the registry {} refused the attachments of the image (the {what}): {}",
+            reference.registry,
+            e.to_string().lines().next().unwrap_or("")
+        ),
+        "the registry must accept OCI 1.1 artifact manifests (with `subject`) and the `sha256-<hex>` tag that lists them; the image's tag was not pushed (its blobs and manifest are there by digest, untagged)",
+    )
 }
