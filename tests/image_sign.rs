@@ -400,7 +400,7 @@ fn a_registry_that_refuses_the_attachments_gets_no_tag() {
     );
     let app = flask_app("refused\n");
     let base_arg = format!("oci-archive:{}", base.display());
-    let push = |host: &str, tag: &str, sign: bool| {
+    let push_with = |host: &str, tag: &str, sign: bool, extra: &[&str]| {
         let mut cmd = warp_image(app.path(), &shared_cache());
         cmd.args([
             &format!("{host}/team/app:{tag}"),
@@ -408,11 +408,13 @@ fn a_registry_that_refuses_the_attachments_gets_no_tag() {
             &base_arg,
             "--push",
         ]);
+        cmd.args(extra);
         if sign {
             cmd.arg("--sign-key").arg(keys.path().join("key.pem"));
         }
         run(&mut cmd)
     };
+    let push = |host: &str, tag: &str, sign: bool| push_with(host, tag, sign, &[]);
     let one_error_line = |out: &std::process::Output| {
         let text = stderr(out);
         let errors: Vec<&str> = text
@@ -446,6 +448,16 @@ fn a_registry_that_refuses_the_attachments_gets_no_tag() {
         "nginx refused it: {}",
         no_attachments.access_log()
     );
+
+    // The hint's way out: the image without its attachments.
+    assert!(stderr(&out).contains("--attach=false"), "{}", stderr(&out));
+    assert_ok(&push_with(
+        &no_attachments.host(),
+        "unattached",
+        false,
+        &["--attach=false"],
+    ));
+    assert!(tags(&registry, "team/app").contains(&"unattached".to_string()));
 
     let out = push(&no_signatures.host(), "signature-refused", true);
     assert_fails_with(&out, "refused the image's signature");

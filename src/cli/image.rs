@@ -43,6 +43,11 @@ pub struct ImageArgs {
     /// Write the venv's packages as SPDX JSON (CycloneDX when FILE ends in .cdx.json).
     #[arg(long, value_name = "FILE")]
     pub sbom: Option<PathBuf>,
+    /// Attach the image's SBOMs (SPDX, CycloneDX) and provenance to it as
+    /// OCI 1.1 artifacts, in OCI layouts and on push; false for a registry
+    /// that refuses artifacts.
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set)]
+    pub attach: bool,
     /// Sign the pushed image (sigstore format, as podman and skopeo verify
     /// with `use-sigstore-attachments`) with this ECDSA P-256 private key
     /// (PEM: PKCS#8 or SEC1). Needs --push or a docker:// output.
@@ -87,6 +92,7 @@ pub fn run(args: ImageArgs) -> anyhow::Result<i32> {
         src: args.app.src,
         base: args.base,
         sbom: args.sbom,
+        attach: args.attach,
     })?;
     Ok(0)
 }

@@ -25,6 +25,8 @@ pub struct ImageOptions {
     /// Name, outputs, registry, signing, compression.
     pub publish: Publish,
     pub sbom: Option<PathBuf>,
+    /// Attach the SBOMs and the provenance to the image (`--attach`).
+    pub attach: bool,
 }
 
 pub fn build_image(options: &ImageOptions) -> Result<()> {
@@ -173,19 +175,29 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
         Some(dir) => dir.join("opt/app-root"),
         None => built_app_root.clone(),
     };
-    let inventory = ui::step("SBOM", || {
-        Ok::<_, anyhow::Error>(sbom::Inventory {
-            image: options.publish.name.clone(),
-            os: sbom::os::read(&base_root),
-            python: sbom::python_cached(&store, &deps_key, &venv)?,
-            warp_sha256: exe_hash.clone(),
-        })
-    })?;
-    if let Some(path) = &options.sbom {
-        sbom::write(
-            path,
-            &sbom::for_path(path, &inventory, &config::rfc3339(epoch)?),
-        )?;
+    let created = config::rfc3339(epoch)?;
+    let sboms = if options.attach || options.sbom.is_some() {
+        let inputs = [
+            deps_key.as_str(),
+            base.identity.as_str(),
+            exe_hash.as_str(),
+            options.publish.name.as_str(),
+        ];
+        Some(ui::step("SBOM", || {
+            sbom::documents(&store, &inputs, &created, || {
+                Ok(sbom::Inventory {
+                    image: options.publish.name.clone(),
+                    os: sbom::os::read(&base_root),
+                    python: sbom::python_cached(&store, &deps_key, &venv)?,
+                    warp_sha256: exe_hash.clone(),
+                })
+            })
+        })?)
+    } else {
+        None
+    };
+    if let (Some(path), Some(sboms)) = (&options.sbom, &sboms) {
+        sbom::write(path, &store.read(sboms.for_path(path))?)?;
     }
     if deps_root.is_none() {
         // The venv just built is the dependencies tree of the next build
@@ -220,24 +232,28 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
         },
     ];
     let assembled = config::assemble(&base.config, &base.layers, &added, &facts)?;
-    let provenance = provenance::Facts {
-        image_name: options.publish.name.clone(),
-        manifest_digest: String::new(),
-        base: provenance::public_base_name(&base_ref, &base_text),
-        base_digest: base.identity.clone(),
-        warp_sha256: exe_hash.clone(),
-        revision: facts.revision.clone(),
-        dirty: source::dirty(&src),
-        remote_url: facts.source_url.clone(),
-        lock_files: provenance::lock_files(&src),
-        source_date_epoch: epoch,
-        installer,
-        layer_compression: options.publish.compression.name().into(),
+    let attachments = match &sboms {
+        Some(sboms) if options.attach => {
+            ui::step("Attachments (SPDX, CycloneDX, provenance)", || {
+                let provenance = provenance::Facts {
+                    image_name: options.publish.name.clone(),
+                    manifest_digest: String::new(),
+                    base: provenance::public_base_name(&base_ref, &base_text),
+                    base_digest: base.identity.clone(),
+                    warp_sha256: exe_hash.clone(),
+                    revision: facts.revision.clone(),
+                    dirty: source::dirty(&src),
+                    remote_url: facts.source_url.clone(),
+                    lock_files: provenance::lock_files(&src),
+                    source_date_epoch: epoch,
+                    installer,
+                    layer_compression: options.publish.compression.name().into(),
+                };
+                stage::documents::attachments(&store, &assembled, sboms, &provenance, &created)
+            })?
+        }
+        _ => Vec::new(),
     };
-    let created = config::rfc3339(epoch)?;
-    let attachments = ui::step("Attachments (SPDX, CycloneDX, provenance)", || {
-        stage::documents::attachments(&store, &assembled, &inventory, &provenance, &created)
-    })?;
     stage::outputs::write_outputs(&assembled, &store, &dest, &base_ref, &attachments)
 }
 

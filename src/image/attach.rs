@@ -44,23 +44,23 @@ impl Artifact {
     }
 }
 
-/// Store `document` and the artifact manifest that attaches it to the image
-/// manifest `subject` (`digest`, `size`).
+/// Store the artifact manifest that attaches `document` (digest, size; in
+/// the store already) to the image manifest `subject` (digest, size).
 pub fn artifact(
     store: &BlobStore,
     artifact_type: &str,
-    document: &[u8],
+    document: (&str, u64),
     subject: (&str, usize),
     annotations: &[(&str, &str)],
 ) -> Result<Artifact> {
     let empty = store.put_bytes(EMPTY_JSON)?;
-    let doc = store.put_bytes(document)?;
+    let (doc, doc_size) = (document.0.to_string(), document.1);
     let mut manifest = json!({
         "schemaVersion": 2,
         "mediaType": media::OCI_MANIFEST,
         "artifactType": artifact_type,
         "config": {"mediaType": EMPTY_MEDIA, "digest": empty, "size": EMPTY_JSON.len()},
-        "layers": [{"mediaType": artifact_type, "digest": doc, "size": document.len()}],
+        "layers": [{"mediaType": artifact_type, "digest": doc, "size": doc_size}],
         "subject": {"mediaType": media::OCI_MANIFEST, "digest": subject.0, "size": subject.1},
     });
     if !annotations.is_empty() {
@@ -77,10 +77,7 @@ pub fn artifact(
         artifact_type: artifact_type.to_string(),
         manifest: bytes,
         digest,
-        blobs: vec![
-            (empty, EMPTY_JSON.len() as u64),
-            (doc, document.len() as u64),
-        ],
+        blobs: vec![(empty, EMPTY_JSON.len() as u64), (doc, doc_size)],
     })
 }
 
@@ -99,10 +96,12 @@ mod tests {
         let cache = tempfile::tempdir().unwrap();
         let store = BlobStore::open(cache.path()).unwrap();
         let subject = format!("sha256:{}", "a".repeat(64));
+        let document = b"{\"spdxVersion\":\"SPDX-2.3\"}";
+        let doc = store.put_bytes(document).unwrap();
         let a = artifact(
             &store,
             SPDX,
-            b"{\"spdxVersion\":\"SPDX-2.3\"}",
+            (&doc, document.len() as u64),
             (&subject, 512),
             &[("org.opencontainers.image.created", "2023-11-14T22:13:20Z")],
         )

@@ -120,6 +120,6 @@ fn refused(reference: &DockerRef, what: &str, e: &anyhow::Error) -> anyhow::Erro
             reference.registry,
             e.to_string().lines().next().unwrap_or("")
         ),
-        "the registry must accept OCI 1.1 artifact manifests (with `subject`) and the `sha256-<hex>` tag that lists them; the image's tag was not pushed (its blobs and manifest are there by digest, untagged)",
+        "the registry must accept OCI 1.1 artifact manifests (with `subject`) and the `sha256-<hex>` tag that lists them; the image's tag was not pushed (its blobs and manifest are there by digest, untagged); --attach=false pushes the image without them",
     )
 }

@@ -73,13 +73,60 @@ fn content_hash(value: &serde_json::Value) -> String {
     digest["sha256:".len()..].to_string()
 }
 
-/// The bytes of the SBOM for `path`: CycloneDX when it ends in `.cdx.json`, else SPDX.
-pub fn for_path(path: &Path, inventory: &Inventory, created: &str) -> Vec<u8> {
-    if path.to_string_lossy().ends_with(".cdx.json") {
-        cyclonedx::render(inventory, created)
-    } else {
-        spdx::render(inventory, created)
+/// The image's two SBOM documents, in the blob store: (digest, size) of each.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Documents {
+    pub spdx: (String, u64),
+    pub cyclonedx: (String, u64),
+}
+
+impl Documents {
+    /// The one `--sbom FILE` asks for: CycloneDX when FILE ends in
+    /// `.cdx.json`, else SPDX.
+    pub fn for_path(&self, path: &Path) -> &str {
+        if path.to_string_lossy().ends_with(".cdx.json") {
+            &self.cyclonedx.0
+        } else {
+            &self.spdx.0
+        }
     }
+}
+
+/// The SPDX and CycloneDX documents of an image, rendered and stored — or,
+/// when a build with the same `inputs` made them, taken from the cache.
+/// The documents are a function of what the inventory is made from (the
+/// dependencies key for the venv, the base's identity for its OS packages,
+/// warp's hash, the image's name) and `created`: the caller passes those as
+/// `inputs`, and a code-only rebuild then renders nothing and reads no file
+/// of the venv or the base (the documents hold every venv file's hash: a few
+/// MB of JSON for a Django app).
+pub fn documents(
+    store: &BlobStore,
+    inputs: &[&str],
+    created: &str,
+    inventory: impl FnOnce() -> Result<Inventory>,
+) -> Result<Documents> {
+    let key =
+        crate::image::store::sha256_digest([&[created], inputs].concat().join("\0").as_bytes());
+    let key = &key["sha256:".len()..];
+    let index = store.index_path("sbom-documents-v1", key);
+    if let Ok(bytes) = std::fs::read(&index) {
+        if let Ok(docs) = serde_json::from_slice::<Documents>(&bytes) {
+            if store.has(&docs.spdx.0) && store.has(&docs.cyclonedx.0) {
+                return Ok(docs);
+            }
+        }
+    }
+    let inventory = inventory()?;
+    let stored = |bytes: Vec<u8>| -> Result<(String, u64)> {
+        Ok((store.put_bytes(&bytes)?, bytes.len() as u64))
+    };
+    let docs = Documents {
+        spdx: stored(spdx::render(&inventory, created))?,
+        cyclonedx: stored(cyclonedx::render(&inventory, created))?,
+    };
+    store.write_index("sbom-documents-v1", key, &serde_json::to_vec(&docs)?)?;
+    Ok(docs)
 }
 
 /// Write `bytes` to `path` atomically (beside it, then renamed).
@@ -139,5 +186,43 @@ pub(crate) mod sample {
             }],
             warp_sha256: "c".repeat(64),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_are_rendered_once_per_inputs() {
+        let cache = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(cache.path()).unwrap();
+        let created = "2023-11-14T22:13:20Z";
+        let first = documents(&store, &["deps", "base"], created, || {
+            Ok(sample::inventory())
+        })
+        .unwrap();
+        assert_eq!(
+            store.read(&first.spdx.0).unwrap(),
+            spdx::render(&sample::inventory(), created)
+        );
+        assert_eq!(
+            first.for_path(Path::new("x.cdx.json")),
+            first.cyclonedx.0.as_str()
+        );
+        let again = documents(&store, &["deps", "base"], created, || {
+            panic!("the same inputs: from the cache")
+        })
+        .unwrap();
+        assert_eq!(again, first);
+        let mut rendered = false;
+        let other = documents(&store, &["deps", "another base"], created, || {
+            rendered = true;
+            let mut inventory = sample::inventory();
+            inventory.os.packages.pop();
+            Ok(inventory)
+        })
+        .unwrap();
+        assert!(rendered && other != first);
     }
 }

@@ -1,10 +1,11 @@
 //! Between the app layer and the outputs: the documents about the finished
-//! image — its SBOM (SPDX and CycloneDX) and its provenance statement — as
-//! OCI artifacts whose subject is the image manifest.
+//! image — its SBOM (SPDX and CycloneDX, rendered or cached by
+//! `sbom::documents`) and its provenance statement — as OCI artifacts whose
+//! subject is the image manifest.
 use crate::image::attach::{self, Artifact};
 use crate::image::config::Assembled;
 use crate::image::provenance;
-use crate::image::sbom::{self, Inventory};
+use crate::image::sbom::Documents;
 use crate::image::store::BlobStore;
 use anyhow::Result;
 
@@ -12,7 +13,7 @@ use anyhow::Result;
 pub fn attachments(
     store: &BlobStore,
     image: &Assembled,
-    inventory: &Inventory,
+    sboms: &Documents,
     provenance: &provenance::Facts,
     created: &str,
 ) -> Result<Vec<Artifact>> {
@@ -22,25 +23,26 @@ pub fn attachments(
         manifest_digest: image.manifest_digest.clone(),
         ..provenance.clone()
     });
+    let statement_digest = store.put_bytes(&statement)?;
     Ok(vec![
         attach::artifact(
             store,
             attach::SPDX,
-            &sbom::spdx::render(inventory, created),
+            (&sboms.spdx.0, sboms.spdx.1),
             subject,
             &created_at,
         )?,
         attach::artifact(
             store,
             attach::CYCLONEDX,
-            &sbom::cyclonedx::render(inventory, created),
+            (&sboms.cyclonedx.0, sboms.cyclonedx.1),
             subject,
             &created_at,
         )?,
         attach::artifact(
             store,
             attach::IN_TOTO,
-            &statement,
+            (&statement_digest, statement.len() as u64),
             subject,
             &[
                 ("org.opencontainers.image.created", created),
