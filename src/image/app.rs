@@ -142,12 +142,40 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
     }
     let runtime = runtime.expect("the sandbox ran")?;
     let built_app_root = upper.join("opt/app-root");
-    // The dependencies and app layers are compressed in parallel, one thread each.
-    let title = match cached_deps {
-        Some(_) => "App layer",
-        None => "Layers: dependencies, app (in parallel)",
+    let venv = match &deps_root {
+        Some(dir) => dir.join("opt/app-root"),
+        None => built_app_root.clone(),
     };
-    let (deps, app) = ui::step(title, || {
+    let created = config::rfc3339(epoch)?;
+    let want_sboms = options.attach || options.sbom.is_some();
+    // The SBOM documents: from the cache when the same inputs made them,
+    // else rendered (the first build with new dependencies hashes every venv
+    // file) — beside the dependencies layer, which reads the same files.
+    let sbom_documents = || {
+        let inputs = [
+            deps_key.as_str(),
+            base.identity.as_str(),
+            exe_hash.as_str(),
+            options.publish.name.as_str(),
+        ];
+        sbom::documents(&store, &inputs, &created, || {
+            Ok(sbom::Inventory {
+                image: options.publish.name.clone(),
+                os: sbom::os::read(&base_root),
+                python: sbom::python_cached(&store, &deps_key, &venv)?,
+                warp_sha256: exe_hash.clone(),
+            })
+        })
+    };
+    // The dependencies layer is compressed on one thread, the app layer and
+    // then the SBOM on this one.
+    let title = match (cached_deps.is_some(), want_sboms) {
+        (true, false) => "App layer",
+        (true, true) => "App layer, SBOM",
+        (false, false) => "Layers: dependencies, app (in parallel)",
+        (false, true) => "Layers: dependencies | app, SBOM (in parallel)",
+    };
+    let (deps, app, sboms) = ui::step(title, || {
         std::thread::scope(|threads| {
             let deps = threads.spawn(|| match cached_deps {
                 Some(deps) => Ok(deps),
@@ -168,34 +196,14 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
                 options.publish.compression,
             )
             .map_err(|e| diskfull::in_cache(e, &store, "the app layer"));
-            Ok::<_, anyhow::Error>((joined(deps.join())?, app?))
+            let sboms = match (&app, want_sboms) {
+                (Ok(_), true) => Some(sbom_documents()),
+                _ => None,
+            };
+            let deps = joined(deps.join())?;
+            Ok::<_, anyhow::Error>((deps, app?, sboms.transpose()?))
         })
     })?;
-    let venv = match &deps_root {
-        Some(dir) => dir.join("opt/app-root"),
-        None => built_app_root.clone(),
-    };
-    let created = config::rfc3339(epoch)?;
-    let sboms = if options.attach || options.sbom.is_some() {
-        let inputs = [
-            deps_key.as_str(),
-            base.identity.as_str(),
-            exe_hash.as_str(),
-            options.publish.name.as_str(),
-        ];
-        Some(ui::step("SBOM", || {
-            sbom::documents(&store, &inputs, &created, || {
-                Ok(sbom::Inventory {
-                    image: options.publish.name.clone(),
-                    os: sbom::os::read(&base_root),
-                    python: sbom::python_cached(&store, &deps_key, &venv)?,
-                    warp_sha256: exe_hash.clone(),
-                })
-            })
-        })?)
-    } else {
-        None
-    };
     if let (Some(path), Some(sboms)) = (&options.sbom, &sboms) {
         sbom::write(path, &store.read(sboms.for_path(path))?)?;
     }
