@@ -25,6 +25,22 @@ fn openssl(args: &[&str], dir: &Path) {
     assert_ok(&run(Command::new("openssl").args(args).current_dir(dir)));
 }
 
+/// `DIR/key.pem`: a P-256 key in SEC1, as `openssl ecparam -genkey` writes
+/// it (with the parameters block).
+fn sec1_key(dir: &Path) {
+    openssl(
+        &[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-out",
+            "key.pem",
+        ],
+        dir,
+    );
+}
+
 /// sid's skopeo (containers/image 5.3x with sigstore verification; bookworm's
 /// build has it patched out, "Debian-local change: sigstore disabled"), run in
 /// the tests' sid root by chroot, which shares the host's loopback and so
@@ -124,17 +140,7 @@ fn signed_images_pass_skopeos_policy_and_others_do_not() {
     let k = keys.path();
     // SEC1 as `openssl ecparam -genkey` writes it (with the parameters block)
     // and PKCS#8 as `openssl genpkey` writes it.
-    openssl(
-        &[
-            "ecparam",
-            "-name",
-            "prime256v1",
-            "-genkey",
-            "-out",
-            "key.pem",
-        ],
-        k,
-    );
+    sec1_key(k);
     openssl(&["ec", "-in", "key.pem", "-pubout", "-out", "key.pub"], k);
     openssl(
         &[
@@ -387,17 +393,7 @@ fn a_registry_that_refuses_the_attachments_gets_no_tag() {
         return;
     };
     let keys = tempfile::tempdir().unwrap();
-    openssl(
-        &[
-            "ecparam",
-            "-name",
-            "prime256v1",
-            "-genkey",
-            "-out",
-            "key.pem",
-        ],
-        keys.path(),
-    );
+    sec1_key(keys.path());
     let app = flask_app("refused\n");
     let base_arg = format!("oci-archive:{}", base.display());
     let push_with = |host: &str, tag: &str, sign: bool, extra: &[&str]| {
