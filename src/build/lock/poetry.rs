@@ -3,10 +3,13 @@
 //! warp installs the packages of the `main` group (plus the groups asked for)
 //! whose markers hold, with the hashes of their files. The project itself is
 //! installed (after its dependencies) unless it sets `package-mode = false`.
+//! A package with a `legacy` `[package.source]` is installed from that index
+//! ([`super::index`]; credentials also from `POETRY_HTTP_BASIC_<NAME>_*`).
 //!
 //! Stale: `[metadata] content-hash` is Poetry's sha256 of the relevant parts
 //! of pyproject.toml, serialised as Python's `json.dumps(…, sort_keys=True)`
 //! ([`content_hash`], as `poetry.packages.locker.Locker._get_content_hash`).
+use crate::build::lock::index::Index;
 use crate::build::lock::pyjson;
 use crate::build::lock::{may_install_project, Kind, Locked, Reader, Source};
 use anyhow::Result;
@@ -49,6 +52,8 @@ struct FileHash {
 struct PackageSource {
     #[serde(rename = "type")]
     kind: String,
+    url: Option<String>,
+    reference: Option<String>,
 }
 
 /// `[project]` keys, and `[tool.poetry]` keys, that decide the lock.
@@ -183,10 +188,17 @@ pub fn read(text: &str, r: &Reader) -> Result<Locked> {
                 "run `poetry lock` and commit poetry.lock",
             ));
         }
-        packages.push(r.pin(&p.name, &p.version, Source::Registry { hashes })?);
+        // A `legacy` source: a PEP 503 index, named for its credentials.
+        let index = p.source.as_ref().and_then(|s| {
+            let mut index = Index::of(s.url.as_deref()?, s.reference.as_deref())?;
+            index.poetry = true;
+            Some(index)
+        });
+        packages.push(r.pin(&p.name, &p.version, Source::Registry { hashes, index })?);
     }
     Ok(Locked {
         packages,
+        local: Vec::new(),
         install_project: may_install_project(Kind::Poetry, r.home),
     })
 }
