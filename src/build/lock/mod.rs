@@ -19,6 +19,7 @@ pub mod markers;
 pub mod pdm;
 pub mod pipfile;
 pub mod poetry;
+pub mod poetry_graph;
 pub mod pyjson;
 pub mod pylock;
 pub mod requirements;
