@@ -123,8 +123,11 @@ fn registry_packages_come_from_the_locks_index_with_its_credentials() {
     );
     app.write("wsgi.py", WSGI_APP);
     let cache = work.path().join("uv-cache");
+    let password = "pw-8d1f3c";
     assert_ok(&run(Command::new(&uv)
         .args(["lock", "-q"])
+        .env("UV_INDEX_PRIVATE_ONE_USERNAME", "builder")
+        .env("UV_INDEX_PRIVATE_ONE_PASSWORD", password)
         .env("UV_CACHE_DIR", &cache)
         .env("UV_PYTHON_DOWNLOADS", "never")
         .current_dir(app.path())));
@@ -135,7 +138,6 @@ fn registry_packages_come_from_the_locks_index_with_its_credentials() {
     );
     index.take_log();
 
-    let password = "pw-8d1f3c";
     let mirror = format!("http://127.0.0.1:{}/mirror/simple", index.port);
     let env = [
         ("PIP_INDEX_URL", mirror.as_str()),
@@ -155,9 +157,10 @@ fn registry_packages_come_from_the_locks_index_with_its_credentials() {
         assert_eq!(installed(app.path(), "iniconfig"), "2.0.0");
         let log = index.take_log();
         let line = |path: &str| log.lines().find(|l| l.starts_with(path)).unwrap_or("");
-        // The locked index, with the credentials of its name.
-        assert!(
-            line("/simple/itsdangerous/").ends_with(auth),
+        // The locked index, with the credentials of its name, sent unasked.
+        assert_eq!(
+            line("/simple/itsdangerous/"),
+            format!("/simple/itsdangerous/ {auth}"),
             "{installer}: {log}"
         );
         assert!(
@@ -175,8 +178,52 @@ fn registry_packages_come_from_the_locks_index_with_its_credentials() {
         assert_eq!(files_holding(app.path(), password), "", "{installer}");
     }
 
+    // The same lock exported as pylock.toml (its `index` per package, no
+    // index names): the credentials from netrc, read by uv itself.
+    assert_ok(&run(Command::new(&uv)
+        .args([
+            "export",
+            "-q",
+            "--frozen",
+            "--format",
+            "pylock.toml",
+            "-o",
+            "pylock.toml",
+        ])
+        .env("UV_CACHE_DIR", &cache)
+        .current_dir(app.path())));
+    let netrc = work.path().join("netrc");
+    std::fs::write(
+        &netrc,
+        format!("machine 127.0.0.1\nlogin builder\npassword {password}\n"),
+    )
+    .unwrap();
+    let _ = std::fs::remove_dir_all(&cache);
+    let out = build(
+        app.path(),
+        &cache,
+        "uv",
+        &[
+            ("PIP_INDEX_URL", mirror.as_str()),
+            ("NETRC", netrc.to_str().unwrap()),
+            ("WARP_LOCK", "pylock.toml"),
+        ],
+    )
+    .unwrap();
+    assert_ok(&out);
+    assert_eq!(record(app.path())["layout"], "pylock.toml");
+    let log = index.take_log();
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("/simple/itsdangerous/") && l.ends_with(auth)),
+        "{log}"
+    );
+    assert!(log.contains("/mirror/simple/iniconfig/"), "{log}");
+    assert_eq!(files_holding(app.path(), password), "");
+    std::fs::remove_file(app.path().join("pylock.toml")).unwrap();
+
     // The lock's index cannot be reached: one line naming it, a hint, and
-    // the previous venv (pip's) kept. (iniconfig from PyPI itself now.)
+    // the previous build (the pylock one) kept. (iniconfig from PyPI itself now.)
     index.stop();
     let _ = std::fs::remove_dir_all(&cache);
     let out = build(app.path(), &cache, "uv", &env[1..]).unwrap();
@@ -194,7 +241,11 @@ fn registry_packages_come_from_the_locks_index_with_its_credentials() {
     );
     assert!(!stderr(&out).contains(password));
     assert_eq!(installed(app.path(), "itsdangerous"), "2.1.2");
-    assert!(app.path().join(".venv/bin/pip").exists(), "pip's venv kept");
+    assert_eq!(
+        record(app.path())["layout"],
+        "pylock.toml",
+        "the previous build kept"
+    );
     assert_eq!(files_holding(app.path(), password), "");
 }
 

@@ -412,6 +412,16 @@ pub fn may_install_project(kind: Kind, home: &Path) -> bool {
     }
 }
 
+/// pyproject's `[tool.NAME]` table (empty when absent).
+pub fn tool_table(pyproject: &toml::Table, name: &str) -> toml::Table {
+    pyproject
+        .get("tool")
+        .and_then(|t| t.get(name))
+        .and_then(|p| p.as_table())
+        .cloned()
+        .unwrap_or_default()
+}
+
 /// PEP 503 name normalisation: `Flask_Login` → `flask-login`.
 pub fn normalize(name: &str) -> String {
     let mut out = String::with_capacity(name.len());

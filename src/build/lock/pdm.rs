@@ -15,7 +15,7 @@
 //! ([`content_hash`], as `pdm.project.project_file.PyProject.content_hash`).
 use crate::build::lock::index::{is_pypi, Index, Named};
 use crate::build::lock::{
-    may_install_project, normalize, pyjson, Kind, Locked, Pinned, Reader, Source,
+    may_install_project, normalize, pyjson, tool_table, Kind, Locked, Pinned, Reader, Source,
 };
 use anyhow::Result;
 use serde::Deserialize;
@@ -271,11 +271,8 @@ fn check_targets(targets: &[Target], r: &Reader) -> Result<()> {
 /// source named `pypi` replaces it, then the others, all searched as PDM
 /// does (the lock records no index per package). None: PyPI alone.
 fn sources(pyproject: &toml::Table) -> Option<Index> {
-    let list = pyproject
-        .get("tool")
-        .and_then(|t| t.get("pdm"))
-        .and_then(|p| p.get("source"))
-        .and_then(|s| s.as_array())?;
+    let pdm = tool_table(pyproject, "pdm");
+    let list = pdm.get("source").and_then(|s| s.as_array())?;
     let mut named: Vec<Named> = Vec::new();
     for source in list {
         let kind = source

@@ -15,7 +15,7 @@
 use crate::build::lock::index::Index;
 use crate::build::lock::poetry_graph::{self, Node};
 use crate::build::lock::pyjson;
-use crate::build::lock::{may_install_project, Kind, Locked, Reader, Source};
+use crate::build::lock::{may_install_project, tool_table, Kind, Locked, Reader, Source};
 use anyhow::Result;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -76,12 +76,7 @@ pub fn content_hash(pyproject: &toml::Table, with_groups: bool) -> String {
     let table = |v: Option<&toml::Value>| v.and_then(|v| v.as_table()).cloned();
     let project = table(pyproject.get("project")).unwrap_or_default();
     let groups = table(pyproject.get("dependency-groups")).filter(|g| with_groups && !g.is_empty());
-    let poetry = pyproject
-        .get("tool")
-        .and_then(|t| t.get("poetry"))
-        .and_then(|p| p.as_table())
-        .cloned()
-        .unwrap_or_default();
+    let poetry = tool_table(pyproject, "poetry");
 
     let mut relevant_project = toml::Table::new();
     for key in PROJECT_KEYS {

@@ -9,7 +9,7 @@
 //! interpreter and, for an optional one, when an extra asked for names it.
 //! A lock-version 1.x package's `category` is not used: the walk decides.
 use crate::build::lock::poetry::poetry_constraint;
-use crate::build::lock::{normalize, Reader};
+use crate::build::lock::{normalize, tool_table, Reader};
 use anyhow::Result;
 use pep440_rs::{Version, VersionSpecifiers};
 use std::collections::{BTreeMap, BTreeSet};
@@ -84,12 +84,7 @@ fn constraint_holds(constraint: &str, version: &str) -> bool {
 
 /// The indexes (into `nodes`) of the packages to install.
 pub fn walk(nodes: &[Node], pyproject: &toml::Table, r: &Reader) -> Result<BTreeSet<usize>> {
-    let poetry = pyproject
-        .get("tool")
-        .and_then(|t| t.get("poetry"))
-        .and_then(|p| p.as_table())
-        .cloned()
-        .unwrap_or_default();
+    let poetry = tool_table(pyproject, "poetry");
     let table = |v: Option<&toml::Value>| v.and_then(|v| v.as_table()).cloned().unwrap_or_default();
     let mut roots = table(poetry.get("dependencies"));
     roots.remove("python");

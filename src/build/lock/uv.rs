@@ -22,7 +22,7 @@
 //! `[[tool.uv.index]]` for its credentials).
 use crate::build::lock::index::Index;
 use crate::build::lock::requirements::hash_option;
-use crate::build::lock::{normalize, uv_stale, Locked, Pinned, Reader, Source};
+use crate::build::lock::{normalize, tool_table, uv_stale, Locked, Pinned, Reader, Source};
 use anyhow::Result;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -260,10 +260,8 @@ fn member(p: &Package, r: &Reader) -> Result<Option<PathBuf>> {
 
 /// pyproject's `[[tool.uv.index]]`: (url, name) pairs.
 fn index_names(pyproject: &toml::Table) -> Vec<(String, String)> {
-    pyproject
-        .get("tool")
-        .and_then(|t| t.get("uv"))
-        .and_then(|u| u.get("index"))
+    tool_table(pyproject, "uv")
+        .get("index")
         .and_then(|i| i.as_array())
         .into_iter()
         .flatten()
