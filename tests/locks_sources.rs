@@ -1,7 +1,7 @@
 //! Where a lock's packages come from, with real tools: a lock's own index
 //! (a second index on 127.0.0.1 serving real wheels, locked against by real
-//! uv) with credentials that reach the index and nothing else, a PyPI mirror
-//! of the environment replacing pypi.org; and a uv workspace whose project
+//! uv and by real Poetry) with credentials that reach the index and nothing
+//! else, a PyPI mirror of the environment replacing pypi.org; and a uv workspace whose project
 //! depends on one member (installed) and not another (absent), with member
 //! paths that leave the project refused.
 mod support;
@@ -246,6 +246,61 @@ fn registry_packages_come_from_the_locks_index_with_its_credentials() {
         "pylock.toml",
         "the previous build kept"
     );
+    assert_eq!(files_holding(app.path(), password), "");
+}
+
+/// A Poetry 2 project whose itsdangerous comes from an explicit private
+/// source: poetry.lock records it as a `legacy` `[package.source]`, and the
+/// build takes it from there with Poetry's credentials variables.
+#[test]
+fn poetry_sources_come_from_their_index_with_poetrys_credentials() {
+    let (Some(python), Some(poetry)) = (tool("python"), tool("poetry")) else {
+        return;
+    };
+    let work = TempApp::new();
+    let wheels = work.path().join("wheels");
+    assert_ok(&run(Command::new(&python)
+        .args(["-m", "pip", "download", "-q", "--no-deps", "-d"])
+        .arg(&wheels)
+        .arg("itsdangerous==2.1.2")));
+    let index = Index::start(&python, &wheels);
+    let app = TempApp::new();
+    app.write(
+        "pyproject.toml",
+        &format!(
+            "[project]\nname = \"poetrysrc\"\nversion = \"0.1.0\"\nrequires-python = \">=3.9\"\n\
+             dependencies = [\"itsdangerous\"]\n\n[tool.poetry]\npackage-mode = false\n\n\
+             [tool.poetry.dependencies]\nitsdangerous = {{ source = \"corp\" }}\n\n\
+             [[tool.poetry.source]]\nname = \"corp\"\nurl = \"{}\"\npriority = \"explicit\"\n",
+            index.url()
+        ),
+    );
+    app.write("wsgi.py", WSGI_APP);
+    let password = "pw-poetry-51";
+    let credentials = [
+        ("POETRY_HTTP_BASIC_CORP_USERNAME", "builder"),
+        ("POETRY_HTTP_BASIC_CORP_PASSWORD", password),
+    ];
+    assert_ok(&run(Command::new(&poetry)
+        .args(["lock", "-q"])
+        .env("POETRY_VIRTUALENVS_CREATE", "false")
+        .envs(credentials)
+        .current_dir(app.path())));
+    let lock = std::fs::read_to_string(app.path().join("poetry.lock")).unwrap();
+    assert!(lock.contains("reference = \"corp\""), "{lock}");
+    index.take_log();
+    let cache = work.path().join("uv-cache");
+    let out = build(app.path(), &cache, "uv", &credentials).unwrap();
+    assert_ok(&out);
+    assert_eq!(installed(app.path(), "itsdangerous"), "2.1.2");
+    let log = index.take_log();
+    // base64("builder:pw-poetry-51")
+    assert!(
+        log.lines()
+            .any(|l| l == "/simple/itsdangerous/ auth=Basic YnVpbGRlcjpwdy1wb2V0cnktNTE="),
+        "{log}"
+    );
+    assert!(!stderr(&out).contains(password));
     assert_eq!(files_holding(app.path(), password), "");
 }
 
