@@ -10,8 +10,10 @@
 //! A lock file's set ([`crate::build::lock`]) is written to a hashed
 //! requirements file in a private temporary directory (never in the venv)
 //! and installed with `--require-hashes --no-deps`: pip and uv verify every
-//! file against the lock and resolve nothing. A project that is a package is
-//! installed after it with `--no-deps`.
+//! file against the lock and resolve nothing — one install per index the
+//! lock names ([`lock::index`], given to the tool in its environment). Local
+//! packages (uv workspace members) and a project that is a package are
+//! installed after them with `--no-deps`.
 //!
 //! pip installs with `--no-compile`; the bytecode of what it installed is
 //! compiled after each run, on every CPU ([`bytecode`]). uv compiles nothing
