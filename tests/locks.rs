@@ -368,6 +368,63 @@ fn poetry_lock_of_a_non_package_app() {
     assert_ne!(installed(&app, "iniconfig"), "none", "the venv was kept");
 }
 
+/// A lock written by Poetry 1.x (lock-version 2.0: no groups or markers
+/// per package): the set is walked from pyproject, the content-hash checked
+/// by Poetry 1.x's rule. flask locked at 2.3.3 (pinned, relaxed, relocked
+/// with --no-update), a dev group.
+#[test]
+fn poetry_1_lock_of_a_non_package_app() {
+    let poetry1 = match std::env::var_os("WARP_TEST_POETRY1") {
+        Some(p) if Path::new(&p).exists() => PathBuf::from(p),
+        _ => {
+            require_all("Poetry 1.x (WARP_TEST_POETRY1)");
+            return;
+        }
+    };
+    let app = TempApp::new();
+    let pyproject = |flask: &str| {
+        format!(
+            "[tool.poetry]\nname = \"poetry1app\"\nversion = \"0.1.0\"\ndescription = \"\"\n\
+             authors = [\"t <t@example.com>\"]\npackage-mode = false\n\n\
+             [tool.poetry.dependencies]\npython = \"^3.9\"\nflask = \"{flask}\"\n\n\
+             [tool.poetry.group.dev.dependencies]\niniconfig = \"*\"\n"
+        )
+    };
+    let lock = |app: &TempApp| {
+        let out = run(Command::new(&poetry1)
+            .args(["lock", "-q", "--no-update"])
+            .env("POETRY_VIRTUALENVS_CREATE", "false")
+            .current_dir(app.path()));
+        assert_ok(&out);
+    };
+    app.write("pyproject.toml", &pyproject("2.3.3"));
+    app.write("wsgi.py", FLASK_APP);
+    lock(&app);
+    app.write("pyproject.toml", &pyproject(">=2.2"));
+    lock(&app);
+    let text = std::fs::read_to_string(app.path().join("poetry.lock")).unwrap();
+    assert!(text.contains("lock-version = \"2.0\""), "{text}");
+    assert!(text.contains("Poetry 1."), "{text}");
+    let err = ok(build(&app, "uv", &[], &[])).unwrap();
+    assert!(
+        err.contains("==> Installing dependencies from poetry.lock ("),
+        "{err}"
+    );
+    assert_eq!(installed(&app, "flask"), "2.3.3");
+    assert_ne!(installed(&app, "werkzeug"), "none", "walked through flask");
+    assert_eq!(installed(&app, "iniconfig"), "none");
+    assert_eq!(installed(&app, "colorama"), "none", "a Windows-only edge");
+    ok(build(&app, "pip", &[], &[("WARP_GROUPS", "dev")])).unwrap();
+    assert_eq!(installed(&app, "flask"), "2.3.3");
+    assert_ne!(installed(&app, "iniconfig"), "none");
+
+    // Stale by Poetry 1.x's content-hash.
+    app.write("pyproject.toml", &pyproject(">=2.2,<4"));
+    let out = build(&app, "uv", &[], &[]).unwrap();
+    assert_stale(&out, "poetry.lock", "poetry lock");
+    assert_ne!(installed(&app, "iniconfig"), "none", "the venv was kept");
+}
+
 #[test]
 fn pdm_lock_with_its_dev_group() {
     let app = TempApp::new();
@@ -404,6 +461,45 @@ fn pdm_lock_with_its_dev_group() {
     let out = build(&app, "uv", &[], &[]).unwrap();
     assert_stale(&out, "pdm.lock", "pdm lock");
     assert_eq!(installed(&app, "flask"), "2.3.3", "the venv was kept");
+}
+
+/// PDM's `[[metadata.targets]]`: the lock holds when one target (Python
+/// range, platform) holds for the build's interpreter.
+#[test]
+fn pdm_lock_targets() {
+    let Some(py311) = pyenv_python(11) else {
+        require_all("pyenv Python 3.11");
+        return;
+    };
+    let app = TempApp::new();
+    app.write(
+        "pyproject.toml",
+        "[project]\nname = \"pdmtargets\"\nversion = \"0\"\nrequires-python = \">=3.9\"\n\
+         dependencies = [\"itsdangerous==2.1.2\"]\n\n[tool.pdm]\ndistribution = false\n",
+    );
+    app.write("wsgi.py", WSGI_APP);
+    let pdm = |args: &[&str]| {
+        let mut cmd = lock_tool("pdm", app.path())?;
+        assert_ok(&run(cmd.arg("lock").arg("-q").args(args)));
+        Some(())
+    };
+    let python = ["--python", py311.to_str().unwrap()];
+    if pdm(&["--python", ">=3.12"]).is_none() {
+        return;
+    }
+    let out = build(&app, "uv", &python, &[]).unwrap();
+    assert_fails_with(
+        &out,
+        "pdm.lock: the lock is for Python >=3.12, and the build's interpreter is Python 3.11",
+    );
+    pdm(&["--append", "--python", "==3.11.*", "--platform", "windows"]).unwrap();
+    let out = build(&app, "uv", &python, &[]).unwrap();
+    assert_fails_with(&out, "pdm.lock: the lock is for >=3.12; ==3.11.* windows_amd64, and the build's interpreter is cpython 3.11");
+    // (pdm lock made a .venv of its own; warp built nothing into it.)
+    assert!(!app.path().join(".venv/.warp/build.json").exists());
+    pdm(&["--append", "--python", "==3.11.*", "--platform", "linux"]).unwrap();
+    ok(build(&app, "uv", &python, &[])).unwrap();
+    assert_eq!(installed(&app, "itsdangerous"), "2.1.2");
 }
 
 #[test]

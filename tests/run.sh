@@ -59,6 +59,15 @@ if ! "$tools/bin/python" -c 'import spdx_tools, cyclonedx, jsonschema, nacl' >/d
   "$tools/bin/python" -m pip install -q spdx-tools 'cyclonedx-python-lib[json-validation]' pynacl
 fi
 export WARP_TEST_TOOLS="$tools/bin"
+# Poetry 1.x (lock-version 2.0 files, tests/locks.rs), in its own venv beside
+# the tools' Poetry 2; installed with the tools' uv (seconds, not pip's minute).
+poetry1="$root/target/test-env/poetry1"
+if [ ! -x "$poetry1/bin/poetry" ]; then
+  say "installing Poetry 1.x into $poetry1"
+  "$tools/bin/uv" venv -q -p "$tools/bin/python" "$poetry1"
+  "$tools/bin/uv" pip install -q --python "$poetry1/bin/python" "poetry<2"
+fi
+export WARP_TEST_POETRY1="$poetry1/bin/poetry"
 
 # --- a Debian bookworm base with python3, built once per checkout ----------
 export WARP_TEST_BASE_ROOTFS_TAR="$root/target/test-env/debian-python-rootfs.tar"

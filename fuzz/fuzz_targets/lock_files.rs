@@ -86,10 +86,21 @@ fuzz_target!(|data: &[u8]| {
             assert!(!package.name.is_empty(), "{package:?}");
             assert!(!package.version.is_empty(), "{package:?}");
             match &package.source {
-                Source::Registry { hashes } => assert!(!hashes.is_empty(), "{package:?}"),
+                Source::Registry { hashes, index } => {
+                    assert!(!hashes.is_empty(), "{package:?}");
+                    if let Some(index) = index {
+                        assert!(index.valid().is_ok(), "{package:?}");
+                    }
+                }
                 Source::Url { hash, .. } => assert!(!hash.is_empty(), "{package:?}"),
             }
         }
-        let _ = lock::requirements::text(&locked);
+        for dir in &locked.local {
+            assert!(
+                dir.starts_with(fixture.home.canonicalize().unwrap()),
+                "{dir:?}"
+            );
+        }
+        let _ = lock::requirements::text(&locked.packages);
     }
 });

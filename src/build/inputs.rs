@@ -13,11 +13,12 @@ use sha2::{Digest, Sha256};
 use std::path::Path;
 
 /// The variables that change an install's result.
-pub const HASHED_VARS: [&str; 16] = [
+pub const HASHED_VARS: [&str; 17] = [
     "PIP_INDEX_URL",
     "PIP_EXTRA_INDEX_URL",
     "PIP_FIND_LINKS",
     "UV_INDEX_URL",
+    "UV_DEFAULT_INDEX",
     "WARP_PIP_NO_INDEX",
     "WARP_PIP_REQUIREMENTS",
     "UPGRADE_PIP_TO_LATEST",

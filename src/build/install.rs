@@ -10,8 +10,10 @@
 //! A lock file's set ([`crate::build::lock`]) is written to a hashed
 //! requirements file in a private temporary directory (never in the venv)
 //! and installed with `--require-hashes --no-deps`: pip and uv verify every
-//! file against the lock and resolve nothing. A project that is a package is
-//! installed after it with `--no-deps`.
+//! file against the lock and resolve nothing — one install per index the
+//! lock names ([`lock::index`], given to the tool in its environment). Local
+//! packages (uv workspace members) and a project that is a package are
+//! installed after them with `--no-deps`.
 //!
 //! pip installs with `--no-compile`; the bytecode of what it installed is
 //! compiled after each run, on every CPU ([`bytecode`]). uv compiles nothing
@@ -62,6 +64,12 @@ pub fn uv_env(vars: &AppVars) -> Vec<(String, String)> {
 impl Installer<'_> {
     /// A `pip install` (or `uv pip install`) command with the index options.
     fn install_command(&self) -> Command {
+        self.install_command_from(None)
+    }
+
+    /// The same, taking packages from a lock's own index instead of the
+    /// environment's ([`lock::index`]: given in the tool's environment).
+    fn install_command_from(&self, index: Option<&lock::index::Use>) -> Command {
         let mut cmd;
         match self.tool {
             Tool::Pip => {
@@ -73,10 +81,10 @@ impl Installer<'_> {
             Tool::Uv => {
                 cmd = Command::new("uv");
                 cmd.args(["pip", "install", "--python"]).arg(self.python);
-                if let Some(url) = self.vars.get("PIP_INDEX_URL") {
+                if let (None, Some(url)) = (index, self.vars.get("PIP_INDEX_URL")) {
                     cmd.arg("--index-url").arg(url);
                 }
-                if let Some(urls) = self.vars.get("PIP_EXTRA_INDEX_URL") {
+                if let (None, Some(urls)) = (index, self.vars.get("PIP_EXTRA_INDEX_URL")) {
                     for url in urls.split_whitespace() {
                         cmd.arg("--extra-index-url").arg(url);
                     }
@@ -99,17 +107,40 @@ impl Installer<'_> {
                     .and_then(Path::parent)
                     .unwrap_or(self.python),
             );
+        if let Some(index) = index {
+            let (set, removed) = index.env(self.tool == Tool::Uv);
+            cmd.envs(set);
+            for name in removed {
+                cmd.env_remove(name);
+            }
+        }
         cmd
     }
 
     /// Run an install; `what` names it in the error.
-    fn run(&self, mut cmd: Command, args: &[&std::ffi::OsStr], what: &str) -> Result<()> {
+    fn run(&self, cmd: Command, args: &[&std::ffi::OsStr], what: &str) -> Result<()> {
+        self.run_hinted(
+            cmd,
+            args,
+            what,
+            "fix the dependency, or the index settings (PIP_INDEX_URL, WARP_PIP_NO_INDEX)",
+        )
+    }
+
+    /// Run an install with `hint` in its error.
+    fn run_hinted(
+        &self,
+        mut cmd: Command,
+        args: &[&std::ffi::OsStr],
+        what: &str,
+        hint: &str,
+    ) -> Result<()> {
         cmd.args(args);
         let tool = self.tool.name();
         proc::run_quiet(cmd, |code| {
             fail(
                 format!("installing {what} failed ({tool} exit code {code})"),
-                format!("{tool}'s last lines of output are above; fix the dependency, or the index settings (PIP_INDEX_URL, WARP_PIP_NO_INDEX)"),
+                format!("{tool}'s last lines of output are above; {hint}"),
             )
         })?;
         match self.tool {
@@ -168,17 +199,31 @@ impl Installer<'_> {
     /// itself when it is a package.
     pub fn install_lock(&self, file: &LockFile, locked: &Locked) -> Result<()> {
         let name = file.name();
-        if !locked.packages.is_empty() {
-            let requirements = lock_requirements(locked)?;
+        let offline =
+            self.vars.flag("WARP_PIP_NO_INDEX") || self.vars.flag("WARPDRIVE_PIP_NO_INDEX");
+        for batch in lock::index::batches(locked, self.vars, offline)? {
+            let requirements = lock_requirements(batch.packages)?;
+            let args = [
+                "--require-hashes".as_ref(),
+                "--no-deps".as_ref(),
+                "-r".as_ref(),
+                requirements.path().as_os_str(),
+            ];
+            match &batch.index {
+                None => self.run(self.install_command(), &args, &format!("the packages of {name}"))?,
+                Some(index) => self.run_hinted(
+                    self.install_command_from(Some(index)),
+                    &args,
+                    &format!("the packages {name} locks from {}", index.shown),
+                    "check that the build reaches that index, and its credentials (UV_INDEX_<NAME>_USERNAME/_PASSWORD, netrc)",
+                )?,
+            }
+        }
+        for dir in &locked.local {
             self.run(
                 self.install_command(),
-                &[
-                    "--require-hashes".as_ref(),
-                    "--no-deps".as_ref(),
-                    "-r".as_ref(),
-                    requirements.path().as_os_str(),
-                ],
-                &format!("the packages of {name}"),
+                &["--no-deps".as_ref(), dir.as_os_str()],
+                &format!("the local package {} (locked by {name})", dir.display()),
             )?;
         }
         if locked.install_project {
@@ -254,11 +299,13 @@ impl Installer<'_> {
 }
 
 /// The locked set as a requirements file in a private temporary file.
-pub fn lock_requirements(locked: &Locked) -> Result<tempfile::NamedTempFile> {
+pub fn lock_requirements<'a>(
+    packages: impl IntoIterator<Item = &'a lock::Pinned>,
+) -> Result<tempfile::NamedTempFile> {
     let file = tempfile::Builder::new()
         .prefix("warp-lock-")
         .suffix(".txt")
         .tempfile()?;
-    std::fs::write(file.path(), lock::requirements::text(locked))?;
+    std::fs::write(file.path(), lock::requirements::text(packages))?;
     Ok(file)
 }

@@ -85,9 +85,23 @@ impl Plan {
             installer: installer.to_string(),
             interpreter,
             files,
+            // Index URLs without their credentials: a password is not an
+            // input of the set, and not even its hash goes into the record.
             vars: HASHED_VARS
                 .iter()
-                .map(|v| (v.to_string(), vars.get(v).unwrap_or_default()))
+                .map(|v| {
+                    let value = vars.get(v).unwrap_or_default();
+                    let value = if v.contains("INDEX") {
+                        value
+                            .split_whitespace()
+                            .map(crate::build::lock::index::redact)
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    } else {
+                        value
+                    };
+                    (v.to_string(), value)
+                })
                 .collect(),
             hooks,
         })

@@ -38,7 +38,9 @@ pub fn build_wheelhouse(paths: &AppPaths, python_choice: Option<&str>) -> Result
         None => python::resolve("python3")?,
     };
     let mut args: Vec<std::ffi::OsString> = Vec::new();
-    let mut _requirements = None;
+    // One `pip wheel` per index a lock names (its environment: the index).
+    let mut runs: Vec<(Vec<std::ffi::OsString>, Option<lock::index::Use>)> = Vec::new();
+    let mut _requirements = Vec::new();
     match &layout {
         Layout::Requirements(files) => {
             for f in files {
@@ -51,10 +53,14 @@ pub fn build_wheelhouse(paths: &AppPaths, python_choice: Option<&str>) -> Result
             let probe = python::probe(&pip_python)?;
             let target = lock::Target::new(lock::markers::environment(&probe.markers)?);
             let locked = lock::read(file, &home, &target, &Selection::new(&vars, &config))?;
-            let requirements = install::lock_requirements(&locked)?;
-            args.extend(["--require-hashes".into(), "--no-deps".into(), "-r".into()]);
-            args.push(requirements.path().into());
-            _requirements = Some(requirements);
+            for batch in lock::index::batches(&locked, &vars, false)? {
+                let requirements = install::lock_requirements(batch.packages)?;
+                let mut args: Vec<std::ffi::OsString> =
+                    vec!["--require-hashes".into(), "--no-deps".into(), "-r".into()];
+                args.push(requirements.path().into());
+                _requirements.push(requirements);
+                runs.push((args, batch.index));
+            }
         }
         Layout::Pipfile { .. } => {
             return Err(fail(
@@ -69,25 +75,41 @@ pub fn build_wheelhouse(paths: &AppPaths, python_choice: Option<&str>) -> Result
             ))
         }
     }
+    if runs.is_empty() {
+        runs.push((args, None));
+    }
     let dir = paths.src_root.join(".warp").join("wheelhouse");
     std::fs::create_dir_all(&dir)?;
-    let mut cmd = Command::new(&pip_python);
-    cmd.args(["-m", "pip", "wheel", "--no-input", "--wheel-dir"])
-        .arg(&dir)
-        .arg("--find-links")
-        .arg(&dir)
-        .args(&args)
-        .current_dir(&home)
-        .envs(vars.pairs().iter().map(|(k, v)| (k, v)));
-    proc::run_quiet(cmd, |code| {
-        fail(
-            format!(
-                "building wheels with {} failed (exit code {})",
-                pip_python.display(),
-                code
-            ),
-            "pip's last lines of output are above",
-        )
-    })?;
+    for (args, index) in runs {
+        let mut cmd = Command::new(&pip_python);
+        cmd.args(["-m", "pip", "wheel", "--no-input", "--wheel-dir"])
+            .arg(&dir)
+            .arg("--find-links")
+            .arg(&dir)
+            .args(&args)
+            .current_dir(&home)
+            .envs(vars.pairs().iter().map(|(k, v)| (k, v)));
+        let from = match &index {
+            Some(index) => {
+                let (set, removed) = index.env(false);
+                cmd.envs(set);
+                for name in removed {
+                    cmd.env_remove(name);
+                }
+                format!(" from {}", index.shown)
+            }
+            None => String::new(),
+        };
+        proc::run_quiet(cmd, |code| {
+            fail(
+                format!(
+                    "building wheels{from} with {} failed (exit code {})",
+                    pip_python.display(),
+                    code
+                ),
+                "pip's last lines of output are above",
+            )
+        })?;
+    }
     Ok(dir)
 }

@@ -14,15 +14,18 @@
 //! `$WARP_LOCK` (a file name, or `none` to ignore lock files), else the first
 //! present of [`KINDS`]' files: `pylock.toml`, `uv.lock`, `poetry.lock`,
 //! `pdm.lock`, `Pipfile.lock`.
+pub mod index;
 pub mod markers;
 pub mod pdm;
 pub mod pipfile;
 pub mod poetry;
+pub mod poetry_graph;
 pub mod pyjson;
 pub mod pylock;
 pub mod requirements;
 pub mod selection;
 pub mod uv;
+pub mod uv_stale;
 
 use crate::app::vars::{inside, AppVars};
 use crate::error::fail;
@@ -136,9 +139,13 @@ pub fn find(home: &Path, vars: &AppVars, chosen: Option<&str>) -> Result<Option<
 /// Where a locked package comes from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Source {
-    /// A registry (index) package, installed by name and version from the
-    /// index of the build's environment; the hashes of its files.
-    Registry { hashes: Vec<String> },
+    /// A registry (index) package, installed by name and version; the
+    /// hashes of its files, and the index the lock took it from (None: PyPI,
+    /// or not recorded: the index of the build's environment; see [`index`]).
+    Registry {
+        hashes: Vec<String>,
+        index: Option<index::Index>,
+    },
     /// A direct URL to an archive, with its hash.
     Url { url: String, hash: String },
 }
@@ -155,6 +162,10 @@ pub struct Pinned {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Locked {
     pub packages: Vec<Pinned>,
+    /// Local packages of the project (uv workspace members, pylock
+    /// directories), installed after the packages with `--no-deps`,
+    /// non-editable; each checked to be inside the project.
+    pub local: Vec<PathBuf>,
     /// The project itself is a package to install (after its dependencies,
     /// with `--no-deps`), not only an app run from its directory.
     pub install_project: bool,
@@ -301,7 +312,10 @@ impl Reader<'_> {
             })
         };
         match &source {
-            Source::Registry { hashes } => {
+            Source::Registry { hashes, index } => {
+                if let Some(Err(what)) = index.as_ref().map(index::Index::valid) {
+                    return Err(bad(format!("{what} of {name}")));
+                }
                 if hashes.is_empty() {
                     return Err(self.error(
                         format!("{name} {version} has no file hashes in the lock"),
@@ -326,6 +340,26 @@ impl Reader<'_> {
             version: version.to_string(),
             source,
         })
+    }
+
+    /// A local package's directory named by the lock (`path`, relative to
+    /// the project): refused unless it is a directory inside the project —
+    /// no absolute path, no `..`, no symbolic link out of it.
+    pub fn local_dir(&self, package: &str, path: &str) -> Result<PathBuf> {
+        let outside = || {
+            self.error(
+                format!("{package} is locked from the path {path:?}, which is not a directory inside the project"),
+                "keep local packages (workspace members) in the project's directory, and relock",
+            )
+        };
+        let dir = inside(self.home, path, "path").map_err(|_| outside())?;
+        let (Ok(real), Ok(home)) = (dir.canonicalize(), self.home.canonicalize()) else {
+            return Err(outside());
+        };
+        if !real.is_dir() || !real.starts_with(&home) {
+            return Err(outside());
+        }
+        Ok(real)
     }
 
     /// The project's pyproject.toml as a TOML table (empty when absent).
@@ -364,11 +398,28 @@ pub fn may_install_project(kind: Kind, home: &Path) -> bool {
     let backend = pyproject.contains_key("build-system");
     match kind {
         Kind::Pipfile => false,
-        Kind::Uv => tool("uv", "package").unwrap_or(backend),
+        // A workspace installs its members: their code is an input too.
+        Kind::Uv => {
+            tool("uv", "package").unwrap_or(backend)
+                || pyproject
+                    .get("tool")
+                    .and_then(|t| t.get("uv"))
+                    .is_some_and(|u| u.get("workspace").is_some())
+        }
         Kind::Poetry => backend && tool("poetry", "package-mode") != Some(false),
         Kind::Pdm => tool("pdm", "distribution").unwrap_or(backend),
         Kind::Pylock => backend,
     }
+}
+
+/// pyproject's `[tool.NAME]` table (empty when absent).
+pub fn tool_table(pyproject: &toml::Table, name: &str) -> toml::Table {
+    pyproject
+        .get("tool")
+        .and_then(|t| t.get(name))
+        .and_then(|p| p.as_table())
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// PEP 503 name normalisation: `Flask_Login` → `flask-login`.
@@ -455,6 +506,7 @@ mod tests {
     fn nothing_in_a_pin_can_become_another_requirement_line() {
         let hashes = |h: &str| Source::Registry {
             hashes: vec![h.to_string()],
+            index: None,
         };
         let good = "sha256:c6242fc49e35958c8b15141343aa660db5fc54d4f13a1db01a3f5891b98700ef";
         with_reader(Kind::Uv, "uv.lock", |r| {

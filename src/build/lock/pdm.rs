@@ -5,11 +5,17 @@
 //! its name) whose markers hold. The project is installed
 //! when `[tool.pdm] distribution` is true (or unset with a `[build-system]`).
 //!
+//! The lock holds for the build's interpreter when one of its
+//! `[[metadata.targets]]` does (Python range, implementation, platform).
+//! Packages come from pyproject's `[[tool.pdm.source]]` indexes when it has
+//! any ([`super::index`]; `${VAR}` in their URLs from the environment).
+//!
 //! Stale: `content_hash` is PDM's sha256 of the relevant parts of
 //! pyproject.toml as Python's `json.dumps(…, sort_keys=True)`
 //! ([`content_hash`], as `pdm.project.project_file.PyProject.content_hash`).
+use crate::build::lock::index::{is_pypi, Index, Named};
 use crate::build::lock::{
-    may_install_project, normalize, pyjson, Kind, Locked, Pinned, Reader, Source,
+    may_install_project, normalize, pyjson, tool_table, Kind, Locked, Pinned, Reader, Source,
 };
 use anyhow::Result;
 use serde::Deserialize;
@@ -35,9 +41,13 @@ struct Metadata {
     targets: Vec<Target>,
 }
 
+/// One environment the lock was made for (`pdm lock --python/--platform/
+/// --implementation`; several with `--append`).
 #[derive(Deserialize)]
 struct Target {
     requires_python: Option<String>,
+    platform: Option<String>,
+    implementation: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -140,9 +150,7 @@ pub fn read(text: &str, r: &Reader) -> Result<Locked> {
             return Err(r.stale("its content_hash is not that of pyproject.toml"));
         }
     }
-    for target in &lock.metadata.targets {
-        r.check_python(target.requires_python.as_deref())?;
-    }
+    check_targets(&lock.metadata.targets, r)?;
     for group in r.selection.groups.iter().chain(&r.selection.extras) {
         if !lock.metadata.groups.iter().any(|g| normalize(g) == *group) {
             return Err(r.error(
@@ -151,6 +159,7 @@ pub fn read(text: &str, r: &Reader) -> Result<Locked> {
             ));
         }
     }
+    let index = sources(&pyproject);
     // PDM locks the project's extras as groups of the same name.
     let wanted = |g: &str| g == "default" || r.selection.has_group(g) || r.selection.has_extra(g);
     let mut packages: Vec<Pinned> = Vec::new();
@@ -180,11 +189,127 @@ pub fn read(text: &str, r: &Reader) -> Result<Locked> {
                 "run `pdm lock` and commit pdm.lock",
             ));
         }
-        packages.push(r.pin(name, &version, Source::Registry { hashes })?);
+        packages.push(r.pin(
+            name,
+            &version,
+            Source::Registry {
+                hashes,
+                index: index.clone(),
+            },
+        )?);
     }
     Ok(Locked {
         packages,
+        local: Vec::new(),
         install_project: may_install_project(Kind::Pdm, r.home),
+    })
+}
+
+/// The lock must hold one of its targets for the build's interpreter: its
+/// Python range, its implementation (`cpython`) and its platform
+/// (`linux_x86_64`, `manylinux_2_17_x86_64`, `macos_arm64`, `windows_amd64`…:
+/// the operating system and machine are compared).
+fn check_targets(targets: &[Target], r: &Reader) -> Result<()> {
+    if targets.is_empty() {
+        return Ok(());
+    }
+    let env = &r.target.env;
+    let mut python_error = None;
+    for target in targets {
+        if let Err(e) = r.check_python(target.requires_python.as_deref()) {
+            python_error.get_or_insert(e);
+            continue;
+        }
+        let implementation_ok = target
+            .implementation
+            .as_deref()
+            .is_none_or(|i| i.eq_ignore_ascii_case(env.implementation_name()));
+        let platform_ok = target.platform.as_deref().is_none_or(|p| {
+            let os = match env.sys_platform() {
+                "linux" => ["linux", "manylinux", "musllinux"].as_slice(),
+                "darwin" => ["macos"].as_slice(),
+                "win32" => ["windows"].as_slice(),
+                _ => [].as_slice(),
+            };
+            let machine = env.platform_machine().to_ascii_lowercase();
+            let machine_ok = p.ends_with(&machine)
+                || (machine == "x86_64" && p.ends_with("amd64"))
+                || (machine == "aarch64" && p.ends_with("arm64"));
+            os.iter().any(|o| p.starts_with(o)) && machine_ok
+        });
+        if implementation_ok && platform_ok {
+            return Ok(());
+        }
+    }
+    if let (Some(e), 1) = (python_error.take(), targets.len()) {
+        return Err(e);
+    }
+    let shown: Vec<String> = targets
+        .iter()
+        .map(|t| {
+            [&t.requires_python, &t.implementation, &t.platform]
+                .iter()
+                .filter_map(|v| v.as_deref())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    Err(r.error(
+        format!(
+            "the lock is for {}, and the build's interpreter is {} {} on {} {}",
+            shown.join("; "),
+            env.implementation_name(),
+            r.target.version,
+            env.sys_platform(),
+            env.platform_machine()
+        ),
+        "build with an interpreter the lock targets (--python), or `pdm lock --append` a target for this one",
+    ))
+}
+
+/// The indexes of `[[tool.pdm.source]]` (type `index`): PyPI first unless a
+/// source named `pypi` replaces it, then the others, all searched as PDM
+/// does (the lock records no index per package). None: PyPI alone.
+fn sources(pyproject: &toml::Table) -> Option<Index> {
+    let pdm = tool_table(pyproject, "pdm");
+    let list = pdm.get("source").and_then(|s| s.as_array())?;
+    let mut named: Vec<Named> = Vec::new();
+    for source in list {
+        let kind = source
+            .get("type")
+            .and_then(|t| t.as_str())
+            .unwrap_or("index");
+        let (Some(name), Some(url)) = (
+            source.get("name").and_then(|n| n.as_str()),
+            source.get("url").and_then(|u| u.as_str()),
+        ) else {
+            continue;
+        };
+        if kind == "index" {
+            named.push(Named {
+                url: url.to_string(),
+                name: Some(name.to_string()),
+            });
+        }
+    }
+    if !named.iter().any(|n| n.name.as_deref() == Some("pypi")) {
+        named.insert(
+            0,
+            Named {
+                url: "https://pypi.org/simple".into(),
+                name: Some("pypi".into()),
+            },
+        );
+    } else if let Some(at) = named.iter().position(|n| n.name.as_deref() == Some("pypi")) {
+        let pypi = named.remove(at);
+        named.insert(0, pypi);
+    }
+    if named.iter().all(|n| is_pypi(&n.url)) {
+        return None;
+    }
+    Some(Index {
+        sources: named,
+        poetry: false,
     })
 }
 

@@ -6,7 +6,10 @@
 //! stale one: `_meta.hash.sha256` is pipenv's sha256 of the Pipfile's
 //! sections as compact sorted JSON ([`pipfile_hash`], as
 //! `pipenv.utils.pipfile.Pipfile.calculate_hash`; package names PEP 503
-//! normalised, or as written for pipenv before that).
+//! normalised, or as written for pipenv before that). A package is
+//! installed from the source it names (`index`), else the first of
+//! `_meta.sources` ([`super::index`]; `${VAR}` in its URL from the environment).
+use crate::build::lock::index::Index;
 use crate::build::lock::{normalize, pyjson, Locked, Reader, Source};
 use anyhow::Result;
 use serde::Deserialize;
@@ -29,7 +32,16 @@ struct Meta {
     #[serde(default)]
     requires: Requires,
     #[serde(default)]
+    sources: Vec<PipSource>,
+    #[serde(default)]
     hash: BTreeMap<String, String>,
+}
+
+/// A `[[source]]` of the Pipfile, as the lock records it.
+#[derive(Deserialize)]
+struct PipSource {
+    name: String,
+    url: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -44,6 +56,8 @@ struct Entry {
     #[serde(default)]
     hashes: Vec<String>,
     markers: Option<String>,
+    /// The name of the source it is locked from (else the first source).
+    index: Option<String>,
     git: Option<String>,
     path: Option<String>,
     file: Option<String>,
@@ -170,17 +184,34 @@ pub fn read(text: &str, r: &Reader) -> Result<Locked> {
                     "run `pipenv lock` and commit Pipfile.lock",
                 ));
             }
+            let source = match &entry.index {
+                Some(wanted) => Some(
+                    lock.meta
+                        .sources
+                        .iter()
+                        .find(|s| s.name == *wanted)
+                        .ok_or_else(|| {
+                            r.invalid(format!(
+                                "{name} names the source {wanted:?}, which _meta.sources has not"
+                            ))
+                        })?,
+                ),
+                None => lock.meta.sources.first(),
+            };
+            let index = source.and_then(|s| Index::of(&s.url, Some(&s.name)));
             packages.push(r.pin(
                 name,
                 version,
                 Source::Registry {
                     hashes: entry.hashes.clone(),
+                    index,
                 },
             )?);
         }
     }
     Ok(Locked {
         packages,
+        local: Vec::new(),
         install_project: false,
     })
 }

@@ -1,14 +1,21 @@
 //! `poetry.lock` (lock-version 2.1, Poetry 2): every package names the
 //! groups it belongs to and, per group, the marker under which it is needed;
 //! warp installs the packages of the `main` group (plus the groups asked for)
-//! whose markers hold, with the hashes of their files. The project itself is
+//! whose markers hold, with the hashes of their files. Poetry 1.x locks
+//! (lock-version 1.x and 2.0) name neither: their set is walked from
+//! pyproject through the lock's graph ([`poetry_graph`]) and their
+//! content-hash is Poetry 1.x's ([`content_hash_v1`]). The project itself is
 //! installed (after its dependencies) unless it sets `package-mode = false`.
+//! A package with a `legacy` `[package.source]` is installed from that index
+//! ([`super::index`]; credentials also from `POETRY_HTTP_BASIC_<NAME>_*`).
 //!
 //! Stale: `[metadata] content-hash` is Poetry's sha256 of the relevant parts
 //! of pyproject.toml, serialised as Python's `json.dumps(…, sort_keys=True)`
 //! ([`content_hash`], as `poetry.packages.locker.Locker._get_content_hash`).
+use crate::build::lock::index::Index;
+use crate::build::lock::poetry_graph::{self, Node};
 use crate::build::lock::pyjson;
-use crate::build::lock::{may_install_project, Kind, Locked, Reader, Source};
+use crate::build::lock::{may_install_project, tool_table, Kind, Locked, Reader, Source};
 use anyhow::Result;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -38,6 +45,11 @@ struct Package {
     #[serde(default)]
     files: Vec<FileHash>,
     source: Option<PackageSource>,
+    /// Poetry 1.x locks: the edges of the graph, and the package's extras.
+    #[serde(default)]
+    dependencies: toml::Table,
+    #[serde(default)]
+    extras: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -49,6 +61,8 @@ struct FileHash {
 struct PackageSource {
     #[serde(rename = "type")]
     kind: String,
+    url: Option<String>,
+    reference: Option<String>,
 }
 
 /// `[project]` keys, and `[tool.poetry]` keys, that decide the lock.
@@ -62,12 +76,7 @@ pub fn content_hash(pyproject: &toml::Table, with_groups: bool) -> String {
     let table = |v: Option<&toml::Value>| v.and_then(|v| v.as_table()).cloned();
     let project = table(pyproject.get("project")).unwrap_or_default();
     let groups = table(pyproject.get("dependency-groups")).filter(|g| with_groups && !g.is_empty());
-    let poetry = pyproject
-        .get("tool")
-        .and_then(|t| t.get("poetry"))
-        .and_then(|p| p.as_table())
-        .cloned()
-        .unwrap_or_default();
+    let poetry = tool_table(pyproject, "poetry");
 
     let mut relevant_project = toml::Table::new();
     for key in PROJECT_KEYS {
@@ -118,19 +127,21 @@ pub fn content_hash(pyproject: &toml::Table, with_groups: bool) -> String {
 
 pub fn read(text: &str, r: &Reader) -> Result<Locked> {
     let lock: PoetryLock = toml::from_str(text).map_err(|e| r.invalid(e.message()))?;
-    if lock.metadata.lock_version.as_str() < "2.1" {
+    let version = lock.metadata.lock_version.as_str();
+    // Poetry 1.x writes 1.x and 2.0: no groups and markers per package.
+    let v1 = version.starts_with("1.") || version == "2.0";
+    if !v1 && !version.starts_with("2.") {
         return Err(r.error(
-            format!(
-                "lock-version {} has no groups and markers per package (Poetry 2 writes 2.1)",
-                lock.metadata.lock_version
-            ),
-            "run `poetry lock` with Poetry 2 and commit poetry.lock",
+            format!("lock-version {version} is not one warp reads (1.1 to 2.x)"),
+            "run `poetry lock` and commit poetry.lock",
         ));
     }
     let pyproject = r.pyproject()?;
+    let hash = &lock.metadata.content_hash;
     let fresh = [true, false]
         .iter()
-        .any(|groups| content_hash(&pyproject, *groups) == lock.metadata.content_hash);
+        .any(|groups| content_hash(&pyproject, *groups) == *hash)
+        || (v1 && content_hash_v1(&pyproject) == *hash);
     if !fresh {
         return Err(r.stale("its content-hash is not that of pyproject.toml"));
     }
@@ -139,7 +150,14 @@ pub fn read(text: &str, r: &Reader) -> Result<Locked> {
         .and_then(|p| p.get("requires-python"))
         .and_then(|v| v.as_str())
         .map(String::from);
-    let python = match project_python {
+    let poetry_python = pyproject
+        .get("tool")
+        .and_then(|t| t.get("poetry"))
+        .and_then(|p| p.get("dependencies"))
+        .and_then(|d| d.get("python"))
+        .and_then(|v| v.as_str())
+        .map(poetry_constraint);
+    let python = match project_python.filter(|_| !v1).or(poetry_python) {
         Some(range) => Some(range),
         None => lock
             .metadata
@@ -149,24 +167,26 @@ pub fn read(text: &str, r: &Reader) -> Result<Locked> {
     };
     r.check_python(python.as_deref())?;
 
-    let wanted = |group: &str| group == "main" || r.selection.has_group(group);
+    let chosen: Vec<&Package> = if v1 {
+        let nodes: Vec<Node> = lock
+            .package
+            .iter()
+            .map(|p| Node {
+                name: &p.name,
+                version: &p.version,
+                dependencies: &p.dependencies,
+                extras: &p.extras,
+            })
+            .collect();
+        poetry_graph::walk(&nodes, &pyproject, r)?
+            .into_iter()
+            .map(|at| &lock.package[at])
+            .collect()
+    } else {
+        by_group(&lock.package, r)?
+    };
     let mut packages = Vec::new();
-    for p in &lock.package {
-        let mut needed = false;
-        for group in p.groups.iter().filter(|g| wanted(g)) {
-            let marker = match &p.markers {
-                Some(toml::Value::String(m)) => Some(m.as_str()),
-                Some(toml::Value::Table(t)) => t.get(group).and_then(|m| m.as_str()),
-                _ => None,
-            };
-            if r.holds(&p.name, marker)? {
-                needed = true;
-                break;
-            }
-        }
-        if !needed {
-            continue;
-        }
+    for p in chosen {
         if let Some(source) = p.source.as_ref().filter(|s| s.kind != "legacy") {
             let what = match source.kind.as_str() {
                 "git" => "a git repository",
@@ -183,12 +203,52 @@ pub fn read(text: &str, r: &Reader) -> Result<Locked> {
                 "run `poetry lock` and commit poetry.lock",
             ));
         }
-        packages.push(r.pin(&p.name, &p.version, Source::Registry { hashes })?);
+        // A `legacy` source: a PEP 503 index, named for its credentials.
+        let index = p.source.as_ref().and_then(|s| {
+            let mut index = Index::of(s.url.as_deref()?, s.reference.as_deref())?;
+            index.poetry = true;
+            Some(index)
+        });
+        packages.push(r.pin(&p.name, &p.version, Source::Registry { hashes, index })?);
     }
     Ok(Locked {
         packages,
+        local: Vec::new(),
         install_project: may_install_project(Kind::Poetry, r.home),
     })
+}
+
+/// Poetry 2 locks: the packages of `main` and the groups asked for whose
+/// per-group marker holds.
+fn by_group<'a>(packages: &'a [Package], r: &Reader) -> Result<Vec<&'a Package>> {
+    let wanted = |group: &str| group == "main" || r.selection.has_group(group);
+    let mut out = Vec::new();
+    for p in packages {
+        for group in p.groups.iter().filter(|g| wanted(g)) {
+            let marker = match &p.markers {
+                Some(toml::Value::String(m)) => Some(m.as_str()),
+                Some(toml::Value::Table(t)) => t.get(group).and_then(|m| m.as_str()),
+                _ => None,
+            };
+            if r.holds(&p.name, marker)? {
+                out.push(p);
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Poetry 1.x's content-hash (`Locker._get_content_hash` of 1.8): the
+/// `dependencies`, `source`, `extras`, `dev-dependencies` (null when absent)
+/// and `group` (when present) of `[tool.poetry]` — `[project]` is not read
+/// by Poetry 1.x. That is Poetry 2's rule for a pyproject without `[project]`
+/// and `[dependency-groups]`.
+pub fn content_hash_v1(pyproject: &toml::Table) -> String {
+    let mut poetry_only = pyproject.clone();
+    poetry_only.remove("project");
+    poetry_only.remove("dependency-groups");
+    content_hash(&poetry_only, false)
 }
 
 /// A Poetry version constraint (`^3.9`, `~3.9`, `>=3.9,<4.0`, `3.9.*`,

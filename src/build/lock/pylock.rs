@@ -1,9 +1,13 @@
 //! PEP 751 `pylock.toml` (written by `pip lock` and `uv export --format
 //! pylock.toml`): a flat list of packages, each with an optional marker and
 //! the hashes of its files. The packages whose markers hold are installed;
-//! a `directory` entry for the project itself (path ".") installs the project.
+//! a `directory` entry for the project itself (path ".") installs the project,
+//! one for a directory inside it (a uv workspace member, as `uv export`
+//! writes it) installs that local package. A package's `index` is the index
+//! it is installed from ([`super::index`]).
 //! There is no project hash to check staleness against; `requires-python`
 //! and each package's own `requires-python` are checked.
+use crate::build::lock::index::Index;
 use crate::build::lock::{Locked, Reader, Source};
 use anyhow::Result;
 use serde::Deserialize;
@@ -26,6 +30,7 @@ struct Package {
     version: Option<String>,
     marker: Option<String>,
     requires_python: Option<String>,
+    index: Option<String>,
     vcs: Option<toml::Value>,
     directory: Option<Directory>,
     archive: Option<File>,
@@ -75,6 +80,7 @@ pub fn read(text: &str, r: &Reader) -> Result<Locked> {
     r.check_python(lock.requires_python.as_deref())?;
     let mut packages = Vec::new();
     let mut install_project = false;
+    let mut local = Vec::new();
     for p in &lock.packages {
         if !r.holds(&p.name, p.marker.as_deref())? {
             continue;
@@ -99,7 +105,8 @@ pub fn read(text: &str, r: &Reader) -> Result<Locked> {
                 install_project = true;
                 continue;
             }
-            return Err(r.unsupported(&p.name, "a local directory"));
+            local.push(r.local_dir(&p.name, &dir.path)?);
+            continue;
         }
         if p.vcs.is_some() {
             return Err(r.unsupported(&p.name, "a version control repository"));
@@ -130,10 +137,12 @@ pub fn read(text: &str, r: &Reader) -> Result<Locked> {
                 "lock against an index that serves hashes",
             ));
         }
-        packages.push(r.pin(&p.name, &version, Source::Registry { hashes })?);
+        let index = p.index.as_deref().and_then(|url| Index::of(url, None));
+        packages.push(r.pin(&p.name, &version, Source::Registry { hashes, index })?);
     }
     Ok(Locked {
         packages,
+        local,
         install_project,
     })
 }

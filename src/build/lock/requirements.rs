@@ -2,16 +2,16 @@
 //! install --require-hashes --no-deps`: one `name==version --hash=…` line per
 //! package (direct URLs as `name @ url --hash=…`). Markers were evaluated
 //! when the lock was read, so every line applies. No index URL or credential
-//! is written: registry packages come from the index of the build's
-//! environment.
-use crate::build::lock::{Locked, Source};
+//! is written: the index is given to the installer's environment
+//! ([`super::index`]).
+use crate::build::lock::{Pinned, Source};
 
 /// The requirements text of `locked`.
-pub fn text(locked: &Locked) -> String {
+pub fn text<'a>(packages: impl IntoIterator<Item = &'a Pinned>) -> String {
     let mut out = String::new();
-    for p in &locked.packages {
+    for p in packages {
         match &p.source {
-            Source::Registry { hashes } => {
+            Source::Registry { hashes, .. } => {
                 out.push_str(&format!("{}=={}", p.name, p.version));
                 for h in hashes {
                     out.push_str(&format!(" \\\n    --hash={h}"));
@@ -38,7 +38,7 @@ pub fn hash_option(hash: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::build::lock::Pinned;
+    use crate::build::lock::Locked;
 
     #[test]
     fn one_hashed_line_per_package() {
@@ -48,12 +48,14 @@ mod tests {
                 version: "2.3.3".into(),
                 source: Source::Registry {
                     hashes: vec!["sha256:aa".into(), "sha256:bb".into()],
+                    index: None,
                 },
             }],
+            local: Vec::new(),
             install_project: false,
         };
         assert_eq!(
-            text(&locked),
+            text(&locked.packages),
             "flask==2.3.3 \\\n    --hash=sha256:aa \\\n    --hash=sha256:bb\n"
         );
         assert_eq!(hash_option("abc"), "sha256:abc");

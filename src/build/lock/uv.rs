@@ -7,18 +7,26 @@
 //! graph from the project, following only edges whose markers hold for the
 //! build's interpreter.
 //!
-//! Stale: the project's `[package.metadata] requires-dist` / `requires-dev`
-//! (what uv locked from) must equal pyproject's `[project]` dependencies,
-//! optional dependencies and `[dependency-groups]`, compared as parsed PEP 508
-//! requirements (markers by meaning, as `pep508_rs` normalises them), and
-//! the lock's `requires-python` must be pyproject's.
+//! Stale: by uv's rule ([`uv_stale`]), for the project and for every
+//! workspace member the build installs.
+//!
+//! Workspaces (`[tool.uv.workspace] members`, the lock's `[manifest]
+//! members`): a member the project depends on (source `editable`/`directory`
+//! under the project) is installed as a local package, non-editable, after
+//! the registry packages; members the project does not depend on are not.
+//! A member path is input: one that is absolute, climbs out with `..` or
+//! leaves the project through a symbolic link is refused.
+//!
+//! Indexes: a registry package's `source = { registry = URL }` is the index
+//! it is installed from ([`super::index`]; named by pyproject's
+//! `[[tool.uv.index]]` for its credentials).
+use crate::build::lock::index::Index;
 use crate::build::lock::requirements::hash_option;
-use crate::build::lock::{normalize, Locked, Pinned, Reader, Source};
+use crate::build::lock::{normalize, tool_table, uv_stale, Locked, Pinned, Reader, Source};
 use anyhow::Result;
-use pep508_rs::{MarkerTree, Requirement};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::str::FromStr;
+use std::path::PathBuf;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -26,7 +34,15 @@ struct UvLock {
     version: u32,
     requires_python: Option<String>,
     #[serde(default)]
+    manifest: Manifest,
+    #[serde(default)]
     package: Vec<Package>,
+}
+
+#[derive(Deserialize, Default)]
+struct Manifest {
+    #[serde(default)]
+    members: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -65,20 +81,20 @@ struct Dist {
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
-struct Metadata {
+pub(super) struct Metadata {
     #[serde(default)]
-    requires_dist: Vec<MetaReq>,
+    pub requires_dist: Vec<MetaReq>,
     #[serde(default)]
-    requires_dev: BTreeMap<String, Vec<MetaReq>>,
+    pub requires_dev: BTreeMap<String, Vec<MetaReq>>,
 }
 
 #[derive(Deserialize)]
-struct MetaReq {
-    name: String,
-    specifier: Option<String>,
-    marker: Option<String>,
+pub(super) struct MetaReq {
+    pub name: String,
+    pub specifier: Option<String>,
+    pub marker: Option<String>,
     #[serde(default)]
-    extras: Vec<String>,
+    pub extras: Vec<String>,
 }
 
 pub fn read(text: &str, r: &Reader) -> Result<Locked> {
@@ -103,7 +119,19 @@ pub fn read(text: &str, r: &Reader) -> Result<Locked> {
                 "run `uv lock` in the app's directory",
             )
         })?;
-    check_stale(&lock, &lock.package[root], r)?;
+    let pyproject = r.pyproject()?;
+    let workspace = lock.manifest.members.len() > 1;
+    // A workspace's requires-python is the intersection of its members':
+    // compared for a single project only.
+    let lock_python = (!workspace).then_some(lock.requires_python.as_deref());
+    if let Some(why) = uv_stale::why(
+        "pyproject.toml",
+        &pyproject,
+        lock.package[root].metadata.as_ref(),
+        lock_python,
+    ) {
+        return Err(r.stale(why));
+    }
     r.check_python(lock.requires_python.as_deref())?;
     for group in &r.selection.groups {
         if !lock.package[root]
@@ -177,16 +205,73 @@ pub fn read(text: &str, r: &Reader) -> Result<Locked> {
         }
     }
 
+    let names = index_names(&pyproject);
     let mut packages = Vec::new();
+    let mut local = Vec::new();
     for at in taken {
-        packages.push(pinned(&lock.package[at], r)?);
+        let package = &lock.package[at];
+        if workspace
+            && lock
+                .manifest
+                .members
+                .iter()
+                .any(|m| normalize(m) == normalize(&package.name))
+        {
+            if let Some(dir) = member(package, r)? {
+                local.push(dir);
+            }
+            continue;
+        }
+        packages.push(pinned(package, &names, r)?);
     }
     let install_project = lock.package[root].source.contains_key("editable")
         || lock.package[root].source.contains_key("directory");
     Ok(Locked {
         packages,
+        local,
         install_project,
     })
+}
+
+/// A workspace member the project depends on: its directory, checked to be
+/// inside the project and up to date with the lock (None: a virtual member,
+/// nothing to install but its dependencies).
+fn member(p: &Package, r: &Reader) -> Result<Option<PathBuf>> {
+    let (kind, path) = ["editable", "directory", "virtual"]
+        .iter()
+        .find_map(|k| p.source.get(*k).and_then(|v| v.as_str()).map(|v| (*k, v)))
+        .ok_or_else(|| r.unsupported(&p.name, "a workspace source warp does not know"))?;
+    let dir = r.local_dir(&p.name, path)?;
+    let file = format!("{}/pyproject.toml", path.trim_end_matches('/'));
+    let pyproject: toml::Table = std::fs::read_to_string(dir.join("pyproject.toml"))
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(|| {
+            r.stale(format!(
+                "{file} of workspace member {} cannot be read",
+                p.name
+            ))
+        })?;
+    if let Some(why) = uv_stale::why(&file, &pyproject, p.metadata.as_ref(), None) {
+        return Err(r.stale(why));
+    }
+    Ok((kind != "virtual").then_some(dir))
+}
+
+/// pyproject's `[[tool.uv.index]]`: (url, name) pairs.
+fn index_names(pyproject: &toml::Table) -> Vec<(String, String)> {
+    tool_table(pyproject, "uv")
+        .get("index")
+        .and_then(|i| i.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|i| {
+            Some((
+                i.get("url")?.as_str()?.trim_end_matches('/').to_string(),
+                i.get("name")?.as_str()?.to_string(),
+            ))
+        })
+        .collect()
 }
 
 /// The package an edge points to: by name, and by version and source when
@@ -204,9 +289,16 @@ fn find(packages: &[Package], dep: &Dep) -> Option<usize> {
 }
 
 /// A locked package as something pip can install by hash.
-fn pinned(p: &Package, r: &Reader) -> Result<Pinned> {
+fn pinned(p: &Package, names: &[(String, String)], r: &Reader) -> Result<Pinned> {
     let version = p.version.clone().unwrap_or_default();
-    if p.source.contains_key("registry") {
+    if let Some(registry) = p.source.get("registry") {
+        let Some(url) = registry.as_str() else {
+            return Err(r.invalid(format!("the registry of {}", p.name)));
+        };
+        let name = names
+            .iter()
+            .find(|(u, _)| u == url.trim_end_matches('/'))
+            .map(|(_, n)| n.as_str());
         let hashes: Vec<String> = p
             .wheels
             .iter()
@@ -220,7 +312,14 @@ fn pinned(p: &Package, r: &Reader) -> Result<Pinned> {
                 "run `uv lock` against an index that serves hashes",
             ));
         }
-        return r.pin(&p.name, &version, Source::Registry { hashes });
+        return r.pin(
+            &p.name,
+            &version,
+            Source::Registry {
+                hashes,
+                index: Index::of(url, name),
+            },
+        );
     }
     if let (Some(url), Some(hash)) = (
         p.source.get("url").and_then(|v| v.as_str()),
@@ -244,200 +343,4 @@ fn pinned(p: &Package, r: &Reader) -> Result<Pinned> {
         _ => "a source without a hash",
     };
     Err(r.unsupported(&p.name, what))
-}
-
-/// A requirement in a canonical form (name, sorted extras, sorted
-/// specifiers, marker by meaning), for comparing pyproject with the lock.
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Canon {
-    name: String,
-    extras: Vec<String>,
-    specifiers: Vec<String>,
-    marker: String,
-}
-
-fn canon(req: &Requirement, extra_marker: Option<&str>) -> Canon {
-    let mut marker = req.marker.clone();
-    if let Some(extra) = extra_marker {
-        if let Ok(tree) = MarkerTree::from_str(&format!("extra == '{extra}'")) {
-            marker.and(tree);
-        }
-    }
-    let mut extras: Vec<String> = req.extras.iter().map(|e| normalize(e.as_ref())).collect();
-    extras.sort();
-    let mut specifiers: Vec<String> = match &req.version_or_url {
-        Some(pep508_rs::VersionOrUrl::VersionSpecifier(s)) => {
-            s.iter().map(|v| v.to_string()).collect()
-        }
-        _ => Vec::new(),
-    };
-    specifiers.sort();
-    Canon {
-        name: normalize(req.name.as_ref()),
-        extras,
-        specifiers,
-        marker: marker.try_to_string().unwrap_or_default(),
-    }
-}
-
-fn lock_canon(m: &MetaReq) -> Option<Canon> {
-    let mut text = m.name.clone();
-    if !m.extras.is_empty() {
-        text.push_str(&format!("[{}]", m.extras.join(",")));
-    }
-    text.push_str(m.specifier.as_deref().unwrap_or(""));
-    if let Some(marker) = &m.marker {
-        text.push_str(&format!(" ; {marker}"));
-    }
-    Requirement::<pep508_rs::VerbatimUrl>::from_str(&text)
-        .ok()
-        .map(|r| canon(&r, None))
-}
-
-fn pyproject_canon(text: &str, extra: Option<&str>) -> Option<Canon> {
-    Requirement::<pep508_rs::VerbatimUrl>::from_str(text)
-        .ok()
-        .map(|r| canon(&r, extra))
-}
-
-fn check_stale(lock: &UvLock, root: &Package, r: &Reader) -> Result<()> {
-    let pyproject = r.pyproject()?;
-    let Some(project) = pyproject.get("project").and_then(|p| p.as_table()) else {
-        return Err(r.stale("pyproject.toml has no [project] table"));
-    };
-    let strings = |v: Option<&toml::Value>| -> Vec<String> {
-        v.and_then(|v| v.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let metadata = root.metadata.as_ref();
-    let empty = Metadata::default();
-    let metadata = metadata.unwrap_or(&empty);
-
-    let mut wanted: Vec<Option<Canon>> = strings(project.get("dependencies"))
-        .iter()
-        .map(|s| pyproject_canon(s, None))
-        .collect();
-    if let Some(optional) = project
-        .get("optional-dependencies")
-        .and_then(|o| o.as_table())
-    {
-        for (extra, list) in optional {
-            let extra = normalize(extra);
-            for s in strings(Some(list)) {
-                wanted.push(pyproject_canon(&s, Some(&extra)));
-            }
-        }
-    }
-    let locked: Vec<Option<Canon>> = metadata.requires_dist.iter().map(lock_canon).collect();
-    if let Some(why) = differ("dependencies", wanted, locked) {
-        return Err(r.stale(why));
-    }
-
-    let mut groups = pyproject
-        .get("dependency-groups")
-        .and_then(|g| g.as_table())
-        .cloned()
-        .unwrap_or_default();
-    // uv's older spelling of the dev group.
-    if let Some(dev) = pyproject
-        .get("tool")
-        .and_then(|t| t.get("uv"))
-        .and_then(|u| u.get("dev-dependencies"))
-        .and_then(|d| d.as_array())
-    {
-        let mut all = groups
-            .get("dev")
-            .and_then(|d| d.as_array())
-            .cloned()
-            .unwrap_or_default();
-        all.extend(dev.iter().cloned());
-        groups.insert("dev".into(), toml::Value::Array(all));
-    }
-    let names: BTreeSet<String> = groups
-        .keys()
-        .chain(metadata.requires_dev.keys())
-        .map(|g| normalize(g))
-        .collect();
-    for group in names {
-        let listed = groups
-            .iter()
-            .find(|(g, _)| normalize(g) == group)
-            .map(|(_, v)| v);
-        // Groups that include other groups are expanded by uv: not compared.
-        if listed
-            .and_then(|v| v.as_array())
-            .is_some_and(|a| a.iter().any(|e| !e.is_str()))
-        {
-            continue;
-        }
-        let wanted = strings(listed)
-            .iter()
-            .map(|s| pyproject_canon(s, None))
-            .collect();
-        let locked = metadata
-            .requires_dev
-            .iter()
-            .find(|(g, _)| normalize(g) == group)
-            .map(|(_, l)| l.iter().map(lock_canon).collect())
-            .unwrap_or_default();
-        if let Some(why) = differ(&format!("dependency group {group}"), wanted, locked) {
-            return Err(r.stale(why));
-        }
-    }
-
-    let wanted_python = project.get("requires-python").and_then(|v| v.as_str());
-    let same_python = match (wanted_python, lock.requires_python.as_deref()) {
-        (None, _) => true,
-        (Some(a), Some(b)) => specifiers(a) == specifiers(b),
-        (Some(_), None) => false,
-    };
-    if !same_python {
-        return Err(r.stale(format!(
-            "pyproject.toml's requires-python is {:?}, the lock's {:?}",
-            wanted_python.unwrap_or_default(),
-            lock.requires_python.as_deref().unwrap_or_default()
-        )));
-    }
-    Ok(())
-}
-
-fn specifiers(text: &str) -> Vec<String> {
-    let mut out: Vec<String> = pep440_rs::VersionSpecifiers::from_str(text)
-        .map(|s| s.iter().map(|v| v.to_string()).collect())
-        .unwrap_or_else(|_| vec![text.to_string()]);
-    out.sort();
-    out
-}
-
-/// Why two lists of requirements differ, if they do.
-fn differ(
-    what: &str,
-    mut wanted: Vec<Option<Canon>>,
-    mut locked: Vec<Option<Canon>>,
-) -> Option<String> {
-    wanted.sort();
-    locked.sort();
-    if wanted == locked {
-        return None;
-    }
-    let show = |c: &Option<Canon>| match c {
-        Some(c) => format!("{}{}", c.name, c.specifiers.join(",")),
-        None => "an unreadable requirement".into(),
-    };
-    if let Some(added) = wanted.iter().find(|w| !locked.contains(w)) {
-        return Some(format!(
-            "pyproject.toml's {what} have {}, which the lock was not made from",
-            show(added)
-        ));
-    }
-    let gone = locked.iter().find(|l| !wanted.contains(l)).unwrap_or(&None);
-    Some(format!(
-        "the lock was made from {} in {what}, which pyproject.toml no longer has",
-        show(gone)
-    ))
 }
