@@ -277,7 +277,9 @@ fn build_steps(
     }
     std::fs::create_dir_all(app_root.join("tmp"))?;
     let venv_python = paths.python();
-    let venv_probe = match kept_venv {
+    // A new venv's interpreter is not started to ask where its
+    // site-packages is: the base's scheme says, when that directory is there.
+    let venv_probe = match kept_venv.or_else(|| base.in_venv(app_root)) {
         Some(probe) => probe,
         None => python::probe(&venv_python)?,
     };
