@@ -170,16 +170,19 @@ impl Installer<'_> {
         let name = file.name();
         if !locked.packages.is_empty() {
             let requirements = lock_requirements(locked)?;
-            self.run(
-                self.install_command(),
-                &[
-                    "--require-hashes".as_ref(),
-                    "--no-deps".as_ref(),
-                    "-r".as_ref(),
-                    requirements.path().as_os_str(),
-                ],
-                &format!("the packages of {name}"),
-            )?;
+            let args: [&std::ffi::OsStr; 4] = [
+                "--require-hashes".as_ref(),
+                "--no-deps".as_ref(),
+                "-r".as_ref(),
+                requirements.path().as_os_str(),
+            ];
+            if !self.installed_offline(&args) {
+                self.run(
+                    self.install_command(),
+                    &args,
+                    &format!("the packages of {name}"),
+                )?;
+            }
         }
         if locked.install_project {
             self.run(
@@ -189,6 +192,25 @@ impl Installer<'_> {
             )?;
         }
         Ok(())
+    }
+
+    /// uv only: install a locked set from uv's cache alone (`--offline`), as
+    /// `uv sync --locked` does, without asking the index again for the files
+    /// of each package — a round trip per package that a warm cache makes
+    /// useless, since every version is pinned and every file's hash given.
+    /// False (nothing said) when uv is not the tool or the cache lacks
+    /// something: the caller installs online.
+    fn installed_offline(&self, args: &[&std::ffi::OsStr]) -> bool {
+        if self.tool != Tool::Uv {
+            return false;
+        }
+        let mut cmd = self.install_command();
+        cmd.arg("--offline")
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        cmd.status().is_ok_and(|s| s.success())
     }
 
     /// Pipfile apps: the lock file is turned into a hashed requirements file
