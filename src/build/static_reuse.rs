@@ -506,10 +506,7 @@ fn read_stamp(file: &Path) -> Option<Stamp> {
 /// Write `stamp` as `dir/name`, whole or not at all.
 fn write_stamp(dir: &Path, name: &str, stamp: &Stamp) -> Result<()> {
     fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    serde_json::to_writer_pretty(&mut tmp, stamp)?;
-    tmp.persist(dir.join(name))?;
-    Ok(())
+    crate::files::write_atomically(&dir.join(name), &serde_json::to_vec_pretty(stamp)?)
 }
 
 /// Copy a tree as the S2I source copy does (modes kept, symlinks as links),
