@@ -93,9 +93,9 @@ warp_build() { (cd "$app" && WARP_CACHE_DIR=$work/local-cache pin "$warp" build 
 # The seconds of warp's "Installing dependencies from uv.lock" step.
 install_step() { sed -n 's/^==> Installing dependencies from uv.lock .*(\([0-9.]*\) s)$/\1/p' "$work/warp.log"; }
 podman_build() {
-  pin podman build -q --network host -v /etc/ssl/certs:/etc/ssl/certs:ro \
+  pin podman build --network host -v /etc/ssl/certs:/etc/ssl/certs:ro \
     -v "$tools/uv:/usr/local/bin/uv:ro" -v "$work/podman-uv-cache:/uv-cache" "$@" \
-    -f "$work/Containerfile" -t localhost/bench/locks-podman "$work/image-app" >/dev/null 2>"$work/podman.log" \
+    -f "$work/Containerfile" -t localhost/bench/locks-podman "$work/image-app" >"$work/podman.log" 2>&1 \
     || { cat "$work/podman.log" >&2; exit 1; }
 }
 warp_image() {
@@ -141,6 +141,8 @@ measure() { # ROW
       || { echo "the cold warp build did not reuse the static files" >&2; exit 1; } ;;
     warp_warm) grep -q "install skipped" "$work/warp.log" \
       || { echo "the warm warp build did not skip the install" >&2; exit 1; } ;;
+    podman_warm) ! grep -q "Installed [0-9]* packages" "$work/podman.log" \
+      || { echo "the warm podman build ran uv sync again (no layer cache)" >&2; exit 1; } ;;
   esac
 }
 
