@@ -203,12 +203,15 @@ impl Installer<'_> {
             self.vars.flag("WARP_PIP_NO_INDEX") || self.vars.flag("WARPDRIVE_PIP_NO_INDEX");
         for batch in lock::index::batches(locked, self.vars, offline)? {
             let requirements = lock_requirements(batch.packages)?;
-            let args = [
+            let args: [&std::ffi::OsStr; 4] = [
                 "--require-hashes".as_ref(),
                 "--no-deps".as_ref(),
                 "-r".as_ref(),
                 requirements.path().as_os_str(),
             ];
+            if self.installed_offline(batch.index.as_ref(), &args) {
+                continue;
+            }
             match &batch.index {
                 None => self.run(self.install_command(), &args, &format!("the packages of {name}"))?,
                 Some(index) => self.run_hinted(
@@ -234,6 +237,29 @@ impl Installer<'_> {
             )?;
         }
         Ok(())
+    }
+
+    /// uv only: install a locked set from uv's cache alone (`--offline`), as
+    /// `uv sync --locked` does, without asking the index again for the files
+    /// of each package — a round trip per package that a warm cache makes
+    /// useless, since every version is pinned and every file's hash given.
+    /// False (nothing said) when uv is not the tool or the cache lacks
+    /// something: the caller installs online.
+    fn installed_offline(
+        &self,
+        index: Option<&lock::index::Use>,
+        args: &[&std::ffi::OsStr],
+    ) -> bool {
+        if self.tool != Tool::Uv {
+            return false;
+        }
+        let mut cmd = self.install_command_from(index);
+        cmd.arg("--offline")
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        cmd.status().is_ok_and(|s| s.success())
     }
 
     /// Pipfile apps: the lock file is turned into a hashed requirements file

@@ -74,6 +74,11 @@ pub struct BuildOptions {
     /// `--python`, else `$WARP_PYTHON`, else `python3`.
     pub python: Option<String>,
     pub installer: Installer,
+    /// Where a local build keeps its collectstatic stamps by key, so that a
+    /// build into a new app root can reuse the files (see [`static_reuse`];
+    /// `warp build` sets it to the user's cache; None keeps them in the app
+    /// root only).
+    pub static_stamps: Option<std::path::PathBuf>,
 }
 
 /// What a build would do, worked out without changing anything.
@@ -229,6 +234,7 @@ pub fn build(paths: &AppPaths, options: &BuildOptions) -> Result<BuildRecord> {
         &base,
         kept_venv,
         inputs_hash,
+        options.static_stamps.as_deref(),
     );
     match (&result, aside) {
         (Ok(_), Some(aside)) => aside.discard()?,
@@ -256,6 +262,7 @@ fn build_steps(
     base: &python::Probe,
     kept_venv: Option<python::Probe>,
     inputs_hash: String,
+    static_stamps: Option<&std::path::Path>,
 ) -> Result<BuildRecord> {
     let app_root = &paths.app_root;
     let unchanged = kept_venv.is_some();
@@ -277,7 +284,9 @@ fn build_steps(
     }
     std::fs::create_dir_all(app_root.join("tmp"))?;
     let venv_python = paths.python();
-    let venv_probe = match kept_venv {
+    // A new venv's interpreter is not started to ask where its
+    // site-packages is: the base's scheme says, when that directory is there.
+    let venv_probe = match kept_venv.or_else(|| base.in_venv(app_root)) {
         Some(probe) => probe,
         None => python::probe(&venv_python)?,
     };
@@ -351,7 +360,12 @@ fn build_steps(
                 platlib: &venv_probe.platlib,
                 env: &env,
             };
-            Some(collect_static(&key_inputs, vars, &venv_python)?)
+            Some(collect_static(
+                &key_inputs,
+                vars,
+                &venv_python,
+                static_stamps,
+            )?)
         }
         Some(module) => Some(step(
             "Reading Django settings (DISABLE_COLLECTSTATIC is set)",
@@ -384,10 +398,14 @@ fn collect_static(
     inputs: &static_reuse::KeyInputs,
     vars: &AppVars,
     python: &std::path::Path,
+    stamps: Option<&std::path::Path>,
 ) -> Result<(record::DjangoInfo, Option<String>)> {
     let always = vars.get(static_reuse::MODE_VAR).as_deref() == Some("always");
-    let store =
-        static_reuse::Store::new(inputs.app_root, std::env::var(static_reuse::CACHE_VAR).ok());
+    let store = static_reuse::Store::new(
+        inputs.app_root,
+        std::env::var(static_reuse::CACHE_VAR).ok(),
+        stamps.map(std::path::Path::to_path_buf),
+    );
     let key = if always {
         None
     } else {

@@ -22,6 +22,29 @@ pub struct Probe {
     pub platlib: PathBuf,
     /// The PEP 508 marker values (for reading lock files).
     pub markers: crate::build::lock::markers::Values,
+    /// Where a venv made from this interpreter has its platlib, relative to
+    /// the venv (sysconfig's `venv` scheme, `posix_prefix` before 3.11): a
+    /// new venv's site-packages without starting its interpreter.
+    #[serde(default)]
+    pub venv_platlib: PathBuf,
+}
+
+impl Probe {
+    /// What the interpreter of the venv `venv`, made from this one, would
+    /// say: the same version, base and markers, and the platlib its scheme
+    /// gives — when that directory is there (else None: ask the venv).
+    pub fn in_venv(&self, venv: &Path) -> Option<Probe> {
+        let rel = &self.venv_platlib;
+        let plain = !rel.as_os_str().is_empty()
+            && rel
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)));
+        let platlib = venv.join(rel);
+        (plain && platlib.is_dir()).then(|| Probe {
+            platlib,
+            ..self.clone()
+        })
+    }
 }
 
 const PROBE: &str = "import json, os, platform, sys, sysconfig\n\
@@ -36,7 +59,10 @@ print(json.dumps({'version': platform.python_version(), \
 'platform_python_implementation': platform.python_implementation(), \
 'platform_release': platform.release(), 'platform_system': platform.system(), \
 'platform_version': platform.version(), 'python_full_version': platform.python_version(), \
-'python_version': '.'.join(platform.python_version_tuple()[:2]), 'sys_platform': sys.platform}}))";
+'python_version': '.'.join(platform.python_version_tuple()[:2]), 'sys_platform': sys.platform}, \
+'venv_platlib': os.path.relpath(sysconfig.get_paths(\
+scheme='venv' if 'venv' in sysconfig.get_scheme_names() else 'posix_prefix', \
+vars=dict.fromkeys(('base', 'platbase', 'installed_base', 'installed_platbase'), '/v'))['platlib'], '/v')}))";
 
 /// Run `python` once and read its version, base interpreter and platlib.
 pub fn probe(python: &Path) -> Result<Probe> {
@@ -132,4 +158,35 @@ fn pyenv_version(version: &str) -> Option<PathBuf> {
         }
     }
     best.map(|(_, exe)| exe)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The platlib a new venv gets, said by its base without starting the
+    /// venv's interpreter, is the one that interpreter reports.
+    #[test]
+    fn a_new_venvs_platlib_is_known_from_its_base() {
+        let Ok(python) = resolve("python3") else {
+            eprintln!("no python3 on PATH: skipped");
+            return;
+        };
+        let base = probe(&python).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let venv = dir.path().join("venv");
+        assert!(!base.venv_platlib.as_os_str().is_empty());
+        assert!(base.in_venv(&venv).is_none(), "no venv there yet");
+        let made = Command::new(&base.base_executable)
+            .args(["-m", "venv", "--without-pip"])
+            .arg(&venv)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let said = probe(&venv.join("bin").join("python")).unwrap();
+        let derived = base.in_venv(&venv).unwrap();
+        assert_eq!(derived.platlib, said.platlib);
+        assert_eq!(derived.version, said.version);
+        assert_eq!(derived.base_executable, said.base_executable);
+    }
 }

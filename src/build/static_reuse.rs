@@ -29,6 +29,12 @@
 //!   collecting (STATIC_ROOT may be inside the source) and a listing (path,
 //!   size, mtime) of STATIC_ROOT. They are reused when both still match:
 //!   files removed or edited in STATIC_ROOT since make warp collect again.
+//!   When STATIC_ROOT is outside the app root, `warp build` also keeps a copy
+//!   of the stamp in the user's cache, named by its key
+//!   (`<cache>/build-cache/static-stamps/KEY.json`), so that a build whose
+//!   app root was removed (`rm -rf .venv`, a cold build of an unchanged app)
+//!   finds it: the key is the same (a fresh venv from the same inputs holds
+//!   the same distributions) and the listing says the files are still those.
 //! - `warp image`: each build starts from a fresh copy of the source, so the
 //!   files are kept in a cache directory (`WARP_STATIC_CACHE`, a bind mount of
 //!   `<cache>/static`), one tree per key computed before collecting; a hit
@@ -55,6 +61,8 @@ const MAX_FILES: usize = 20_000;
 const MAX_BYTES: u64 = 256 << 20;
 /// Collected trees kept in the cache directory (the most recently used).
 const CACHE_ENTRIES: usize = 16;
+/// Stamps kept in a local build's stamp directory (the most recently used).
+const STAMP_ENTRIES: usize = 64;
 
 /// Directories never part of the key.
 const SKIP_DIRS: [&str; 9] = [
@@ -331,8 +339,13 @@ fn listing(dir: &Path) -> (String, usize) {
 
 /// Where collected files are kept between builds.
 pub enum Store {
-    /// Local builds: STATIC_ROOT itself, checked by the stamp in the app root.
-    Stamp { app_root: PathBuf },
+    /// Local builds: STATIC_ROOT itself, checked by the stamp in the app
+    /// root, or by its copy in `stamps` (named by key) when the app root was
+    /// made anew.
+    Stamp {
+        app_root: PathBuf,
+        stamps: Option<PathBuf>,
+    },
     /// Image builds: copies of collected trees, one per key.
     Cache { dir: PathBuf },
 }
@@ -345,11 +358,14 @@ pub struct Reused {
 }
 
 impl Store {
-    pub fn new(app_root: &Path, cache: Option<String>) -> Store {
+    /// `cache`: an image build's tree cache (WARP_STATIC_CACHE); else a
+    /// local build, with `stamps` the directory of stamps by key, if any.
+    pub fn new(app_root: &Path, cache: Option<String>, stamps: Option<PathBuf>) -> Store {
         match cache.filter(|c| !c.is_empty()) {
             Some(dir) => Store::Cache { dir: dir.into() },
             None => Store::Stamp {
                 app_root: app_root.to_path_buf(),
+                stamps,
             },
         }
     }
@@ -358,8 +374,13 @@ impl Store {
     /// cache: copied into STATIC_ROOT).
     pub fn reuse(&self, key: &str, home: &Path, app_root: &Path) -> Result<Option<Reused>> {
         match self {
-            Store::Stamp { app_root } => {
-                let Some(stamp) = read_stamp(app_root) else {
+            Store::Stamp { app_root, stamps } => {
+                let local =
+                    read_stamp(&app_root.join(".warp").join(STAMP_FILE)).filter(|s| s.key == key);
+                let kept = stamps.as_ref().map(|dir| dir.join(format!("{key}.json")));
+                let from_cache = local.is_none();
+                let stamp = local.or_else(|| read_stamp(kept.as_ref()?));
+                let Some(stamp) = stamp else {
                     return Ok(None);
                 };
                 let Some(root) = stamp.collected.static_root.clone() else {
@@ -368,6 +389,15 @@ impl Store {
                 let (now, files) = listing(&root);
                 if stamp.key != key || stamp.listing != now {
                     return Ok(None);
+                }
+                if from_cache {
+                    // The next build finds it in the app root; the cache's
+                    // copy is the most recently used.
+                    write_stamp(&app_root.join(".warp"), STAMP_FILE, &stamp)?;
+                    if let Some(kept) = &kept {
+                        let _ = fs::File::open(kept)
+                            .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+                    }
                 }
                 Ok(Some(Reused {
                     files,
@@ -419,18 +449,22 @@ impl Store {
             return Ok(());
         };
         match self {
-            Store::Stamp { app_root } => {
+            Store::Stamp { app_root, stamps } => {
                 let Some(key) = after()? else { return Ok(()) };
                 let stamp = Stamp {
                     key,
                     listing: listing(&root).0,
                     collected: collected.clone(),
                 };
-                let dir = app_root.join(".warp");
-                fs::create_dir_all(&dir)?;
-                let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
-                serde_json::to_writer_pretty(&mut tmp, &stamp)?;
-                tmp.persist(dir.join(STAMP_FILE))?;
+                write_stamp(&app_root.join(".warp"), STAMP_FILE, &stamp)?;
+                // Files inside the app root go with it: no use keeping their stamp.
+                if let Some(stamps) = stamps.as_ref().filter(|_| !root.starts_with(app_root)) {
+                    // A cache that cannot be written costs the next cold build a collect, nothing else.
+                    let name = format!("{}.json", stamp.key);
+                    if write_stamp(stamps, &name, &stamp).is_ok() {
+                        prune(stamps, STAMP_ENTRIES);
+                    }
+                }
                 Ok(())
             }
             Store::Cache { dir } => {
@@ -449,7 +483,7 @@ impl Store {
                 if fs::rename(&staged, dir.join(before)).is_err() {
                     let _ = fs::remove_dir_all(&staged);
                 }
-                prune(dir);
+                prune(dir, CACHE_ENTRIES);
                 Ok(())
             }
         }
@@ -458,15 +492,21 @@ impl Store {
     /// Forget a local stamp (before a collect, so that a failed one leaves
     /// nothing claiming the files are complete).
     pub fn forget(&self) {
-        if let Store::Stamp { app_root } = self {
+        if let Store::Stamp { app_root, .. } = self {
             let _ = fs::remove_file(app_root.join(".warp").join(STAMP_FILE));
         }
     }
 }
 
-fn read_stamp(app_root: &Path) -> Option<Stamp> {
-    let text = fs::read(app_root.join(".warp").join(STAMP_FILE)).ok()?;
+fn read_stamp(file: &Path) -> Option<Stamp> {
+    let text = fs::read(file).ok()?;
     serde_json::from_slice(&text).ok()
+}
+
+/// Write `stamp` as `dir/name`, whole or not at all.
+fn write_stamp(dir: &Path, name: &str, stamp: &Stamp) -> Result<()> {
+    fs::create_dir_all(dir)?;
+    crate::files::write_atomically(&dir.join(name), &serde_json::to_vec_pretty(stamp)?)
 }
 
 /// Copy a tree as the S2I source copy does (modes kept, symlinks as links),
@@ -478,8 +518,8 @@ fn copy_tree(from: &Path, to: &Path) -> Result<crate::files::Copied> {
     Ok(copied)
 }
 
-/// Keep the most recently used trees of the cache directory.
-fn prune(dir: &Path) {
+/// Keep the `keep` most recently used entries (trees or stamps) of `dir`.
+fn prune(dir: &Path, keep: usize) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
@@ -489,9 +529,9 @@ fn prune(dir: &Path) {
         .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
         .collect();
     trees.sort();
-    let excess = trees.len().saturating_sub(CACHE_ENTRIES);
+    let excess = trees.len().saturating_sub(keep);
     for (_, path) in trees.into_iter().take(excess) {
-        let _ = fs::remove_dir_all(path);
+        let _ = fs::remove_dir_all(&path).or_else(|_| fs::remove_file(&path));
     }
 }
 
@@ -559,5 +599,52 @@ mod tests {
         )
         .unwrap();
         assert_ne!(key_of(h, &[]).unwrap(), settings, "an installed package");
+    }
+
+    /// A local build whose app root was removed finds the stamp kept by key
+    /// in the stamp directory, while STATIC_ROOT (outside the app root) still
+    /// holds what was collected; an edit there, another key, or a STATIC_ROOT
+    /// inside the app root (gone with it) means collecting again.
+    #[test]
+    fn a_new_app_root_reuses_files_by_the_stamp_kept_in_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let (app_root, stamps) = (dir.path().join(".venv"), dir.path().join("stamps"));
+        let static_root = dir.path().join("staticfiles");
+        fs::create_dir_all(static_root.join("admin")).unwrap();
+        fs::write(static_root.join("admin/base.css"), "body{}").unwrap();
+        let store = Store::new(&app_root, None, Some(stamps.clone()));
+        let collected = |root: &Path| Collected {
+            settings_module: "site.settings".into(),
+            static_url: Some("/static/".into()),
+            static_root: Some(root.to_path_buf()),
+            wsgi_application: Some("site.wsgi.application".into()),
+        };
+        let key = || Ok(Some("k1".to_string()));
+        store.remember("k0", key, &collected(&static_root)).unwrap();
+        assert!(stamps.join("k1.json").is_file());
+
+        fs::remove_dir_all(&app_root).unwrap();
+        let reused = store.reuse("k1", dir.path(), &app_root).unwrap().unwrap();
+        assert_eq!(reused.files, 1);
+        assert_eq!(reused.collected.static_root, Some(static_root.clone()));
+        assert!(
+            app_root.join(".warp").join(STAMP_FILE).is_file(),
+            "the stamp is back in the app root"
+        );
+        assert!(store.reuse("k2", dir.path(), &app_root).unwrap().is_none());
+
+        fs::remove_dir_all(&app_root).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        fs::write(static_root.join("admin/base.css"), "body{x}").unwrap();
+        assert!(store.reuse("k1", dir.path(), &app_root).unwrap().is_none());
+
+        // Inside the app root: no stamp kept outside it.
+        let inside = app_root.join("tmp/django/static");
+        fs::create_dir_all(&inside).unwrap();
+        let inside_key = || Ok(Some("k3".to_string()));
+        store
+            .remember("k", inside_key, &collected(&inside))
+            .unwrap();
+        assert!(!stamps.join("k3.json").exists());
     }
 }

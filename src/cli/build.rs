@@ -46,6 +46,10 @@ pub fn run(args: BuildArgs) -> anyhow::Result<i32> {
         &BuildOptions {
             python: args.python,
             installer: args.installer.into(),
+            // No cache directory (no HOME): the stamp stays in the app root alone.
+            static_stamps: crate::image::store::cache_dir()
+                .ok()
+                .map(|dir| dir.join("build-cache").join("static-stamps")),
         },
     )?;
     eprintln!(
