@@ -334,7 +334,13 @@ pub fn build<'py>(py: Python<'py>, job: &Job, shared: &Shared) -> PyResult<Bound
     } else {
         "80"
     };
-    let (server_name, mut server_port) = match host_header.as_deref().map(String::from_utf8_lossy) {
+    // Latin-1 like every native string (a lossy UTF-8 decoding would put
+    // U+FFFD, outside latin-1, in SERVER_NAME: found by the fuzz target
+    // request_environ).
+    let host_text = host_header
+        .as_deref()
+        .map(|b| b.iter().map(|&c| c as char).collect::<String>());
+    let (server_name, mut server_port) = match host_text {
         Some(host) => split_host(&host, default_scheme_port),
         None => (
             shared
