@@ -13,7 +13,7 @@ root=$PWD
 secs=${1:-30}
 shift || true
 targets=("$@")
-all=(request_path layer_unpack image_reference www_authenticate app_config lock_files)
+all=(request_path request_environ layer_unpack image_reference www_authenticate app_config lock_files)
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 # warp's build.rs would build the server extension again with the fuzzing
 # flags: give it the one already built (tests/run.sh builds it first).
