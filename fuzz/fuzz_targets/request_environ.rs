@@ -7,8 +7,8 @@
 //! SCRIPT_NAME + PATH_INFO is the decoded request path, split at the mount
 //! point ("/app"); every HTTP_ key comes from a header without `_` (a header
 //! `x_a` is never passed as, nor merged into, HTTP_X_A); CONTENT_LENGTH and
-//! CONTENT_TYPE are there exactly when their headers are, and CONTENT_LENGTH
-//! is the length of the body the app reads.
+//! CONTENT_TYPE are there exactly when their headers are, and the body the
+//! app reads is never longer than CONTENT_LENGTH.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use std::collections::BTreeMap;
@@ -54,7 +54,9 @@ fuzz_target!(|data: &[u8]| {
         let mut env = BTreeMap::new();
         for (k, v) in &e.items {
             let k = k.as_ref().expect("every environ key is a str");
-            if !k.contains('.') {
+            // Header names may hold dots (HTTP_A.B): only the server's
+            // own namespaces are the non-CGI keys.
+            if !(k.starts_with("wsgi.") || k.starts_with("warpserver.")) {
                 // The CGI keys: native strings, each char one byte.
                 let v = v
                     .as_ref()
@@ -122,9 +124,13 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(env.contains_key("CONTENT_TYPE"), has("content-type"));
         assert_eq!(env.contains_key("CONTENT_LENGTH"), has("content-length"));
         if let Some(length) = env.get("CONTENT_LENGTH") {
-            assert_eq!(
-                length.parse::<usize>().ok(),
-                Some(e.body_len),
+            // Never more body than declared; less only when the client ended
+            // its stream early (the server's choice, as gunicorn's: the app
+            // gets the bytes that came, CONTENT_LENGTH as declared — and this
+            // harness always ends the stream after its bytes).
+            let declared = length.parse::<usize>();
+            assert!(
+                declared.as_ref().is_ok_and(|&n| e.body_len <= n),
                 "CONTENT_LENGTH {length:?}, body of {}",
                 e.body_len
             );
