@@ -23,24 +23,6 @@ fn latin1(text: &str) -> Vec<u8> {
         .collect()
 }
 
-fn percent_decode(raw: &[u8]) -> Vec<u8> {
-    let hex = |c: u8| (c as char).to_digit(16);
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < raw.len() {
-        if raw[i] == b'%' && i + 2 < raw.len() {
-            if let (Some(h), Some(l)) = (hex(raw[i + 1]), hex(raw[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(raw[i]);
-        i += 1;
-    }
-    out
-}
-
 fuzz_target!(|data: &[u8]| {
     let outcome = _core::http::fuzz_entry::one_connection_to_python(data);
     if !outcome.response.is_empty() {
@@ -89,7 +71,7 @@ fuzz_target!(|data: &[u8]| {
         joined.extend(latin1(path_info));
         assert_eq!(
             joined,
-            percent_decode(&e.raw_path),
+            _core::wsgi::environ::percent_decode(&e.raw_path),
             "SCRIPT_NAME {script:?} + PATH_INFO {path_info:?}"
         );
         assert!(
