@@ -43,3 +43,15 @@ fn a_non_ascii_host_is_latin1_in_server_name() {
     assert_eq!(body["environ"]["SERVER_PORT"], "8081");
     assert_eq!(body["environ"]["HTTP_HOST"], "\u{c7}\u{e9}t\u{e9}:8081");
 }
+
+/// request_environ (after 455 thousand inputs): a query with bytes above
+/// 0x7f reached the app as their UTF-8 decoding ("ǎ", U+01CE, not latin-1).
+/// QUERY_STRING is now latin-1 byte for byte, like PATH_INFO and REQUEST_URI.
+#[test]
+fn a_non_ascii_query_is_latin1_in_query_string() {
+    let w = worker("apps:echo", json!({})).start();
+    let raw = w.raw(b"GET /p?20x\xc7\x8e=1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    let response = server::parse_response(&raw, false).expect("a response");
+    let body = response.json();
+    assert_eq!(body["environ"]["QUERY_STRING"], "20x\u{c7}\u{8e}=1");
+}
