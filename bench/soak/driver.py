@@ -281,9 +281,12 @@ class Chaos:
         workers = self.server.workers()
         if workers:
             pid = self.rng.choice(workers)
-            self.killed.add(pid)
             # Frozen, it accepts nothing more: what it holds is what dies.
-            os.kill(pid, signal.SIGSTOP)
+            try:
+                os.kill(pid, signal.SIGSTOP)
+            except ProcessLookupError:
+                return  # it exited (recycled) since it was listed
+            self.killed.add(pid)
             try:
                 held = held_connections(pid, self.server.port)
             finally:
