@@ -27,6 +27,9 @@ if [ -z "${FUZZ_NO_BUILD:-}" ]; then
     [ -x "fuzz/target/x86_64-unknown-linux-gnu/release/$t" ] || { echo "fuzz: $t did not build" >&2; exit 1; }
   done
 fi
+# request_environ embeds CPython, never finalized: what the interpreter
+# allocated lives until exit, which LeakSanitizer would report then.
+export LSAN_OPTIONS="suppressions=$root/fuzz/lsan-python.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 for t in "${targets[@]}"; do
   mkdir -p "target/fuzz-corpus/$t" "fuzz/artifacts/$t"
   echo "### fuzz $t for $secs s"
