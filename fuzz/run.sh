@@ -13,7 +13,7 @@ root=$PWD
 secs=${1:-30}
 shift || true
 targets=("$@")
-all=(request_path layer_unpack image_reference www_authenticate app_config lock_files)
+all=(request_path request_environ layer_unpack image_reference www_authenticate app_config lock_files)
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 # warp's build.rs would build the server extension again with the fuzzing
 # flags: give it the one already built (tests/run.sh builds it first).
@@ -27,6 +27,9 @@ if [ -z "${FUZZ_NO_BUILD:-}" ]; then
     [ -x "fuzz/target/x86_64-unknown-linux-gnu/release/$t" ] || { echo "fuzz: $t did not build" >&2; exit 1; }
   done
 fi
+# request_environ embeds CPython, never finalized: what the interpreter
+# allocated lives until exit, which LeakSanitizer would report then.
+export LSAN_OPTIONS="suppressions=$root/fuzz/lsan-python.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 for t in "${targets[@]}"; do
   mkdir -p "target/fuzz-corpus/$t" "fuzz/artifacts/$t"
   echo "### fuzz $t for $secs s"

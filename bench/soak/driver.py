@@ -10,10 +10,14 @@ bodies and malformed requests. --maximum-requests and --memory-limit (fed by
 every process started is stopped by its pid.
 
 Reports per interval: requests, p50/p99, RSS and open fds of the server's
-processes, zombies; and the failures, each matched by its request id to the
-`soak-req ID PID` line the app logged: a failure is explained only when that
-PID is a worker the driver SIGKILLed (a request that never reached the app
-is unexplained). With --check, exits 1 when an assertion fails.
+processes, zombies; and the failures, each matched by its request id: to
+the `soak-req ID PID` line the app logged on arrival, or — a request the
+worker had accepted but not yet handed to the app — to the connections the
+worker held when it was killed (the driver stops it with SIGSTOP, reads its
+sockets from /proc, then SIGKILLs it; each request's client port is
+recorded). A failure is explained only when its id is tied so to a worker the
+driver SIGKILLed while the request was in flight. With --check, exits 1 when
+an assertion fails.
 """
 import argparse
 import http.client
@@ -86,6 +90,7 @@ class Server:
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, env=env)
         self.port = port
+        self.fds_by_process = []  # at rest: {pid: open fds}, before and after
 
     def workers(self):
         return children(self.proc.pid)
@@ -102,11 +107,15 @@ class Server:
         return self.proc.returncode
 
 
-def get(port, path, rid, timeout=30, body=None):
-    """One request on a new connection: (status or error text, seconds)."""
+def get(port, path, rid, timeout=30, body=None, client_port=None):
+    """One request on a new connection: (status or error text, seconds); the
+    connection's own port is appended to `client_port` when given."""
     started = time.monotonic()
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
+        if client_port is not None:
+            conn.connect()
+            client_port.append(conn.sock.getsockname()[1])
         headers = {"X-Request-Id": rid}
         conn.request("POST" if body is not None else "GET", path, body=body, headers=headers)
         r = conn.getresponse()
@@ -116,6 +125,61 @@ def get(port, path, rid, timeout=30, body=None):
         return "%s: %s" % (type(e).__name__, e), time.monotonic() - started
     finally:
         conn.close()
+
+
+def held_connections(pid, port):
+    """The client ports of the connections to `port` that the stopped
+    process `pid` holds (its socket fds, looked up in /proc/PID/net/tcp*)."""
+    # SIGSTOP is asynchronous: wait (at most 2 s) until every thread stopped.
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        try:
+            states = []
+            for task in os.listdir("/proc/%d/task" % pid):
+                with open("/proc/%d/task/%s/stat" % (pid, task)) as f:
+                    states.append(f.read().rsplit(")", 1)[1].split()[0])
+        except OSError:
+            break
+        if all(s in "TtZX" for s in states):
+            break
+        time.sleep(0.002)
+    inodes = set()
+    try:
+        fds = os.listdir("/proc/%d/fd" % pid)
+    except OSError:
+        return []
+    for fd in fds:
+        try:
+            link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            with open("/proc/%d/net/%s" % (pid, table)) as f:
+                lines = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local, remote, inode = fields[1], fields[2], fields[9]
+            remote_port = int(remote.rsplit(":", 1)[1], 16)
+            if inode in inodes and remote_port and int(local.rsplit(":", 1)[1], 16) == port:
+                ports.add(remote_port)
+    return sorted(ports)
+
+
+def workers_ready(log_path, n, secs):
+    """Wait (at most `secs`) until the supervisor logged `n` workers ready."""
+    deadline = time.monotonic() + secs
+    while time.monotonic() < deadline:
+        with open(log_path, "rb") as f:
+            if len(re.findall(rb"\) ready in ", f.read())) >= n:
+                return True
+        time.sleep(0.2)
+    return False
 
 
 def wait_up(server, secs):
@@ -146,7 +210,7 @@ class Load:
     def __init__(self, port, rate, rng, until, grow_share):
         self.port, self.rate, self.until, self.grow_share = port, rate, until, grow_share
         self.slots = queue.Queue(maxsize=2000)
-        self.results = []  # (sent at, id, path, status, seconds)
+        self.results = []  # (sent at, id, path, status, seconds, client port)
         self.lock = threading.Lock()
         self.rng = rng
         self.dropped = 0
@@ -181,9 +245,10 @@ class Load:
                 return
             sent = time.monotonic()
             rid = "soak-%d" % n
-            status, secs = get(self.port, path, rid)
+            cport = []
+            status, secs = get(self.port, path, rid, client_port=cport)
             with self.lock:
-                self.results.append((sent, rid, path, status, secs))
+                self.results.append((sent, rid, path, status, secs, cport[0] if cport else None))
 
 
 class Chaos:
@@ -193,6 +258,7 @@ class Chaos:
         self.server, self.rng, self.until = server, rng, until
         self.events = []  # (time, kind, detail)
         self.killed = set()
+        self.held = []  # (time of the kill, pid, client ports it held)
         self.abuse = []  # (kind, outcome ok?, detail)
         self.threads = []
 
@@ -215,8 +281,17 @@ class Chaos:
         workers = self.server.workers()
         if workers:
             pid = self.rng.choice(workers)
+            # Frozen, it accepts nothing more: what it holds is what dies.
+            try:
+                os.kill(pid, signal.SIGSTOP)
+            except ProcessLookupError:
+                return  # it exited (recycled) since it was listed
             self.killed.add(pid)
-            os.kill(pid, signal.SIGKILL)
+            try:
+                held = held_connections(pid, self.server.port)
+            finally:
+                os.kill(pid, signal.SIGKILL)
+            self.held.append((time.monotonic(), pid, held))
             self.note("kill", pid)
 
     def hup(self):
@@ -330,18 +405,22 @@ def fds_at_rest(server, settle, baseline=None):
     flight: the fewest seen over `settle` seconds (polled four times a
     second), stopping early once at or below `baseline`. A leak is what
     stays open at rest; under load the count follows the connections."""
-    fewest = None
+    fewest, where = None, {}
     deadline = time.monotonic() + settle
     for _ in range(int(settle * 4) + 1):
-        n = 0
+        n, each = 0, {}
         for pid in [server.proc.pid] + server.workers():
             st = proc_stat(pid)
             if st is not None:
                 n += st[2]
-        fewest = n if fewest is None else min(fewest, n)
+                each[pid] = st[2]
+        if fewest is None or n < fewest:
+            fewest, where = n, each
         if (baseline is not None and fewest <= baseline) or time.monotonic() > deadline:
             break
         time.sleep(0.25)
+    # Which process holds what (the supervisor first): a growth is read here.
+    server.fds_by_process.append(where)
     return fewest
 
 
@@ -381,6 +460,10 @@ def main():
     try:
         if not wait_up(server, 60):
             raise SystemExit("soak: the server did not come up; see " + log_path)
+        # The baseline once every worker is up: one answering is not enough
+        # (a worker still importing the app holds half its fds — a CI run
+        # judged 6 against 11 and saw a "growth").
+        workers_ready(log_path, 2, 60)
         rest_before = fds_at_rest(server, 2)
         print("soak: capacity %.0f req/s (wrk, 16 connections); sending %.0f req/s for %.0f s "
               "(%.1f %% to /grow; --maximum-requests %d)" % (cap, rate, args.duration, 100 * grow_share, max_requests), flush=True)
@@ -404,7 +487,7 @@ def main():
         code = server.stop()
         server.log.close()
     report(args, cap, rate, t0, load, chaos, sampler, log_path, code, final_zombies,
-           (rest_before, rest_after))
+           (rest_before, rest_after, server.fds_by_process))
 
 
 def report(args, cap, rate, t0, load, chaos, sampler, log_path, code, final_zombies, rest):
@@ -415,21 +498,24 @@ def report(args, cap, rate, t0, load, chaos, sampler, log_path, code, final_zomb
         arrived.setdefault(m.group(1), set()).add(int(m.group(2)))
     failures = [r for r in load.results if not (isinstance(r[3], int) and r[3] < 500)]
     # A failure is explained when its id was logged by a worker the driver
-    # SIGKILLed (the request was in the app), or — for a request that never
-    # reached the app (accepted by the worker, not yet handed to Python) —
-    # when it was sent before a SIGKILL and broke within a second of it.
-    kills = [t for t, kind, _ in chaos.events if kind == "kill"]
+    # SIGKILLed (the request was in the app), or — a request that never
+    # reached the app — when its connection (its client port) was held by a
+    # worker at the moment the driver killed it, while the request was in
+    # flight. Nothing is explained by timing alone.
     explained, unexplained = [], []
-    for sent, rid, path, status, secs in failures:
+    for sent, rid, path, status, secs, cport in failures:
         pids = arrived.get(rid, set())
         ended = sent + secs
         entry = {"id": rid, "at": round(sent - t0, 2), "ended": round(ended - t0, 2),
-                 "status": str(status), "worker": sorted(pids)}
+                 "status": str(status), "worker": sorted(pids), "client_port": cport}
+        holders = [pid for k, pid, held in chaos.held
+                   if cport in held and sent <= k <= ended]
         if pids and pids <= chaos.killed:
             entry["why"] = "in the app of a SIGKILLed worker"
             explained.append(entry)
-        elif not pids and any(sent <= k <= ended <= k + 1.0 for k in kills):
-            entry["why"] = "accepted by a worker SIGKILLed before the app had it"
+        elif not pids and holders:
+            entry["why"] = "held (not yet in the app) by worker %d when it was SIGKILLed" % holders[0]
+            entry["worker"] = holders
             explained.append(entry)
         else:
             unexplained.append(entry)
@@ -469,9 +555,10 @@ def report(args, cap, rate, t0, load, chaos, sampler, log_path, code, final_zomb
         "capacity_rps": round(cap), "rate_rps": round(rate), "sent": len(load.results),
         "not_sent_client_queue_full": load.dropped, "failed": len(failures),
         "failed_explained": explained, "failed_unexplained": unexplained,
-        "faults": kinds, "events": [(round(t - t0, 2), k, str(d)) for t, k, d in chaos.events], "killed_workers": len(chaos.killed), "recycles_logged": recycles,
+        "faults": kinds, "events": [(round(t - t0, 2), k, str(d)) for t, k, d in chaos.events], "killed_workers": len(chaos.killed),
+        "killed_holding": [(round(k - t0, 2), pid, held) for k, pid, held in chaos.held], "recycles_logged": recycles,
         "abuse": [{"kind": k, "ok": ok, "detail": d} for k, ok, d in chaos.abuse],
-        "rows": rows, "fds_at_rest": {"before": rest[0], "after": rest[1]}, "zombies_lasting": lasting, "zombies_at_end": final_zombies,
+        "rows": rows, "fds_at_rest": {"before": rest[0], "after": rest[1], "by_process": rest[2]}, "zombies_lasting": lasting, "zombies_at_end": final_zombies,
         "server_exit": code,
     }
     with open(os.path.join(args.out, "report.json"), "w") as f:
@@ -486,7 +573,7 @@ def report(args, cap, rate, t0, load, chaos, sampler, log_path, code, final_zomb
         print("| " + " | ".join(str(r[k]) for k in keys) + " |")
     print("sent %d, failed %d (%d in SIGKILLed workers, %d unexplained), faults %s, recycles %s, server exit %s"
           % (len(load.results), len(failures), len(explained), len(unexplained), kinds, recycles, code))
-    print("open fds at rest: %s before the load, %s after it" % rest)
+    print("open fds at rest: %s before the load, %s after it (by process: %s)" % rest)
     for u in unexplained[:20]:
         print("  unexplained failure:", u)
     for k, ok, d in chaos.abuse:
@@ -521,7 +608,7 @@ def report(args, cap, rate, t0, load, chaos, sampler, log_path, code, final_zomb
     # in flight, which a slow moment on a shared machine multiplies. Each
     # process may hold one more than at the start (a lazily opened file).
     if rest[0] is not None and rest[1] is not None and rest[1] > rest[0] + 3:
-        problems.append("open fds at rest grew: %d before the load, %d after it" % rest)
+        problems.append("open fds at rest grew: %d before the load, %d after it (by process: %s)" % rest)
     if code != 0:
         problems.append("the server exited with %s after SIGTERM" % code)
     ok_share = 1 - len(failures) / max(1, len(load.results))

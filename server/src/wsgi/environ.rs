@@ -267,8 +267,11 @@ pub fn build<'py>(py: Python<'py>, job: &Job, shared: &Shared) -> PyResult<Bound
     };
     env.set_item(intern!(py, "SCRIPT_NAME"), script)?;
     env.set_item(intern!(py, "PATH_INFO"), latin1(py, path_info))?;
+    // Latin-1, byte for byte: the request line may carry bytes above 0x7f
+    // in the query, which as UTF-8 text would not be latin-1 (found by the
+    // fuzz target request_environ).
     let query = job.uri.query().unwrap_or("");
-    env.set_item(intern!(py, "QUERY_STRING"), query)?;
+    env.set_item(intern!(py, "QUERY_STRING"), latin1(py, query.as_bytes()))?;
     // The request target as sent (latin-1), like gunicorn's RAW_URI.
     let request_uri = match job.uri.path_and_query() {
         Some(pq) if job.method != http::Method::CONNECT => pq.as_str(),
@@ -334,7 +337,13 @@ pub fn build<'py>(py: Python<'py>, job: &Job, shared: &Shared) -> PyResult<Bound
     } else {
         "80"
     };
-    let (server_name, mut server_port) = match host_header.as_deref().map(String::from_utf8_lossy) {
+    // Latin-1 like every native string (a lossy UTF-8 decoding would put
+    // U+FFFD, outside latin-1, in SERVER_NAME: found by the fuzz target
+    // request_environ).
+    let host_text = host_header
+        .as_deref()
+        .map(|b| b.iter().map(|&c| c as char).collect::<String>());
+    let (server_name, mut server_port) = match host_text {
         Some(host) => split_host(&host, default_scheme_port),
         None => (
             shared
