@@ -193,18 +193,18 @@ fn a_target_that_is_not_callable_or_missing_is_refused() {
 
 #[test]
 fn worker_threads_run_under_batch_scheduling_unless_told_otherwise() {
-    // Default: the I/O (main) thread and the Python threads are SCHED_BATCH.
+    // Default: the I/O thread and the Python threads are SCHED_BATCH.
     let w = worker("apps:scheduling", json!({})).start();
     let seen = w.get("/").json();
     let batch = seen["batch"].as_i64().unwrap();
-    assert_eq!(seen["python_thread"], batch, "{seen}");
-    assert_eq!(seen["io_thread"], batch, "{seen}");
+    assert_eq!(seen["python_threads"], json!([batch, batch]), "{seen}");
+    assert_eq!(seen["io_threads"], json!([batch]), "{seen}");
     drop(w);
     let w = worker("apps:scheduling", json!({"cpu_scheduling": "normal"})).start();
     let seen = w.get("/").json();
     assert_eq!(
-        (&seen["python_thread"], &seen["io_thread"]),
-        (&json!(0), &json!(0)),
+        (&seen["python_threads"], &seen["io_threads"]),
+        (&json!([0, 0]), &json!([0])),
         "{seen}"
     );
     drop(w);

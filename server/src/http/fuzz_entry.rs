@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::context::Shared;
 use crate::http::service::{Connection, Service};
 use crate::http::Phase;
-use crate::request::Job;
+use crate::request::Work;
 use crate::wsgi::environ;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -42,12 +42,13 @@ fn shared() -> Arc<Shared> {
 /// Serve one connection whose client sends `data` and then closes.
 pub fn one_connection(data: &[u8]) -> Outcome {
     let shared = shared();
-    let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded::<Job>();
+    let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded::<Work>();
     let environ_shared = shared.clone();
     let environ_side = std::thread::spawn(move || {
         let mut environs = Vec::new();
         // Ends when the service (the only sender) is dropped.
-        for job in jobs_rx.iter() {
+        for work in jobs_rx.iter() {
+            let Work::Request(job) = work else { continue };
             let path_info = environ::percent_decode(job.uri.path().as_bytes());
             let origin = environ::origin(&job.headers, job.peer, &environ_shared);
             environs.push((path_info, origin.remote_addr));
@@ -65,11 +66,15 @@ pub fn one_connection(data: &[u8]) -> Outcome {
         let service = Arc::new(Service {
             shared: shared.clone(),
             jobs: jobs_tx,
+            inline: None,
+            generation: 0,
+            current: Arc::new(std::sync::atomic::AtomicU64::new(0)),
         });
         let conn = Arc::new(Connection {
             peer: "127.0.0.1:40000".parse().unwrap(),
             local: "127.0.0.1:8080".parse().unwrap(),
             phase: Phase::new(),
+            fd: -1,
         });
         let builder = crate::http::connection_builder(config);
         let handler =

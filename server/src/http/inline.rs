@@ -1,0 +1,134 @@
+//! Running a request on the I/O thread itself ("inline") instead of handing
+//! it to a pool thread, when that pays.
+//!
+//! The hand-off (queue a job, wake a Python thread, wake the I/O thread again
+//! with the reply) costs about as much as a whole hello-world request, so for
+//! a fast request it is half the work. For a request that waits (a database,
+//! `time.sleep`) it costs under 1 % and buys what matters: the I/O thread stays
+//! free to read, write and time other connections, and other Python threads
+//! can run while this one waits. The rule, decided per request here:
+//!
+//! - inline only when no Python thread is busy and the queue is empty — so no
+//!   request waits behind the inline call and the I/O thread never contends
+//!   for the GIL with a pool thread (a contended GIL costs a 5 ms switch
+//!   interval);
+//! - and only while inline calls are fast: one that took longer than [`SLOW`]
+//!   (2 ms, GIL wait included) sends the requests of the next second to the
+//!   pool; slow calls that keep coming double that, up to a minute, so an app
+//!   whose views wait stalls the I/O loop about once a minute for one call;
+//! - never with the debugger (pdb would hold the I/O thread).
+//!
+//! While an inline call runs, its I/O loop does nothing else; the watchdog
+//! (`crate::watchdog`) sees the call in `Shared::inline_call` and, past
+//! [`RESCUE_AFTER`], has `http::run` start a new I/O loop that takes over
+//! accepting (the stuck one serves its own connections once the call returns,
+//! then ends); past the request-timeout it answers 504 on the socket itself.
+use crate::context::{InlineCall, Shared};
+use crate::http::service::Connection;
+use crate::request::{Job, RunInline, Work};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// An inline call longer than this makes the next requests hand off.
+pub const SLOW: Duration = Duration::from_millis(2);
+
+/// An inline call running this long gets a new I/O loop to accept for it.
+pub const RESCUE_AFTER: Duration = Duration::from_millis(200);
+
+const BACKOFF_FIRST: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(64);
+
+/// The inline runner and what it learnt about the app's speed.
+pub struct Inline {
+    run: RunInline,
+    /// No inline call before this (µs since the worker started).
+    handoff_until_us: AtomicU64,
+    backoff_us: AtomicU64,
+    last_slow_us: AtomicU64,
+}
+
+impl Inline {
+    pub fn new(run: RunInline) -> Inline {
+        Inline {
+            run,
+            handoff_until_us: AtomicU64::new(0),
+            backoff_us: AtomicU64::new(0),
+            last_slow_us: AtomicU64::new(0),
+        }
+    }
+
+    /// Run the next request on this thread? `current`: this I/O loop is the
+    /// one accepting (a superseded loop hands everything off).
+    pub fn pays(
+        &self,
+        shared: &Shared,
+        jobs: &crossbeam_channel::Sender<Work>,
+        current: bool,
+    ) -> bool {
+        current
+            && !shared.config.debugger
+            && shared.metrics.busy_threads.load(Ordering::Relaxed) == 0
+            && jobs.is_empty()
+            && now_us(shared) >= self.handoff_until_us.load(Ordering::Relaxed)
+    }
+
+    /// Run `job` here, on the I/O thread; its replies are in its channel when
+    /// this returns (the rest of a long response is queued for a pool
+    /// thread). True when the watchdog already answered it (request-timeout).
+    pub fn run(
+        &self,
+        shared: &Shared,
+        jobs: &crossbeam_channel::Sender<Work>,
+        job: Job,
+        conn: &Connection,
+        generation: u64,
+    ) -> bool {
+        let started = Instant::now();
+        *shared.inline_call.lock().unwrap() = Some(InlineCall {
+            started,
+            fd: conn.fd,
+            generation,
+            unflushed: conn.phase.unflushed(),
+            rescued: false,
+            answered: false,
+        });
+        let rest = (self.run)(job);
+        let call = shared.inline_call.lock().unwrap().take();
+        shared
+            .metrics
+            .inline_requests
+            .fetch_add(1, Ordering::Relaxed);
+        if started.elapsed() > SLOW {
+            self.was_slow(shared);
+        }
+        if let Some(rest) = rest {
+            if let Err(full) = jobs.try_send(rest) {
+                // Only when a rescue loop filled the queue meanwhile: wait
+                // for room on a thread of its own, not on the I/O thread.
+                let (jobs, rest) = (jobs.clone(), full.into_inner());
+                std::thread::spawn(move || {
+                    let _ = jobs.send(rest);
+                });
+            }
+        }
+        call.is_some_and(|c| c.answered)
+    }
+
+    fn was_slow(&self, shared: &Shared) {
+        let now = now_us(shared);
+        let last = self.last_slow_us.swap(now, Ordering::Relaxed);
+        let before = self.backoff_us.load(Ordering::Relaxed);
+        let backoff = if last != 0 && now.saturating_sub(last) <= 4 * before {
+            (before * 2).min(BACKOFF_MAX.as_micros() as u64)
+        } else {
+            BACKOFF_FIRST.as_micros() as u64
+        };
+        self.backoff_us.store(backoff, Ordering::Relaxed);
+        self.handoff_until_us
+            .store(now + backoff, Ordering::Relaxed);
+    }
+}
+
+fn now_us(shared: &Shared) -> u64 {
+    shared.started.elapsed().as_micros() as u64
+}
