@@ -690,12 +690,17 @@ fn sigusr1_dumps_the_state_and_sighup_does_not_kill() {
     // The response can reach us a moment before the thread counts itself
     // idle again: ask until the dump shows the settled state (or time is up).
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !w.stderr().contains("requests 1, busy threads 0/2") && Instant::now() < deadline {
+    while !w
+        .stderr()
+        .contains("requests 1 (1 inline, 0 handed off), busy threads 0/2")
+        && Instant::now() < deadline
+    {
         w.signal(nix::sys::signal::Signal::SIGUSR1);
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(
-        w.stderr().contains("requests 1, busy threads 0/2"),
+        w.stderr()
+            .contains("requests 1 (1 inline, 0 handed off), busy threads 0/2"),
         "{}",
         w.stderr()
     );

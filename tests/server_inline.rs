@@ -7,24 +7,14 @@ mod server;
 mod support;
 
 use serde_json::{json, Value};
-use server::{parse_response, worker};
-use std::io::Write;
+use server::worker;
 use std::time::{Duration, Instant};
 
-/// GET `path` on a new connection: the parsed JSON and how long it took.
+/// GET `path` on a new connection: the status, the JSON body (Null when
+/// not JSON) and how long it took.
 fn timed_get(addr: std::net::SocketAddr, path: &str) -> (u16, Value, Duration) {
-    let started = Instant::now();
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let raw = server::read_to_close(&mut s);
-    let took = started.elapsed();
-    let r = parse_response(&raw, false)
-        .unwrap_or_else(|| panic!("unparsable: {:?}", String::from_utf8_lossy(&raw)));
+    let (response, raw, took) = server::timed_get(addr, path);
+    let r = response.unwrap_or_else(|| panic!("unparsable: {:?}", String::from_utf8_lossy(&raw)));
     let body = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
     (r.status, body, took)
 }
