@@ -12,10 +12,15 @@
 //!   request waits behind the inline call and the I/O thread never contends
 //!   for the GIL with a pool thread (a contended GIL costs a 5 ms switch
 //!   interval);
-//! - and only while inline calls are fast: one that took longer than [`SLOW`]
-//!   (2 ms, GIL wait included) sends the requests of the next second to the
+//! - and only while inline calls are fast: when more than a tenth of the
+//!   recent ones (a moving share, 1/32 per call) took longer than [`SLOW`]
+//!   (2 ms, GIL wait included), the requests of the next second go to the
 //!   pool; slow calls that keep coming double that, up to a minute, so an app
-//!   whose views wait stalls the I/O loop about once a minute for one call;
+//!   whose views wait stalls the I/O loop about once a minute for one call.
+//!   A share, not one call: a fast call the kernel preempted (a busy
+//!   machine, a CPU quota) also takes milliseconds of wall time, and reading
+//!   the thread's CPU time or context switches around every call would cost
+//!   a system call or two per request (1.5 µs each measured here);
 //! - never with the debugger (pdb would hold the I/O thread).
 //!
 //! While an inline call runs, its I/O loop does nothing else; the watchdog
@@ -26,7 +31,7 @@
 use crate::context::{InlineCall, Shared};
 use crate::http::service::Connection;
 use crate::request::{Job, RunInline, Work};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// An inline call longer than this makes the next requests hand off.
@@ -36,6 +41,9 @@ pub const SLOW: Duration = Duration::from_millis(2);
 pub const RESCUE_AFTER: Duration = Duration::from_millis(200);
 
 const BACKOFF_FIRST: Duration = Duration::from_secs(1);
+
+/// The moving share of slow calls, in 1/65536, above which requests hand off.
+const SLOW_SHARE_LIMIT: u32 = 65536 / 10;
 const BACKOFF_MAX: Duration = Duration::from_secs(64);
 
 /// The inline runner and what it learnt about the app's speed.
@@ -45,6 +53,8 @@ pub struct Inline {
     handoff_until_us: AtomicU64,
     backoff_us: AtomicU64,
     last_slow_us: AtomicU64,
+    /// Share of recent inline calls that were slow, in 1/65536.
+    slow_share: AtomicU32,
 }
 
 impl Inline {
@@ -54,6 +64,7 @@ impl Inline {
             handoff_until_us: AtomicU64::new(0),
             backoff_us: AtomicU64::new(0),
             last_slow_us: AtomicU64::new(0),
+            slow_share: AtomicU32::new(0),
         }
     }
 
@@ -98,9 +109,7 @@ impl Inline {
             .metrics
             .inline_requests
             .fetch_add(1, Ordering::Relaxed);
-        if started.elapsed() > SLOW {
-            self.was_slow(shared);
-        }
+        self.count(shared, started.elapsed() > SLOW);
         if let Some(rest) = rest {
             if let Err(full) = jobs.try_send(rest) {
                 // Only when a rescue loop filled the queue meanwhile: wait
@@ -114,7 +123,17 @@ impl Inline {
         call.is_some_and(|c| c.answered)
     }
 
-    fn was_slow(&self, shared: &Shared) {
+    /// One more inline call in the moving share; hand off when it passes the limit.
+    fn count(&self, shared: &Shared, slow: bool) {
+        let share = self.slow_share.load(Ordering::Relaxed);
+        let share = share - share / 32 + if slow { 65536 / 32 } else { 0 };
+        self.slow_share.store(share, Ordering::Relaxed);
+        if slow && share > SLOW_SHARE_LIMIT {
+            self.hand_off_for_a_while(shared);
+        }
+    }
+
+    fn hand_off_for_a_while(&self, shared: &Shared) {
         let now = now_us(shared);
         let last = self.last_slow_us.swap(now, Ordering::Relaxed);
         let before = self.backoff_us.load(Ordering::Relaxed);
