@@ -26,6 +26,9 @@ pub struct Shared {
     /// The request running on an I/O thread, if any (at most one at a time),
     /// for the watchdog: only it can act while that thread is in the app.
     pub inline_call: Mutex<Option<InlineCall>>,
+    /// Told when the last busy pool thread finishes (`http::inline` waits
+    /// for it rather than queue behind a short request).
+    pub pool_idle: Notify,
     /// Starts a fresh I/O loop to take over accepting from the loop whose
     /// generation it is given (set by `http::run`).
     pub rescue: OnceLock<Box<dyn Fn(u64) + Send + Sync>>,
@@ -65,6 +68,7 @@ impl Shared {
             stop_reason: Mutex::new(String::new()),
             recycle_sent: AtomicBool::new(false),
             inline_call: Mutex::new(None),
+            pool_idle: Notify::new(),
             rescue: OnceLock::new(),
         }
     }
@@ -185,11 +189,13 @@ impl Metrics {
             .fetch_add(busy.as_micros() as u64, Ordering::Relaxed);
     }
 
-    pub fn thread_finished(&self, busy: Duration) {
-        self.busy_threads.fetch_sub(1, Ordering::Relaxed);
+    /// A request ended (true when no thread is busy now).
+    pub fn thread_finished(&self, busy: Duration) -> bool {
+        let was = self.busy_threads.fetch_sub(1, Ordering::Relaxed);
         self.requests.fetch_add(1, Ordering::Relaxed);
         self.busy_time_us
             .fetch_add(busy.as_micros() as u64, Ordering::Relaxed);
+        was == 1
     }
 
     pub fn count_status(&self, status: u16) {

@@ -33,14 +33,32 @@ pub fn start_threads(
 
 fn python_thread(app: Py<PyAny>, shared: Arc<Shared>, jobs: crossbeam_channel::Receiver<Work>) {
     crate::scheduling::apply(shared.config.cpu_scheduling);
+    // The previous job's busy time, counted (busy_threads down) only once
+    // the next job is taken or the GIL let go: an I/O thread that sees no
+    // busy thread may run a request inline, and must not then wait for
+    // this thread's GIL (see `http::inline`).
+    let mut finished: Option<Duration> = None;
+    let done = |finished: &mut Option<Duration>| {
+        if let Some(took) = finished.take() {
+            if shared.metrics.thread_finished(took) {
+                shared.pool_idle.notify_waiters();
+            }
+        }
+    };
     Python::attach(|py| loop {
         // Under load a job is usually waiting already: take it without
         // letting go of the GIL (a release/re-acquire per request costs more
         // than the hello-world app itself). Only an empty queue parks the thread.
         let job = match jobs.try_recv() {
-            Ok(job) => job,
+            Ok(job) => {
+                done(&mut finished);
+                job
+            }
             Err(crossbeam_channel::TryRecvError::Disconnected) => break,
-            Err(crossbeam_channel::TryRecvError::Empty) => match py.detach(|| jobs.recv()) {
+            Err(crossbeam_channel::TryRecvError::Empty) => match py.detach(|| {
+                done(&mut finished);
+                jobs.recv()
+            }) {
                 Ok(job) => job,
                 Err(_) => break,
             },
@@ -50,10 +68,11 @@ fn python_thread(app: Py<PyAny>, shared: Arc<Shared>, jobs: crossbeam_channel::R
             Work::Resume { started, rest } => {
                 let picked = Instant::now();
                 shared.metrics.thread_started(picked - shared.started);
+                crate::watchdog::saw_gil(picked - shared.started);
                 rest(py);
                 crate::wsgi::chunk::release_returned(py);
                 shared.metrics.latency.observe(started.elapsed());
-                shared.metrics.thread_finished(picked.elapsed());
+                finished = Some(picked.elapsed());
                 continue;
             }
         };
@@ -63,6 +82,7 @@ fn python_thread(app: Py<PyAny>, shared: Arc<Shared>, jobs: crossbeam_channel::R
         }
         let started = Instant::now();
         shared.metrics.thread_started(started - shared.started);
+        crate::watchdog::saw_gil(started - shared.started);
         shared
             .metrics
             .queue_wait
@@ -72,8 +92,9 @@ fn python_thread(app: Py<PyAny>, shared: Arc<Shared>, jobs: crossbeam_channel::R
         crate::wsgi::chunk::release_returned(py);
         let took = started.elapsed();
         shared.metrics.latency.observe(took);
-        shared.metrics.thread_finished(took);
-    })
+        finished = Some(took);
+    });
+    done(&mut finished);
 }
 
 /// At most `threads` requests run at once, an inline call that outgrew the
@@ -105,6 +126,7 @@ pub fn run_inline(app: &Py<PyAny>, job: Job, shared: &Shared) -> Option<Work> {
         job.ticket.pick(shared);
         let m = &shared.metrics;
         m.thread_started(started - shared.started);
+        crate::watchdog::saw_gil(started - shared.started);
         m.queue_wait.observe(Duration::ZERO);
         let paused = crate::wsgi::run::handle(py, app, job, shared, true);
         crate::wsgi::chunk::release_returned(py);

@@ -27,17 +27,24 @@ use warp_protocol::{Heartbeat, StatusEvent};
 /// Milliseconds since start when the probe last held the GIL.
 static GIL_SEEN_MS: AtomicU64 = AtomicU64::new(0);
 
+/// A thread holds the GIL `at` after the worker started (a request starting
+/// on a pool or I/O thread, or the probe).
+pub fn saw_gil(at: Duration) {
+    GIL_SEEN_MS.store(at.as_millis() as u64, Ordering::Relaxed);
+}
+
 pub fn start(shared: Arc<Shared>) {
     let probe_shared = shared.clone();
     let _ = std::thread::Builder::new()
         .name("warpserver-gil-probe".into())
         .spawn(move || loop {
-            Python::attach(|_py| {
-                GIL_SEEN_MS.store(
-                    probe_shared.started.elapsed().as_millis() as u64,
-                    Ordering::Relaxed,
-                )
-            });
+            // A request that started within the second proved it already
+            // (`saw_gil`): taking the GIL here then would only make a request
+            // wait for it — an inline one, too, which then counts as slow.
+            let now_ms = probe_shared.started.elapsed().as_millis() as u64;
+            if now_ms.saturating_sub(GIL_SEEN_MS.load(Ordering::Relaxed)) >= 1000 {
+                Python::attach(|_py| saw_gil(probe_shared.started.elapsed()));
+            }
             std::thread::sleep(Duration::from_secs(1));
         });
     let _ = std::thread::Builder::new()

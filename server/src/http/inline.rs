@@ -17,10 +17,12 @@
 //!   (2 ms, GIL wait included), the requests of the next second go to the
 //!   pool; slow calls that keep coming double that, up to a minute, so an app
 //!   whose views wait stalls the I/O loop about once a minute for one call.
-//!   A share, not one call: a fast call the kernel preempted (a busy
-//!   machine, a CPU quota) also takes milliseconds of wall time, and reading
-//!   the thread's CPU time or context switches around every call would cost
-//!   a system call or two per request (1.5 µs each measured here);
+//!   A slow call counts only when it also *waited* (the thread blocked:
+//!   sleep, a socket, a lock — a voluntary context switch): a fast call the
+//!   kernel preempted (a busy machine, a CPU quota) also takes milliseconds
+//!   of wall time, and handing it off would not help. Reading the switch
+//!   count costs a system call (1.5 µs measured here), so only the calls
+//!   after a slow one are measured; slow calls come in runs (the same view);
 //! - never with the debugger (pdb would hold the I/O thread).
 //!
 //! While an inline call runs, its I/O loop does nothing else; the watchdog
@@ -31,7 +33,7 @@
 use crate::context::{InlineCall, Shared};
 use crate::http::service::Connection;
 use crate::request::{Job, RunInline, Work};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// An inline call longer than this makes the next requests hand off.
@@ -55,6 +57,8 @@ pub struct Inline {
     last_slow_us: AtomicU64,
     /// Share of recent inline calls that were slow, in 1/65536.
     slow_share: AtomicU32,
+    /// The last call was slow: measure whether the next one waits.
+    measure_next: AtomicBool,
 }
 
 impl Inline {
@@ -65,22 +69,46 @@ impl Inline {
             backoff_us: AtomicU64::new(0),
             last_slow_us: AtomicU64::new(0),
             slow_share: AtomicU32::new(0),
+            measure_next: AtomicBool::new(false),
         }
     }
 
     /// Run the next request on this thread? `current`: this I/O loop is the
     /// one accepting (a superseded loop hands everything off).
-    pub fn pays(
+    ///
+    /// When the pool is busy with a request that began under [`SLOW`] ago,
+    /// wait (at most twice that, without spinning: the pool says when it is
+    /// idle) rather than queue behind it: under steady load a queue never
+    /// empties by itself, so one hand-off (a slow warm-up call) would keep
+    /// every later request on the pool. A pool busy longer hands off at once.
+    pub async fn pays(
         &self,
         shared: &Shared,
         jobs: &crossbeam_channel::Sender<Work>,
         current: bool,
     ) -> bool {
-        current
-            && !shared.config.debugger
-            && shared.metrics.busy_threads.load(Ordering::Relaxed) == 0
-            && jobs.is_empty()
-            && now_us(shared) >= self.handoff_until_us.load(Ordering::Relaxed)
+        if !current
+            || shared.config.debugger
+            || now_us(shared) < self.handoff_until_us.load(Ordering::Relaxed)
+        {
+            return false;
+        }
+        let m = &shared.metrics;
+        let until = Instant::now() + 2 * SLOW;
+        loop {
+            let idle = shared.pool_idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            if m.busy_threads.load(Ordering::Relaxed) == 0 && jobs.is_empty() {
+                return true;
+            }
+            let newest = m.last_pick_us.load(Ordering::Relaxed);
+            let young = now_us(shared).saturating_sub(newest) < SLOW.as_micros() as u64;
+            if !young || Instant::now() >= until {
+                return false;
+            }
+            let _ = tokio::time::timeout_at(until.into(), idle).await;
+        }
     }
 
     /// Run `job` here, on the I/O thread; its replies are in its channel when
@@ -94,6 +122,10 @@ impl Inline {
         conn: &Connection,
         generation: u64,
     ) -> bool {
+        let waits_before = self
+            .measure_next
+            .load(Ordering::Relaxed)
+            .then(voluntary_switches);
         let started = Instant::now();
         *shared.inline_call.lock().unwrap() = Some(InlineCall {
             started,
@@ -109,7 +141,11 @@ impl Inline {
             .metrics
             .inline_requests
             .fetch_add(1, Ordering::Relaxed);
-        self.count(shared, started.elapsed() > SLOW);
+        let slow = started.elapsed() > SLOW;
+        self.measure_next.store(slow, Ordering::Relaxed);
+        // Slow and seen to wait; an unmeasured slow call only gets the next measured.
+        let waited = waits_before.is_some_and(|before| voluntary_switches() > before);
+        self.count(shared, slow && waited);
         if let Some(rest) = rest {
             if let Err(full) = jobs.try_send(rest) {
                 // Only when a rescue loop filled the queue meanwhile: wait
@@ -146,6 +182,14 @@ impl Inline {
         self.handoff_until_us
             .store(now + backoff, Ordering::Relaxed);
     }
+}
+
+/// How often this thread has blocked (voluntary context switches).
+fn voluntary_switches() -> i64 {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes into the struct we own.
+    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+    usage.ru_nvcsw
 }
 
 fn now_us(shared: &Shared) -> u64 {

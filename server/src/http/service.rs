@@ -358,10 +358,10 @@ impl Service {
             ticket: ticket.clone(),
         };
         let current = self.current.load(Ordering::Relaxed) == self.generation;
-        let inline = self
-            .inline
-            .as_ref()
-            .filter(|inline| inline.pays(shared, &self.jobs, current));
+        let inline = match self.inline.as_ref() {
+            Some(inline) if inline.pays(shared, &self.jobs, current).await => Some(inline),
+            _ => None,
+        };
         if let Some(inline) = inline {
             if inline.run(shared, &self.jobs, job, conn, self.generation) {
                 let mut response = timed_out();
