@@ -140,3 +140,15 @@ fn a_long_response_begun_inline_is_finished_by_a_pool_thread() {
     let expected: String = (0..200).map(|i| format!("{i},")).collect::<String>() + "end";
     assert_eq!(w.get("/").text(), expected);
 }
+
+#[test]
+fn warpserver_inline_0_hands_every_request_off() {
+    let w = worker("apps:where", json!({}))
+        .env("WARPSERVER_INLINE", "0")
+        .start();
+    for _ in 0..3 {
+        let seen = w.get("/").json();
+        assert!(thread_of(&seen).starts_with("warpserver-py-"), "{seen}");
+        assert_eq!(seen["metrics"]["inline_requests"], 0, "{seen}");
+    }
+}

@@ -72,14 +72,17 @@ fn serve(
     // worker.py checked that it is a socket.
     let listener = unsafe { std::net::TcpListener::from_raw_fd(listen_fd) };
     let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(shared.config.queue_backlog.max(1));
-    let run_inline: request::RunInline = {
+    // WARPSERVER_INLINE=0: every request goes to the pool (the design before
+    // inline requests; for comparing the two in a benchmark).
+    let inline_off = std::env::var_os("WARPSERVER_INLINE").is_some_and(|v| v == "0");
+    let run_inline: Option<request::RunInline> = (!inline_off).then(|| {
         let (app, shared) = (app.clone_ref(py), shared.clone());
-        Arc::new(move |job| pool::run_inline(&app, job, &shared))
-    };
+        Arc::new(move |job| pool::run_inline(&app, job, &shared)) as request::RunInline
+    });
     let threads = pool::start_threads(app, shared.clone(), jobs_rx);
     watchdog::start(shared.clone());
     let served = py.detach(|| {
-        let served = http::run(listener, shared.clone(), jobs_tx, Some(run_inline));
+        let served = http::run(listener, shared.clone(), jobs_tx, run_inline);
         // Let busy threads (and an I/O loop still in an inline call) finish
         // their request, up to the shutdown-timeout.
         let io_threads = served.as_ref().map(Vec::as_slice).unwrap_or_default();
