@@ -216,9 +216,11 @@ fn a_crashing_worker_is_logged_and_a_crash_loop_backs_off() {
     server.wait_ready(1);
     for n in 1..=4 {
         let victim = server.workers()[0];
+        let answer = server.get("/crash");
         assert!(
-            server.get("/crash").is_err(),
-            "a crashed request has no answer"
+            answer.is_err(),
+            "a crashed request has no answer, got {answer:?}; output:\n{}",
+            server.output()
         );
         server.wait_for_output(
             &format!("(pid {victim}) was killed by signal SIGSEGV"),

@@ -193,18 +193,18 @@ fn a_target_that_is_not_callable_or_missing_is_refused() {
 
 #[test]
 fn worker_threads_run_under_batch_scheduling_unless_told_otherwise() {
-    // Default: the I/O (main) thread and the Python threads are SCHED_BATCH.
+    // Default: the I/O thread and the Python threads are SCHED_BATCH.
     let w = worker("apps:scheduling", json!({})).start();
     let seen = w.get("/").json();
     let batch = seen["batch"].as_i64().unwrap();
-    assert_eq!(seen["python_thread"], batch, "{seen}");
-    assert_eq!(seen["io_thread"], batch, "{seen}");
+    assert_eq!(seen["python_threads"], json!([batch, batch]), "{seen}");
+    assert_eq!(seen["io_threads"], json!([batch]), "{seen}");
     drop(w);
     let w = worker("apps:scheduling", json!({"cpu_scheduling": "normal"})).start();
     let seen = w.get("/").json();
     assert_eq!(
-        (&seen["python_thread"], &seen["io_thread"]),
-        (&json!(0), &json!(0)),
+        (&seen["python_threads"], &seen["io_threads"]),
+        (&json!([0, 0]), &json!([0])),
         "{seen}"
     );
     drop(w);
@@ -690,12 +690,17 @@ fn sigusr1_dumps_the_state_and_sighup_does_not_kill() {
     // The response can reach us a moment before the thread counts itself
     // idle again: ask until the dump shows the settled state (or time is up).
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !w.stderr().contains("requests 1, busy threads 0/2") && Instant::now() < deadline {
+    while !w
+        .stderr()
+        .contains("requests 1 (1 inline, 0 handed off), busy threads 0/2")
+        && Instant::now() < deadline
+    {
         w.signal(nix::sys::signal::Signal::SIGUSR1);
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(
-        w.stderr().contains("requests 1, busy threads 0/2"),
+        w.stderr()
+            .contains("requests 1 (1 inline, 0 handed off), busy threads 0/2"),
         "{}",
         w.stderr()
     );

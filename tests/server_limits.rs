@@ -13,26 +13,15 @@ use std::time::{Duration, Instant};
 fn send_get(addr: std::net::SocketAddr, path: &str) -> std::thread::JoinHandle<(u16, Duration)> {
     let path = path.to_string();
     std::thread::spawn(move || {
-        let started = Instant::now();
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let raw = server::read_to_close(&mut s);
-        let status = parse_response(&raw, false)
-            .map(|r| r.status)
-            .unwrap_or_else(|| {
-                eprintln!(
-                    "unparsable answer after {:?}: {:?}",
-                    started.elapsed(),
-                    String::from_utf8_lossy(&raw)
-                );
-                0
-            });
-        (status, started.elapsed())
+        let (response, raw, took) = server::timed_get(addr, &path);
+        let status = response.map(|r| r.status).unwrap_or_else(|| {
+            eprintln!(
+                "unparsable answer after {took:?}: {:?}",
+                String::from_utf8_lossy(&raw)
+            );
+            0
+        });
+        (status, took)
     })
 }
 

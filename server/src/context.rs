@@ -6,7 +6,7 @@ use std::io::Write;
 use std::os::fd::{FromRawFd, RawFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use warp_protocol::{StatusClasses, StatusEvent, BUCKETS};
@@ -23,6 +23,32 @@ pub struct Shared {
     pub stop: Notify,
     pub stop_reason: Mutex<String>,
     recycle_sent: AtomicBool,
+    /// The request running on an I/O thread, if any (at most one at a time),
+    /// for the watchdog: only it can act while that thread is in the app.
+    pub inline_call: Mutex<Option<InlineCall>>,
+    /// Told when the last busy pool thread finishes (`http::inline` waits
+    /// for it rather than queue behind a short request).
+    pub pool_idle: Notify,
+    /// Starts a fresh I/O loop to take over accepting from the loop whose
+    /// generation it is given (set by `http::run`).
+    pub rescue: OnceLock<Box<dyn Fn(u64) + Send + Sync>>,
+}
+
+/// An app call running inline on an I/O thread.
+pub struct InlineCall {
+    pub started: Instant,
+    /// The request's connection (open for as long as this entry exists: the
+    /// I/O thread that owns it is in the call and clears the entry first).
+    pub fd: RawFd,
+    /// The I/O loop it runs on (`http::run`'s generation).
+    pub generation: u64,
+    /// hyper may hold bytes of an earlier response not yet written: a 504
+    /// written behind its back would be garbage, so only close then.
+    pub unflushed: bool,
+    /// A new I/O loop was started because this call ran long.
+    pub rescued: bool,
+    /// The watchdog answered 504 (request-timeout): the call's own reply is late.
+    pub answered: bool,
 }
 
 impl Shared {
@@ -41,6 +67,9 @@ impl Shared {
             stop: Notify::new(),
             stop_reason: Mutex::new(String::new()),
             recycle_sent: AtomicBool::new(false),
+            inline_call: Mutex::new(None),
+            pool_idle: Notify::new(),
+            rescue: OnceLock::new(),
         }
     }
 
@@ -122,6 +151,9 @@ pub struct Metrics {
     /// Time each request waited in the queue for a Python thread.
     pub queue_wait: Histogram,
     pub busy_threads: AtomicU64,
+    /// Jobs a Python thread took from the queue but may not start yet (see
+    /// `pool::wait_for_a_slot`): they count as queued.
+    pub held_jobs: AtomicU64,
     /// When a Python thread last picked a request (µs since the worker
     /// started): with every thread taken, how long the newest has been running.
     pub last_pick_us: AtomicU64,
@@ -135,6 +167,10 @@ pub struct Metrics {
     pub status_5xx: AtomicU64,
     pub queue_rejected: AtomicU64,
     pub request_timeouts: AtomicU64,
+    /// Requests whose app call ran on the I/O thread (`http::inline`)…
+    pub inline_requests: AtomicU64,
+    /// …and those handed to the pool through the queue.
+    pub handed_off_requests: AtomicU64,
 }
 
 impl Metrics {
@@ -145,11 +181,21 @@ impl Metrics {
             .store(at.as_micros() as u64, Ordering::Relaxed);
     }
 
-    pub fn thread_finished(&self, busy: Duration) {
+    /// An inline request handed the rest of its response to a pool thread:
+    /// not finished yet (that thread counts it).
+    pub fn thread_paused(&self, busy: Duration) {
         self.busy_threads.fetch_sub(1, Ordering::Relaxed);
+        self.busy_time_us
+            .fetch_add(busy.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// A request ended (true when no thread is busy now).
+    pub fn thread_finished(&self, busy: Duration) -> bool {
+        let was = self.busy_threads.fetch_sub(1, Ordering::Relaxed);
         self.requests.fetch_add(1, Ordering::Relaxed);
         self.busy_time_us
             .fetch_add(busy.as_micros() as u64, Ordering::Relaxed);
+        was == 1
     }
 
     pub fn count_status(&self, status: u16) {

@@ -1,6 +1,6 @@
 //! mod_wsgi-style event API: `warpserver.subscribe_events(callback)`; each
-//! callback is called as `callback(name, **info)` on the request's Python
-//! thread for request_started, response_started, request_exception,
+//! callback is called as `callback(name, **info)` on the thread running the
+//! request (a pool thread, or the I/O thread for an inline one) for request_started, response_started, request_exception,
 //! request_finished, and process_stopping (from worker.py). A callback that
 //! raises is logged and does not affect the request.
 use crate::request::Job;
@@ -55,6 +55,20 @@ fn now() -> f64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
+}
+
+/// CPU time this thread used since request_started (a request moving to
+/// another thread takes it along with [`carry_cpu`]).
+pub fn cpu_so_far() -> (f64, f64) {
+    let (user0, sys0) = CPU_AT_START.with(|c| c.get());
+    let (user1, sys1) = thread_cpu();
+    (user1 - user0, sys1 - sys0)
+}
+
+/// Continue a request's CPU account on this thread: `used` elsewhere before.
+pub fn carry_cpu(used: (f64, f64)) {
+    let (user, sys) = thread_cpu();
+    CPU_AT_START.with(|c| c.set((user - used.0, sys - used.1)));
 }
 
 pub fn request_started(py: Python<'_>, job: &Job, environ: &Bound<'_, PyDict>) {

@@ -6,8 +6,9 @@
 //! stable ABI (abi3, CPython 3.9+) so one build serves every interpreter.
 //!
 //! Layout: `request` holds the messages between the two sides (a job in, replies
-//! out) and imports neither; `http/` is the I/O side (tokio + hyper, never
-//! takes the GIL), `wsgi/` the Python side (environ, start_response, input,
+//! out) and imports neither; `http/` is the I/O side (tokio + hyper; it takes
+//! the GIL only to run a request inline, through the runner built here),
+//! `wsgi/` the Python side (environ, start_response, input,
 //! response iteration), `pool` the Python threads that take jobs from the
 //! bounded queue and run them through `wsgi`. `events` and `app_error` sit
 //! below `wsgi`; `config`, `context`, `watchdog` and `scheduling` below all.
@@ -71,14 +72,25 @@ fn serve(
     // worker.py checked that it is a socket.
     let listener = unsafe { std::net::TcpListener::from_raw_fd(listen_fd) };
     let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(shared.config.queue_backlog.max(1));
+    // WARPSERVER_INLINE=0: every request goes to the pool (the design before
+    // inline requests; for comparing the two in a benchmark).
+    let inline_off = std::env::var_os("WARPSERVER_INLINE").is_some_and(|v| v == "0");
+    let run_inline: Option<request::RunInline> = (!inline_off).then(|| {
+        let (app, shared) = (app.clone_ref(py), shared.clone());
+        Arc::new(move |job| pool::run_inline(&app, job, &shared)) as request::RunInline
+    });
     let threads = pool::start_threads(app, shared.clone(), jobs_rx);
     watchdog::start(shared.clone());
     let served = py.detach(|| {
-        let served = http::run(listener, shared.clone(), jobs_tx);
-        // Let busy threads finish their request, up to the shutdown-timeout.
+        let served = http::run(listener, shared.clone(), jobs_tx, run_inline);
+        // Let busy threads (and an I/O loop still in an inline call) finish
+        // their request, up to the shutdown-timeout.
+        let io_threads = served.as_ref().map(Vec::as_slice).unwrap_or_default();
         let deadline = Instant::now()
             + config::seconds(shared.config.shutdown_timeout).unwrap_or(Duration::ZERO);
-        while threads.iter().any(|t| !t.is_finished()) && Instant::now() < deadline {
+        while threads.iter().chain(io_threads).any(|t| !t.is_finished())
+            && Instant::now() < deadline
+        {
             std::thread::sleep(Duration::from_millis(10));
         }
         // The last counts, so that the supervisor's metrics keep the
@@ -135,6 +147,11 @@ fn request_metrics(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item(
         "request_timeouts",
         m.request_timeouts.load(Ordering::Relaxed),
+    )?;
+    d.set_item("inline_requests", m.inline_requests.load(Ordering::Relaxed))?;
+    d.set_item(
+        "handed_off_requests",
+        m.handed_off_requests.load(Ordering::Relaxed),
     )?;
     Ok(d)
 }

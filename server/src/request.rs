@@ -5,6 +5,9 @@
 //! request's shape is decided in one place and the two sides never import
 //! each other.
 //!
+//! What the queue carries is [`Work`]: a request, or the rest of a response
+//! that began on the I/O thread (see `http::inline`) and must not keep it.
+//!
 //! Each job carries a [`Ticket`] that the I/O side and the Python side race on
 //! with one compare-and-swap: a thread *picks* a queued job, or the I/O side
 //! *expires* it when the queue-timeout passes (503 at expiry, not at pickup).
@@ -49,6 +52,26 @@ impl Reply {
 }
 
 pub type ReplySender = tokio::sync::mpsc::Sender<Reply>;
+
+/// What a Python thread of the pool takes from the queue.
+// Requests are the common case and were queued unboxed before: boxing them
+// would add an allocation per request to save queue slots' size.
+#[allow(clippy::large_enum_variant)]
+pub enum Work {
+    /// A request to run from the start.
+    Request(Job),
+    /// The rest of a response the I/O thread began inline (its iteration, or
+    /// replies that did not fit the channel): the thread runs `rest`, which
+    /// finishes the request; `started` is when its app call began.
+    Resume {
+        started: Instant,
+        rest: Box<dyn FnOnce(pyo3::Python<'_>) + Send>,
+    },
+}
+
+/// Runs a job on the calling thread, inline (the I/O thread); returns the
+/// rest of its response when that must go to a pool thread.
+pub type RunInline = std::sync::Arc<dyn Fn(Job) -> Option<Work> + Send + Sync>;
 
 /// One request handed to Python, with its body already read (see http::service).
 pub struct Job {
@@ -103,6 +126,11 @@ impl Ticket {
         self.state
             .compare_exchange(QUEUED, EXPIRED, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
+    }
+
+    /// Neither picked nor expired yet.
+    pub fn is_queued(&self) -> bool {
+        self.state.load(Ordering::Acquire) == QUEUED
     }
 
     /// When a thread picked the job, if it did.

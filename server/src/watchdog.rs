@@ -9,6 +9,14 @@
 //! and inactivity-timeout — the limits only the worker counts exactly.
 //! restart-interval and memory-limit belong to the supervisor, which measures
 //! them from outside (they must work when the worker is wedged).
+//!
+//! And it is the only one who can act while a request runs inline on an I/O
+//! thread (`http::inline`): past `RESCUE_AFTER` it has a new I/O loop take
+//! over accepting; past the request-timeout it writes the 504 on the
+//! request's socket itself, ends it, and asks for the recycle, as the I/O
+//! side does for a request on a pool thread. (The GIL probe cannot misfire
+//! on inline calls: an I/O thread holds the GIL only inside one, like a pool
+//! thread, and lets go of it whenever the app waits.)
 use crate::context::Shared;
 use pyo3::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,17 +27,24 @@ use warp_protocol::{Heartbeat, StatusEvent};
 /// Milliseconds since start when the probe last held the GIL.
 static GIL_SEEN_MS: AtomicU64 = AtomicU64::new(0);
 
+/// A thread holds the GIL `at` after the worker started (a request starting
+/// on a pool or I/O thread, or the probe).
+pub fn saw_gil(at: Duration) {
+    GIL_SEEN_MS.store(at.as_millis() as u64, Ordering::Relaxed);
+}
+
 pub fn start(shared: Arc<Shared>) {
     let probe_shared = shared.clone();
     let _ = std::thread::Builder::new()
         .name("warpserver-gil-probe".into())
         .spawn(move || loop {
-            Python::attach(|_py| {
-                GIL_SEEN_MS.store(
-                    probe_shared.started.elapsed().as_millis() as u64,
-                    Ordering::Relaxed,
-                )
-            });
+            // A request that started within the second proved it already
+            // (`saw_gil`): taking the GIL here then would only make a request
+            // wait for it — an inline one, too, which then counts as slow.
+            let now_ms = probe_shared.started.elapsed().as_millis() as u64;
+            if now_ms.saturating_sub(GIL_SEEN_MS.load(Ordering::Relaxed)) >= 1000 {
+                Python::attach(|_py| saw_gil(probe_shared.started.elapsed()));
+            }
             std::thread::sleep(Duration::from_secs(1));
         });
     let _ = std::thread::Builder::new()
@@ -40,7 +55,9 @@ pub fn start(shared: Arc<Shared>) {
 fn watch(shared: Arc<Shared>) {
     let heartbeat = crate::config::seconds(shared.config.heartbeat_interval);
     let deadlock = crate::config::seconds(shared.config.deadlock_timeout);
-    let tick = Duration::from_millis(250);
+    let request_timeout = crate::config::seconds(shared.config.request_timeout);
+    // Fine enough for the inline rescue (RESCUE_AFTER); the rest is coarse.
+    let tick = Duration::from_millis(100);
     let mut since_beat = Duration::ZERO;
     let config = &shared.config;
     let max_requests = (config.maximum_requests > 0).then_some(config.maximum_requests);
@@ -51,6 +68,7 @@ fn watch(shared: Arc<Shared>) {
     loop {
         std::thread::sleep(tick);
         since_beat += tick;
+        watch_inline(&shared, request_timeout);
         let now_ms = shared.started.elapsed().as_millis() as u64;
         let gil_age =
             Duration::from_millis(now_ms.saturating_sub(GIL_SEEN_MS.load(Ordering::Relaxed)));
@@ -91,6 +109,49 @@ fn watch(shared: Arc<Shared>) {
             }
         }
     }
+}
+
+/// The request-timeout's answer, as the I/O side gives it (service::timed_out).
+const TIMED_OUT: &[u8] = b"HTTP/1.1 504 Gateway Timeout\r\ncontent-type: text/plain; charset=utf-8\r\nconnection: close\r\ncontent-length: 75\r\n\r\nGateway Timeout: the application did not answer within the request-timeout\n";
+
+/// Act for an I/O thread held by an inline call (see the module doc).
+fn watch_inline(shared: &Shared, request_timeout: Option<Duration>) {
+    let mut slot = shared.inline_call.lock().unwrap();
+    let Some(call) = slot.as_mut() else {
+        return;
+    };
+    let age = call.started.elapsed();
+    if !call.rescued && age >= crate::http::inline::RESCUE_AFTER {
+        call.rescued = true;
+        if let Some(rescue) = shared.rescue.get() {
+            rescue(call.generation);
+        }
+    }
+    if call.answered || request_timeout.is_none_or(|limit| age < limit) {
+        return;
+    }
+    call.answered = true;
+    // SAFETY: the descriptor is the request's open socket: its I/O thread is
+    // in the call and clears this entry (under this lock) before it can
+    // close it. Nothing of this response was written (only that thread
+    // writes, after the call); hyper may hold an earlier one's tail, and then
+    // only the end of the stream is sent.
+    unsafe {
+        if !call.unflushed {
+            libc::send(
+                call.fd,
+                TIMED_OUT.as_ptr().cast(),
+                TIMED_OUT.len(),
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            );
+        }
+        libc::shutdown(call.fd, libc::SHUT_WR);
+    }
+    drop(slot);
+    let m = &shared.metrics;
+    m.request_timeouts.fetch_add(1, Ordering::Relaxed);
+    m.count_status(504);
+    shared.recycle("request-timeout");
 }
 
 /// One heartbeat line: the counters the supervisor shows on SIGUSR1 and

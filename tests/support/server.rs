@@ -373,6 +373,21 @@ impl Drop for Worker {
     }
 }
 
+/// GET `path` on a new connection (`Connection: close`, 20 s read timeout):
+/// the response when it parses, the raw bytes, and how long it took.
+pub fn timed_get(addr: SocketAddr, path: &str) -> (Option<HttpResponse>, Vec<u8>, Duration) {
+    let started = Instant::now();
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let raw = read_to_close(&mut s);
+    (parse_response(&raw, false), raw, started.elapsed())
+}
+
 /// Read until EOF, a reset, or the read timeout.
 pub fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
     let mut out = Vec::new();

@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::context::Shared;
 use crate::http::service::{Connection, Service};
 use crate::http::Phase;
-use crate::request::Job;
+use crate::request::Work;
 use crate::wsgi::environ;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -140,13 +140,16 @@ fn serve_one<T: Send + 'static>(
     per_job: fn(&Job, &Shared) -> T,
 ) -> (Vec<u8>, Vec<T>) {
     let shared = shared.clone();
-    let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded::<Job>();
+    let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded::<Work>();
     let environ_shared = shared.clone();
     let environ_side = std::thread::spawn(move || {
         // Ends when the service (the only sender) is dropped.
         jobs_rx
             .iter()
-            .map(|job| per_job(&job, &environ_shared))
+            .filter_map(|work| match work {
+                Work::Request(job) => Some(per_job(&job, &environ_shared)),
+                _ => None,
+            })
             .collect::<Vec<T>>()
     });
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -160,11 +163,15 @@ fn serve_one<T: Send + 'static>(
         let service = Arc::new(Service {
             shared: shared.clone(),
             jobs: jobs_tx,
+            inline: None,
+            generation: 0,
+            current: Arc::new(std::sync::atomic::AtomicU64::new(0)),
         });
         let conn = Arc::new(Connection {
             peer: "127.0.0.1:40000".parse().unwrap(),
             local: "127.0.0.1:8080".parse().unwrap(),
             phase: Phase::new(),
+            fd: -1,
         });
         let builder = crate::http::connection_builder(config);
         let handler =

@@ -1,16 +1,24 @@
 //! The I/O side of a worker: a single-threaded tokio runtime that accepts on
 //! the inherited listening socket, runs hyper's HTTP/1 server on each
 //! connection, and drains gracefully on SIGTERM/SIGINT or a recycle.
-//! It never takes the GIL.
+//!
+//! Its thread keeps a Python thread state for its life and takes the GIL
+//! only to run a request inline (`inline`, through the runner `lib.rs`
+//! gives it); everything else here runs without it. It is not the process's
+//! main thread, so Python signal handlers never run inside an inline call.
+//! Normally one I/O loop serves the worker; when an inline call holds the
+//! current one too long, the watchdog starts another that takes over
+//! accepting ([`run`]'s generations).
 pub mod access_log;
 pub mod body;
 pub mod fuzz_entry;
+pub mod inline;
 pub mod service;
 pub mod static_files;
 
 use crate::config::{seconds, Config};
 use crate::context::Shared;
-use crate::request::Job;
+use crate::request::{RunInline, Work};
 use service::{Connection, Service};
 use std::future::Future;
 use std::pin::Pin;
@@ -29,6 +37,8 @@ pub struct Phase {
     /// When the current phase began, in microseconds after `born`.
     since_us: AtomicU64,
     born: tokio::time::Instant,
+    /// The last write to the socket could not finish: hyper holds bytes.
+    unflushed: std::sync::atomic::AtomicBool,
 }
 
 const AWAITING_HEAD: u8 = 0;
@@ -41,7 +51,20 @@ impl Phase {
             state: AtomicU8::new(AWAITING_HEAD),
             since_us: AtomicU64::new(0),
             born: tokio::time::Instant::now(),
+            unflushed: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// hyper may hold response bytes it could not write yet.
+    pub fn unflushed(&self) -> bool {
+        self.unflushed.load(Ordering::Relaxed)
+    }
+
+    fn wrote<T>(&self, result: Poll<T>) -> Poll<T> {
+        if result.is_pending() {
+            self.unflushed.store(true, Ordering::Relaxed);
+        }
+        result
     }
 
     /// A request head was read: the app's turn, no clock runs.
@@ -184,20 +207,29 @@ impl AsyncWrite for ClockedSocket {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+        let this = self.get_mut();
+        this.phase
+            .wrote(Pin::new(&mut this.inner).poll_write(cx, buf))
     }
     fn poll_write_vectored(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        this.phase
+            .wrote(Pin::new(&mut this.inner).poll_write_vectored(cx, bufs))
     }
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        let this = self.get_mut();
+        let result = this.phase.wrote(Pin::new(&mut this.inner).poll_flush(cx));
+        if result.is_ready() {
+            this.phase.unflushed.store(false, Ordering::Relaxed);
+        }
+        result
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         let this = self.get_mut();
@@ -239,7 +271,7 @@ const SLOW_REQUEST: Duration = Duration::from_millis(5);
 /// connection would wait here. (Fast requests never hold the accept back:
 /// while one runs, the next is read and queued — that overlap is worth more
 /// than spreading short requests.)
-fn saturated(shared: &Shared, jobs: &crossbeam_channel::Sender<Job>) -> bool {
+fn saturated(shared: &Shared, jobs: &crossbeam_channel::Sender<Work>) -> bool {
     let m = &shared.metrics;
     let busy = m.busy_threads.load(Ordering::Relaxed) as usize;
     if busy + jobs.len() < shared.config.threads {
@@ -255,7 +287,7 @@ fn saturated(shared: &Shared, jobs: &crossbeam_channel::Sender<Job>) -> bool {
 /// worker is saturated: all workers wake for it, and one that can run it at
 /// once takes it. When every worker is saturated, each accepts after the
 /// hold, as before.
-async fn leave_accept_to_idle_workers(shared: &Shared, jobs: &crossbeam_channel::Sender<Job>) {
+async fn leave_accept_to_idle_workers(shared: &Shared, jobs: &crossbeam_channel::Sender<Work>) {
     if shared.config.processes < 2 {
         return;
     }
@@ -265,28 +297,131 @@ async fn leave_accept_to_idle_workers(shared: &Shared, jobs: &crossbeam_channel:
     }
 }
 
-/// Serve until told to stop; returns once connections are drained or the
-/// graceful-timeout passed.
+/// The worker's I/O loops, numbered by generation: loop 0 starts with the
+/// worker; a later one only when the watchdog finds the current loop held by
+/// an inline call past `inline::RESCUE_AFTER` ([`Loops::take_over`]). The new
+/// loop accepts from then on; the old one serves the connections it has once
+/// the call returns, then ends. Each runs on its own thread, which keeps a
+/// Python thread state for its life (inline calls then only take the GIL).
+struct Loops {
+    listener: std::net::TcpListener,
+    shared: Arc<Shared>,
+    jobs: crossbeam_channel::Sender<Work>,
+    inline: Option<Arc<inline::Inline>>,
+    /// The generation accepting now, plain (read per request) and as a
+    /// channel (wakes the loop it replaces).
+    current: Arc<AtomicU64>,
+    current_tx: tokio::sync::watch::Sender<u64>,
+    /// Shared by all loops: max_connections holds across a take-over.
+    permits: Arc<tokio::sync::Semaphore>,
+    /// Generations that have ended (and the first error), with their threads.
+    ended: std::sync::Mutex<(Vec<u64>, Option<std::io::Error>)>,
+    ended_signal: std::sync::Condvar,
+    threads: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>,
+}
+
+impl Loops {
+    fn spawn(self: &Arc<Self>, generation: u64) -> std::io::Result<()> {
+        let loops = self.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("warpserver-io-{generation}"))
+            .spawn(move || {
+                let result =
+                    pyo3::Python::attach(|py| py.detach(|| loops.serve_generation(generation)));
+                let mut ended = loops.ended.lock().unwrap();
+                ended.0.push(generation);
+                if let Err(e) = result {
+                    ended.1.get_or_insert(e);
+                }
+                loops.ended_signal.notify_all();
+            })?;
+        self.threads.lock().unwrap().push(thread);
+        Ok(())
+    }
+
+    fn serve_generation(&self, generation: u64) -> std::io::Result<()> {
+        crate::scheduling::apply(self.shared.config.cpu_scheduling);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let listener = self.listener.try_clone()?;
+        runtime.block_on(serve(listener, self, generation))
+    }
+
+    /// The watchdog's call: `stuck` is held by an inline call; if it is still
+    /// the accepting loop, a new one takes over.
+    fn take_over(self: &Arc<Self>, stuck: u64) {
+        let next = stuck + 1;
+        if self
+            .current
+            .compare_exchange(stuck, next, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return;
+        }
+        eprintln!(
+            "[warpserver] a request has held I/O loop {stuck} for over {} ms; loop {next} takes over accepting",
+            inline::RESCUE_AFTER.as_millis()
+        );
+        self.current_tx.send_replace(next);
+        if let Err(e) = self.spawn(next) {
+            eprintln!("[warpserver] could not start I/O loop {next}: {e}");
+        }
+    }
+}
+
+/// Serve until told to stop: returns once the accepting loop has drained
+/// (or its graceful-timeout passed), with the threads of every loop — an
+/// older one may still be in an inline call; the caller waits for it up to
+/// the shutdown-timeout.
 pub fn run(
     listener: std::net::TcpListener,
     shared: Arc<Shared>,
-    jobs: crossbeam_channel::Sender<Job>,
-) -> std::io::Result<()> {
-    crate::scheduling::apply(shared.config.cpu_scheduling);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(serve(listener, shared, jobs))
+    jobs: crossbeam_channel::Sender<Work>,
+    run_inline: Option<RunInline>,
+) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
+    listener.set_nonblocking(true)?;
+    let loops = Arc::new(Loops {
+        listener,
+        permits: Arc::new(tokio::sync::Semaphore::new(
+            shared.config.max_connections.max(1),
+        )),
+        shared: shared.clone(),
+        jobs,
+        inline: run_inline.map(|run| Arc::new(inline::Inline::new(run))),
+        current: Arc::new(AtomicU64::new(0)),
+        current_tx: tokio::sync::watch::Sender::new(0),
+        ended: std::sync::Mutex::new((Vec::new(), None)),
+        ended_signal: std::sync::Condvar::new(),
+        threads: std::sync::Mutex::new(Vec::new()),
+    });
+    let weak = Arc::downgrade(&loops);
+    let _ = shared.rescue.set(Box::new(move |stuck| {
+        if let Some(loops) = weak.upgrade() {
+            loops.take_over(stuck);
+        }
+    }));
+    loops.spawn(0)?;
+    let mut ended = loops.ended.lock().unwrap();
+    while !ended.0.contains(&loops.current.load(Ordering::SeqCst)) {
+        ended = loops.ended_signal.wait(ended).unwrap();
+    }
+    if let Some(e) = ended.1.take() {
+        return Err(e);
+    }
+    drop(ended);
+    let threads = std::mem::take(&mut *loops.threads.lock().unwrap());
+    Ok(threads)
 }
 
-/// The accept loop: take connections until told to stop, hand each to hyper
-/// with its clocks, then drain. Each step is its own function below.
+/// One I/O loop: take connections until told to stop (or superseded), hand
+/// each to hyper with its clocks, then drain. Each step is its own function below.
 async fn serve(
     listener: std::net::TcpListener,
-    shared: Arc<Shared>,
-    jobs: crossbeam_channel::Sender<Job>,
+    loops: &Loops,
+    generation: u64,
 ) -> std::io::Result<()> {
-    listener.set_nonblocking(true)?;
+    let shared = &loops.shared;
     // Readiness and accept apart (not tokio's TcpListener): a saturated
     // worker sees a connection waiting without taking it.
     // SAFETY: the std listener owns its descriptor; it stays open, the same
@@ -298,16 +433,16 @@ async fn serve(
     let clocks = Clocks::from_config(&shared.config);
     let service = Arc::new(Service {
         shared: shared.clone(),
-        jobs,
+        jobs: loops.jobs.clone(),
+        inline: loops.inline.clone(),
+        generation,
+        current: loops.current.clone(),
     });
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let permits = Arc::new(tokio::sync::Semaphore::new(
-        shared.config.max_connections.max(1),
-    ));
-    let mut stop = StopSignals::install()?;
+    let mut stop = StopSignals::install(loops.current_tx.subscribe(), generation)?;
     spawn_state_reporter(shared.clone())?;
     while let Some((stream, peer, permit)) =
-        next_connection(&listener, &service, &permits, &mut stop).await?
+        next_connection(&listener, &service, &loops.permits, &mut stop).await?
     {
         let Some((io, conn)) = clocks.open(stream, peer) else {
             continue;
@@ -385,6 +520,7 @@ impl Clocks {
             peer,
             local,
             phase: phase.clone(),
+            fd: std::os::fd::AsRawFd::as_raw_fd(&stream),
         });
         let io = hyper_util::rt::TokioIo::new(ClockedSocket {
             inner: stream,
@@ -399,27 +535,43 @@ impl Clocks {
     }
 }
 
-/// SIGTERM and SIGINT (and a recycle, through `Shared::stop`): the worker stops accepting.
+/// SIGTERM and SIGINT (and a recycle, through `Shared::stop`): the worker
+/// stops accepting. A loop that another took over stops accepting too.
 struct StopSignals {
     sigterm: tokio::signal::unix::Signal,
     sigint: tokio::signal::unix::Signal,
+    current: tokio::sync::watch::Receiver<u64>,
+    generation: u64,
 }
 
 impl StopSignals {
-    fn install() -> std::io::Result<StopSignals> {
+    fn install(
+        current: tokio::sync::watch::Receiver<u64>,
+        generation: u64,
+    ) -> std::io::Result<StopSignals> {
         use tokio::signal::unix::{signal, SignalKind};
         Ok(StopSignals {
             sigterm: signal(SignalKind::terminate())?,
             sigint: signal(SignalKind::interrupt())?,
+            current,
+            generation,
         })
     }
 
-    /// Completes when the worker is told to stop (recording why).
+    /// This loop accepts no more: the worker stops, or another loop took over.
+    fn over(&self, shared: &Shared) -> bool {
+        shared.is_stopping() || *self.current.borrow() != self.generation
+    }
+
+    /// Completes when the worker is told to stop (recording why) or this
+    /// loop is taken over.
     async fn stopped(&mut self, shared: &Shared) {
+        let generation = self.generation;
         tokio::select! {
             _ = self.sigterm.recv() => shared.begin_stop("SIGTERM"),
             _ = self.sigint.recv() => shared.begin_stop("SIGINT"),
             _ = shared.stop.notified() => {}
+            _ = self.current.wait_for(|now| *now != generation) => {}
         }
     }
 }
@@ -437,10 +589,12 @@ fn spawn_state_reporter(state: Arc<Shared>) -> std::io::Result<()> {
                 Some(()) = sigusr1.recv() => {
                     let m = &state.metrics;
                     eprintln!(
-                        "[warpserver] state: pid {} up {:.0}s, requests {}, busy threads {}/{}, queue rejections {}, request timeouts {}, stopping {}",
+                        "[warpserver] state: pid {} up {:.0}s, requests {} ({} inline, {} handed off), busy threads {}/{}, queue rejections {}, request timeouts {}, stopping {}",
                         std::process::id(),
                         state.started.elapsed().as_secs_f64(),
                         m.requests.load(Ordering::Relaxed),
+                        m.inline_requests.load(Ordering::Relaxed),
+                        m.handed_off_requests.load(Ordering::Relaxed),
                         m.busy_threads.load(Ordering::Relaxed),
                         state.config.threads,
                         m.queue_rejected.load(Ordering::Relaxed),
@@ -472,7 +626,7 @@ async fn next_connection(
 > {
     let shared = &service.shared;
     loop {
-        if shared.is_stopping() {
+        if stop.over(shared) {
             return Ok(None);
         }
         // Back-pressure: at max_connections we stop accepting; clients wait in the listen queue.

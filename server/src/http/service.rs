@@ -1,11 +1,13 @@
 //! One HTTP request on the I/O side: extra validation where hyper is lenient,
-//! static files, the body read (bounded), the hand-off to a Python thread and
-//! the wait for its reply under the queue- and request-timeouts.
+//! static files, the body read (bounded), the app run inline or the hand-off
+//! to a Python thread (`http::inline` decides), and the wait for its reply
+//! under the queue- and request-timeouts.
 use crate::context::Shared;
 use crate::http::access_log::{AccessRecord, Format};
 use crate::http::body::ResponseBody;
+use crate::http::inline::Inline;
 use crate::http::static_files;
-use crate::request::{Job, Reply, RequestBody, Ticket};
+use crate::request::{Job, Reply, RequestBody, Ticket, Work};
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Request, Response, StatusCode, Version};
@@ -20,14 +22,25 @@ use std::time::{Duration, Instant, SystemTime};
 /// Everything a connection's requests need.
 pub struct Service {
     pub shared: Arc<Shared>,
-    pub jobs: crossbeam_channel::Sender<Job>,
+    pub jobs: crossbeam_channel::Sender<Work>,
+    /// None: every request is handed off.
+    pub inline: Option<Arc<Inline>>,
+    /// This I/O loop's number, and the one accepting now (`http::run`).
+    pub generation: u64,
+    pub current: Arc<AtomicU64>,
 }
 
 pub struct Connection {
     pub peer: SocketAddr,
     pub local: SocketAddr,
     pub phase: Arc<crate::http::Phase>,
+    /// The socket's descriptor, for the watchdog's 504 to an inline request.
+    pub fd: std::os::fd::RawFd,
 }
+
+/// On a response the watchdog already answered on the socket (and counted).
+#[derive(Clone, Copy)]
+struct AnsweredByWatchdog;
 
 fn plain(status: StatusCode, text: &str) -> Response<ResponseBody> {
     let mut response = Response::new(ResponseBody::full(Bytes::from(format!("{text}\n"))));
@@ -42,6 +55,19 @@ fn plain(status: StatusCode, text: &str) -> Response<ResponseBody> {
 /// An error answer that also ends the connection (the request was not read to the end).
 fn refuse(status: StatusCode, text: &str) -> Response<ResponseBody> {
     let mut response = plain(status, text);
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// The request-timeout's answer (the watchdog writes the same bytes for an
+/// inline request: `crate::watchdog::TIMED_OUT`).
+fn timed_out() -> Response<ResponseBody> {
+    let mut response = plain(
+        StatusCode::GATEWAY_TIMEOUT,
+        "Gateway Timeout: the application did not answer within the request-timeout",
+    );
     response
         .headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -248,8 +274,11 @@ impl Service {
         let status = response.status().as_u16();
         // Every response a request gets passes here exactly once — the app's,
         // the static files', the refusals' and the 503/504 of the timeouts —
-        // so this is the one place the status classes are counted.
-        shared.metrics.count_status(status);
+        // so this is the one place the status classes are counted (but for
+        // the watchdog's 504 to an inline request, counted where written).
+        if response.extensions().get::<AnsweredByWatchdog>().is_none() {
+            shared.metrics.count_status(status);
+        }
         let log = log.map(|mut l| {
             l.status = status;
             l
@@ -328,7 +357,18 @@ impl Service {
             reply: Some(reply_tx),
             ticket: ticket.clone(),
         };
-        if self.jobs.try_send(job).is_err() {
+        let current = self.current.load(Ordering::Relaxed) == self.generation;
+        let inline = match self.inline.as_ref() {
+            Some(inline) if inline.pays(shared, &self.jobs, current).await => Some(inline),
+            _ => None,
+        };
+        if let Some(inline) = inline {
+            if inline.run(shared, &self.jobs, job, conn, self.generation) {
+                let mut response = timed_out();
+                response.extensions_mut().insert(AnsweredByWatchdog);
+                return response;
+            }
+        } else if self.queue_full() || self.jobs.try_send(Work::Request(job)).is_err() {
             shared
                 .metrics
                 .queue_rejected
@@ -337,10 +377,19 @@ impl Service {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Service Unavailable: request queue is full",
             );
+        } else {
+            shared
+                .metrics
+                .handed_off_requests
+                .fetch_add(1, Ordering::Relaxed);
         }
-        let first = match self.wait_for_head(&ticket, &mut reply_rx).await {
-            Ok(reply) => reply,
-            Err(response) => return response,
+        // An inline run's head is already in the channel: no timer then.
+        let first = match reply_rx.try_recv() {
+            Ok(reply) => Some(reply),
+            Err(_) => match self.wait_for_head(&ticket, &mut reply_rx).await {
+                Ok(reply) => reply,
+                Err(response) => return response,
+            },
         };
         match first {
             Some(Reply::Head { status, .. }) if is_connect && status.is_success() => {
@@ -375,6 +424,13 @@ impl Service {
             }
             _ => plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
         }
+    }
+
+    /// The queue is full, counting the jobs a Python thread holds until a
+    /// slot frees (`pool::wait_for_a_slot`; the channel alone knows the rest).
+    fn queue_full(&self) -> bool {
+        let held = self.shared.metrics.held_jobs.load(Ordering::Relaxed) as usize;
+        held > 0 && self.jobs.len() + held >= self.shared.config.queue_backlog.max(1)
     }
 
     /// The head from the Python thread, or the 503/504 a timeout gives.
@@ -420,9 +476,7 @@ impl Service {
                         Some(picked) if request_timeout.is_some_and(|t| picked.elapsed() >= t) => {
                             shared.metrics.request_timeouts.fetch_add(1, Ordering::Relaxed);
                             shared.recycle("request-timeout");
-                            let mut response = plain(StatusCode::GATEWAY_TIMEOUT, "Gateway Timeout: the application did not answer within the request-timeout");
-                            response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
-                            return Err(response);
+                            return Err(timed_out());
                         }
                         _ => continue,
                     }

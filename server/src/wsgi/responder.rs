@@ -5,6 +5,11 @@
 //! response), so an app may call start_response inside its generator, and may
 //! call it again with exc_info until then. The app's Content-Length is
 //! enforced: extra bytes are cut, a short body aborts the connection.
+//!
+//! On the I/O thread (an inline request, see `http::inline`) a send never
+//! blocks — the thread that would block is the one that drains the channel:
+//! replies that find the channel full wait in `pending`, and the request's
+//! rest goes to a pool thread, which sends them first ([`Responder::leave_inline`]).
 use crate::request::{Reply, ReplySender};
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH};
@@ -39,11 +44,17 @@ pub struct Responder {
     pub bytes_out: u64,
     /// The connection went away; further output is dropped.
     pub gone: bool,
+    /// Running on the I/O thread: never block on a full channel.
+    inline: bool,
+    /// Replies an inline run could not put in the channel, in order.
+    pending: std::collections::VecDeque<Reply>,
 }
 
 impl Responder {
-    pub fn new(tx: ReplySender) -> Responder {
+    pub fn new(tx: ReplySender, inline: bool) -> Responder {
         Responder {
+            inline,
+            pending: std::collections::VecDeque::new(),
             tx: Some(tx),
             status: None,
             headers: HeaderMap::new(),
@@ -52,6 +63,20 @@ impl Responder {
             status_code: 0,
             bytes_out: 0,
             gone: false,
+        }
+    }
+
+    /// Replies wait that the channel could not take (inline only).
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// The request continues on a pool thread: sends may block from now on,
+    /// and what waits in `pending` goes first.
+    pub fn leave_inline(&mut self, py: Python<'_>) {
+        self.inline = false;
+        for reply in std::mem::take(&mut self.pending) {
+            self.send(py, reply);
         }
     }
 
@@ -67,8 +92,17 @@ impl Responder {
             return false; // the response was already complete
         };
         let last = reply.is_last();
+        if !self.pending.is_empty() {
+            // Keep the order: behind what already waits.
+            self.pending.push_back(reply);
+            return true;
+        }
         let ok = match tx.try_send(reply) {
             Ok(()) => true,
+            Err(tokio::sync::mpsc::error::TrySendError::Full(reply)) if self.inline => {
+                self.pending.push_back(reply);
+                return true;
+            }
             Err(tokio::sync::mpsc::error::TrySendError::Full(reply)) => {
                 py.detach(|| tx.blocking_send(reply).is_ok())
             }
