@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::context::Shared;
 use crate::http::service::{Connection, Service};
 use crate::http::Phase;
-use crate::request::Work;
+use crate::request::{Job, Work};
 use crate::wsgi::environ;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
