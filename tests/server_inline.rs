@@ -1,5 +1,6 @@
-//! Issue 16, item 1: a request runs on the worker's I/O thread when that
-//! pays, and goes to the Python thread pool when it does not — checked on a
+//! Issue 16, item 1: with `WARPSERVER_INLINE=1` a request runs on the
+//! worker's I/O thread when that pays, and goes to the Python thread pool
+//! when it does not; without it every request is handed off — checked on a
 //! real worker over loopback by the OS name of the thread that ran the app
 //! (`warpserver-io-N` or `warpserver-py-N`) and by the worker's counters.
 #[path = "support/server.rs"]
@@ -25,7 +26,9 @@ fn thread_of(seen: &Value) -> &str {
 
 #[test]
 fn fast_requests_run_on_the_io_thread_and_slow_ones_go_to_the_pool() {
-    let w = worker("apps:where", json!({"threads": 2})).start();
+    let w = worker("apps:where", json!({"threads": 2}))
+        .env("WARPSERVER_INLINE", "1")
+        .start();
     for _ in 0..3 {
         let seen = w.get("/").json();
         assert_eq!(thread_of(&seen), "warpserver-io-0", "{seen}");
@@ -68,6 +71,7 @@ fn a_call_holding_the_io_thread_gets_a_new_loop_and_the_request_timeout_answers_
         "apps:where",
         json!({"threads": 2, "request_timeout": 1.5, "graceful_timeout": 1, "shutdown_timeout": 1}),
     )
+    .env("WARPSERVER_INLINE", "1")
     .start();
     // The first request runs inline (nothing known yet) and hangs.
     let addr = w.addr;
@@ -117,7 +121,9 @@ fn a_call_holding_the_io_thread_gets_a_new_loop_and_the_request_timeout_answers_
 
 #[test]
 fn a_long_response_begun_inline_is_finished_by_a_pool_thread() {
-    let w = worker("apps:stream_threads", json!({})).start();
+    let w = worker("apps:stream_threads", json!({}))
+        .env("WARPSERVER_INLINE", "1")
+        .start();
     let body = w.get("/?n=300").text();
     let lines: Vec<&str> = body.lines().collect();
     assert_eq!(lines.len(), 300, "{body}");
@@ -136,16 +142,16 @@ fn a_long_response_begun_inline_is_finished_by_a_pool_thread() {
     );
     // write() more often than the channel holds: nothing lost or reordered.
     drop(w);
-    let w = worker("apps:many_writes", json!({})).start();
+    let w = worker("apps:many_writes", json!({}))
+        .env("WARPSERVER_INLINE", "1")
+        .start();
     let expected: String = (0..200).map(|i| format!("{i},")).collect::<String>() + "end";
     assert_eq!(w.get("/").text(), expected);
 }
 
 #[test]
-fn warpserver_inline_0_hands_every_request_off() {
-    let w = worker("apps:where", json!({}))
-        .env("WARPSERVER_INLINE", "0")
-        .start();
+fn by_default_every_request_is_handed_off() {
+    let w = worker("apps:where", json!({})).start();
     for _ in 0..3 {
         let seen = w.get("/").json();
         assert!(thread_of(&seen).starts_with("warpserver-py-"), "{seen}");
