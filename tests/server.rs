@@ -692,7 +692,7 @@ fn sigusr1_dumps_the_state_and_sighup_does_not_kill() {
     let deadline = Instant::now() + Duration::from_secs(5);
     while !w
         .stderr()
-        .contains("requests 1 (1 inline, 0 handed off), busy threads 0/2")
+        .contains("requests 1 (0 inline, 1 handed off), busy threads 0/2")
         && Instant::now() < deadline
     {
         w.signal(nix::sys::signal::Signal::SIGUSR1);
@@ -700,7 +700,7 @@ fn sigusr1_dumps_the_state_and_sighup_does_not_kill() {
     }
     assert!(
         w.stderr()
-            .contains("requests 1 (1 inline, 0 handed off), busy threads 0/2"),
+            .contains("requests 1 (0 inline, 1 handed off), busy threads 0/2"),
         "{}",
         w.stderr()
     );
