@@ -113,7 +113,7 @@ if [ $# -eq 0 ]; then
   say "server unit tests (links libpython; the shipped extension is built with PYO3_BUILD_EXTENSION_MODULE=1)"
   (cd server && cargo test -q --target-dir "$root/target/warpserver")
   say "fuzz: every target for 30 s (fuzz/run.sh; the long runs are in README)"
-  nice -n 10 fuzz/run.sh 30
+  FUZZ_OPT_LEVEL=1 nice -n 10 fuzz/run.sh 30
   say "chaos soak: 90 s with its assertions (bench/soak.sh)"
   bench/soak.sh --duration 90 --interval 15 --check
 fi
