@@ -22,6 +22,9 @@
 # the record, an empty WARP_CACHE_DIR, where warp also imports and unpacks it).
 # warp's figures are given twice: with the image written as an OCI layout
 # (what a push would send) and with it loaded into podman (like podman build).
+# The install inside the build against the same install on the host: the
+# uv_cold row's "Installing dependencies" step line against host_install,
+# `uv pip install -r requirements.txt` into a new venv with an empty uv cache.
 # What the SBOMs, the provenance and the signature cost on a code-only
 # rebuild: the same rebuild pushed to a local docker-registry (Debian's) with
 # all of them (--sbom FILE, attachments, --sign-key) and with none
@@ -135,7 +138,13 @@ measure() { # ROW
   local row=$1 t
   case $row in
     podman_cold) sync; t=$(now); podman_build --no-cache ;;
-    uv_cold) ensure_base; only_base; sync; t=$(now); warp_build --output "oci:$work/layout" ;;
+    uv_cold) ensure_base; only_base; sync; t=$(now); warp_build --output "oci:$work/layout"
+      # Its install step alone (the step line's seconds), for the host_install row.
+      sed -n 's/^==> Installing dependencies.* (\([0-9.]*\) s)$/\1/p' "$work/warp.log" >> "$work/times/uv_install" ;;
+    host_install) # the same install on the host: uv, an empty cache, a new venv; only `uv pip install` timed
+      local v; v=$(mktemp -d "$work/trash/host.XXXXXX")
+      UV_CACHE_DIR=$v/cache "$tools/uv" venv -q --python /usr/bin/python3 "$v/venv"
+      sync; t=$(now); UV_CACHE_DIR=$v/cache VIRTUAL_ENV=$v/venv "$tools/uv" pip install -q -r "$app/requirements.txt" ;;
     pip_cold) ensure_base; only_base; sync; t=$(now); WARP_INSTALLER=pip warp_build --output "oci:$work/layout" ;;
     uv_empty) trash "$work/cache"; sync; t=$(now); warp_build --output "oci:$work/layout" ;;
     pip_empty) trash "$work/cache"; sync; t=$(now); WARP_INSTALLER=pip warp_build --output "oci:$work/layout" ;;
@@ -149,7 +158,7 @@ measure() { # ROW
 }
 
 all_rows=(podman_cold uv_cold pip_cold uv_empty pip_empty podman_code warp_code warp_code_load
-          warp_code_attest warp_code_bare)
+          warp_code_attest warp_code_bare host_install)
 read -r -a rows <<< "${ROWS:-${all_rows[*]}}"
 rounds=${ROUNDS:-5}
 mkdir -p "$work/times" "$work/trash"
@@ -218,4 +227,9 @@ if attest and bare:
     print(f"| --attach=false (no SBOM, provenance, signature) | {fmt(bare, 2)} |")
     print(f"| --sbom FILE, SBOMs + provenance attached, --sign-key | {fmt(attest, 2)} |")
     print(f"| cost (difference of the medians; target ≤ 0.1 s) | {attest[0] - bare[0]:+.3f} s |")
+inside, host = row("uv_install"), row("host_install")
+if inside and host:
+    print("\n| the install of requirements.txt, uv, empty uv cache | time | ratio of medians | target |\n|---|---|---|---|")
+    print(f"| on the host (`uv pip install` into a new venv) | {fmt(host, 2)} | 1.00 | |")
+    print(f"| inside the cold build (its step line) | {fmt(inside, 1)} | {inside[0] / host[0]:.2f} | ≤ 1.2 |")
 PY
