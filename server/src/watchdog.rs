@@ -52,6 +52,10 @@ pub fn start(shared: Arc<Shared>) {
         .spawn(move || watch(shared));
 }
 
+/// An inline call (`http::inline`) running this long gets a new I/O loop to
+/// accept for it.
+pub const RESCUE_AFTER: Duration = Duration::from_millis(200);
+
 fn watch(shared: Arc<Shared>) {
     let heartbeat = crate::config::seconds(shared.config.heartbeat_interval);
     let deadlock = crate::config::seconds(shared.config.deadlock_timeout);
@@ -121,7 +125,7 @@ fn watch_inline(shared: &Shared, request_timeout: Option<Duration>) {
         return;
     };
     let age = call.started.elapsed();
-    if !call.rescued && age >= crate::http::inline::RESCUE_AFTER {
+    if !call.rescued && age >= RESCUE_AFTER {
         call.rescued = true;
         if let Some(rescue) = shared.rescue.get() {
             rescue(call.generation);

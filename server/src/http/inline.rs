@@ -27,20 +27,17 @@
 //!
 //! While an inline call runs, its I/O loop does nothing else; the watchdog
 //! (`crate::watchdog`) sees the call in `Shared::inline_call` and, past
-//! [`RESCUE_AFTER`], has `http::run` start a new I/O loop that takes over
+//! [`crate::watchdog::RESCUE_AFTER`], has `http::run` start a new I/O loop that takes over
 //! accepting (the stuck one serves its own connections once the call returns,
 //! then ends); past the request-timeout it answers 504 on the socket itself.
 use crate::context::{InlineCall, Shared};
-use crate::http::service::Connection;
 use crate::request::{Job, RunInline, Work};
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// An inline call longer than this makes the next requests hand off.
 pub const SLOW: Duration = Duration::from_millis(2);
-
-/// An inline call running this long gets a new I/O loop to accept for it.
-pub const RESCUE_AFTER: Duration = Duration::from_millis(200);
 
 const BACKOFF_FIRST: Duration = Duration::from_secs(1);
 
@@ -114,12 +111,15 @@ impl Inline {
     /// Run `job` here, on the I/O thread; its replies are in its channel when
     /// this returns (the rest of a long response is queued for a pool
     /// thread). True when the watchdog already answered it (request-timeout).
+    /// `fd` and `unflushed`: the request's socket, and whether hyper still
+    /// holds bytes of an earlier response for it (the watchdog's 504 needs both).
     pub fn run(
         &self,
         shared: &Shared,
         jobs: &crossbeam_channel::Sender<Work>,
         job: Job,
-        conn: &Connection,
+        fd: RawFd,
+        unflushed: bool,
         generation: u64,
     ) -> bool {
         let waits_before = self
@@ -129,9 +129,9 @@ impl Inline {
         let started = Instant::now();
         *shared.inline_call.lock().unwrap() = Some(InlineCall {
             started,
-            fd: conn.fd,
+            fd,
             generation,
-            unflushed: conn.phase.unflushed(),
+            unflushed,
             rescued: false,
             answered: false,
         });

@@ -299,7 +299,7 @@ async fn leave_accept_to_idle_workers(shared: &Shared, jobs: &crossbeam_channel:
 
 /// The worker's I/O loops, numbered by generation: loop 0 starts with the
 /// worker; a later one only when the watchdog finds the current loop held by
-/// an inline call past `inline::RESCUE_AFTER` ([`Loops::take_over`]). The new
+/// an inline call past `watchdog::RESCUE_AFTER` ([`Loops::take_over`]). The new
 /// loop accepts from then on; the old one serves the connections it has once
 /// the call returns, then ends. Each runs on its own thread, which keeps a
 /// Python thread state for its life (inline calls then only take the GIL).
@@ -361,7 +361,7 @@ impl Loops {
         }
         eprintln!(
             "[warpserver] a request has held I/O loop {stuck} for over {} ms; loop {next} takes over accepting",
-            inline::RESCUE_AFTER.as_millis()
+            crate::watchdog::RESCUE_AFTER.as_millis()
         );
         self.current_tx.send_replace(next);
         if let Err(e) = self.spawn(next) {

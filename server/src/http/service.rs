@@ -363,7 +363,8 @@ impl Service {
             _ => None,
         };
         if let Some(inline) = inline {
-            if inline.run(shared, &self.jobs, job, conn, self.generation) {
+            let unflushed = conn.phase.unflushed();
+            if inline.run(shared, &self.jobs, job, conn.fd, unflushed, self.generation) {
                 let mut response = timed_out();
                 response.extensions_mut().insert(AnsweredByWatchdog);
                 return response;
