@@ -3,7 +3,8 @@
 //! default, `--tls-verify=false`, or trusted through `SSL_CERT_FILE`),
 //! bearer-token auth with a real token server, and retries of transient
 //! failures through a proxy that closes or answers 503 to the first
-//! connections; zstd layers pulled and run by podman.
+//! connections; zstd layers pulled and run by podman; a plain registry and
+//! one with basic auth, pulled from, pushed to and pulled back by podman.
 #[path = "support/image.rs"]
 mod image_support;
 #[path = "support/registry.rs"]
@@ -12,6 +13,7 @@ mod support;
 
 use image_support::*;
 use registry_support::{Faults, FlakyProxy, Registry};
+use serde_json::Value;
 use std::time::{Duration, Instant};
 use support::{assert_fails_with, assert_ok, run, stderr, stdout};
 
@@ -452,4 +454,98 @@ fn zstd_layers_are_pulled_and_run_by_podman() {
         "{}",
         support::stdout(&out)
     );
+}
+
+#[test]
+fn registry_pull_build_push_and_pull_back_with_podman() {
+    let Some(registry) = Registry::anonymous() else {
+        return;
+    };
+    let Some(base) = registry.push_test_base() else {
+        return;
+    };
+    let app = plain_app("from the registry");
+    let name = format!("{}/team/app:1", registry.host());
+
+    let out = run(warp_image(app.path(), &shared_cache()).args([
+        "app",
+        "--base",
+        &format!("docker://{}/warp-test/nothing:1", registry.host()),
+    ]));
+    assert_fails_with(&out, "not found");
+
+    let out = run(warp_image(app.path(), &shared_cache()).args([&name, "--base", &base, "--push"]));
+    assert_ok(&out);
+    let digest = digest_of(&out);
+    let log = stderr(&out);
+    // The base layer is mounted from the base's repository, not uploaded again.
+    assert!(log.contains("mounted") || log.contains("exists"), "{log}");
+    assert!(log.contains("pushed in"), "{log}");
+
+    let out = run(podman().args(["pull", "--tls-verify=false", &name]));
+    assert_ok(&out);
+    let out = run(podman().args([
+        "run",
+        "--rm",
+        "-u",
+        "100001:0",
+        &name,
+        "cat",
+        "/opt/app-root/src/wsgi.py",
+    ]));
+    assert_ok(&out);
+    assert!(stdout(&out).contains("from the registry"));
+    let out = run(podman().args(["image", "inspect", "--format", "{{.Digest}}", &name]));
+    assert_eq!(stdout(&out).trim(), digest);
+
+    // A second push finds every blob there.
+    let out = run(warp_image(app.path(), &shared_cache()).args([
+        &name,
+        "--base",
+        &base,
+        "--output",
+        &format!("docker://{name}"),
+    ]));
+    assert_ok(&out);
+    assert!(!stderr(&out).contains("pushed in"), "{}", stderr(&out));
+    let _ = run(podman().args(["rmi", "-f", &name]));
+}
+
+#[test]
+fn registry_with_basic_auth_needs_and_uses_credentials() {
+    let Some(registry) = Registry::with_basic_auth("warp", "s3cret-pass") else {
+        return;
+    };
+    let Some(base) = registry.push_test_base() else {
+        return;
+    };
+    let app = plain_app("authenticated");
+    let name = format!("{}/team/private:1", registry.host());
+
+    let out = run(warp_image(app.path(), &shared_cache()).args([&name, "--base", &base]));
+    assert_fails_with(&out, "refused access (HTTP 401)");
+    assert!(stderr(&out).contains("log in"), "{}", stderr(&out));
+
+    let auth_dir = tempfile::tempdir().unwrap();
+    let auth = registry.auth_file(auth_dir.path());
+    let out = run(warp_image(app.path(), &shared_cache())
+        .env("REGISTRY_AUTH_FILE", &auth)
+        .args([&name, "--base", &base, "--push"]));
+    assert_ok(&out);
+    let out = run(std::process::Command::new("skopeo").args([
+        "inspect",
+        "--tls-verify=false",
+        "--creds",
+        "warp:s3cret-pass",
+        &format!("docker://{name}"),
+    ]));
+    assert_ok(&out);
+    let inspected: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        inspected["Labels"]["io.openshift.expose-services"],
+        "8080:http"
+    );
+
+    // Wrong credentials: a clear refusal, not a crash.
+    registry.assert_wrong_password_is_refused(app.path(), &name, &base);
 }
