@@ -35,33 +35,18 @@ pub struct AccessRecord {
     pub started: Instant,
 }
 
-/// `21/Nov/2026:14:53:28 +0000`
+/// `21/Nov/2026:14:53:28 +0000`: the fields of the HTTP date httpdate
+/// writes (`Sat, 21 Nov 2026 14:53:28 GMT`, always that shape and width)
+/// in the order Apache's common log format puts them.
 fn clf_time(at: SystemTime) -> String {
-    let secs = at
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0) as i64;
-    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
-    // Howard Hinnant's civil-from-days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    format!(
-        "{day:02}/{}/{year}:{:02}:{:02}:{:02} +0000",
-        MONTHS[(month - 1) as usize],
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    let http = httpdate::fmt_http_date(at.max(UNIX_EPOCH));
+    let mut parts = http.split(' ').skip(1);
+    let (Some(day), Some(month), Some(year), Some(clock)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        unreachable!("httpdate writes `Www, DD Mmm YYYY HH:MM:SS GMT`: {http}")
+    };
+    format!("{day}/{month}/{year}:{clock} +0000")
 }
 
 fn json_string(s: &str) -> String {
@@ -126,5 +111,9 @@ mod tests {
         let at = UNIX_EPOCH + Duration::from_secs(1_795_272_808); // 2026-11-21 14:53:28 UTC
         assert_eq!(clf_time(at), "21/Nov/2026:14:53:28 +0000");
         assert_eq!(clf_time(UNIX_EPOCH), "01/Jan/1970:00:00:00 +0000");
+        let leap = UNIX_EPOCH + Duration::from_secs(1_709_210_096);
+        assert_eq!(clf_time(leap), "29/Feb/2024:12:34:56 +0000");
+        let before = UNIX_EPOCH - Duration::from_secs(5);
+        assert_eq!(clf_time(before), "01/Jan/1970:00:00:00 +0000");
     }
 }
