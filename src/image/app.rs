@@ -13,7 +13,7 @@ use super::store::BlobStore;
 use super::{provenance, roots, sbom, Layer};
 use crate::error::fail;
 use crate::ui;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::fs;
 use std::path::PathBuf;
 
@@ -56,8 +56,7 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
 
     let (base, base_root) = stage::base::load_base(&base_ref, &store, &options.publish.registry)?;
     let python = sandbox::find_python(&base_root, &base_text)?;
-    let exe = std::env::current_exe().context("locating the warp binary")?;
-    let exe_hash = stage::runtime::exe_hash(&store, &exe)?;
+    let (exe, exe_hash) = stage::runtime::this_warp(&store)?;
 
     let runtime_files = ui::step("Runtime files", || {
         stage::runtime::runtime_files(

@@ -20,7 +20,7 @@ use super::stage::{self, base::DEFAULT_BASE};
 use super::store::BlobStore;
 use super::{sandbox, unpack, Layer};
 use crate::ui;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -102,8 +102,7 @@ fn make_builder(options: &BuilderOptions) -> Result<()> {
     let (base, base_root) = stage::base::load_base(&base_ref, &store, &options.publish.registry)?;
     // assemble runs `warp build`, which needs the base's Python: say so now.
     sandbox::find_python(&base_root, base_text)?;
-    let exe = std::env::current_exe().context("locating the warp binary")?;
-    let exe_hash = stage::runtime::exe_hash(&store, &exe)?;
+    let (exe, exe_hash) = stage::runtime::this_warp(&store)?;
     let (_, runtime) = ui::step("Runtime layer", || {
         stage::runtime::runtime_layer(
             &store,

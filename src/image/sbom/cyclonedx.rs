@@ -6,12 +6,22 @@ use super::{content_hash, spdx_expression, to_bytes, warp_purl, Inventory, WARP_
 use serde_json::{json, Value};
 
 pub fn render(inv: &Inventory, created: &str) -> Vec<u8> {
-    let licenses = |license: Option<&str>| -> Option<Value> {
-        let text = license?;
-        Some(match spdx_expression(text) {
-            Some(expression) => json!([{"expression": expression}]),
-            None => json!([{"license": {"name": text}}]),
-        })
+    // A package as a library component, OS or Python alike.
+    let library = |purl: &str, name: &str, version: &str, license: Option<&str>| -> Value {
+        let mut c = json!({
+            "type": "library",
+            "bom-ref": purl,
+            "name": name,
+            "version": version,
+            "purl": purl,
+        });
+        if let Some(text) = license {
+            c["licenses"] = match spdx_expression(text) {
+                Some(expression) => json!([{"expression": expression}]),
+                None => json!([{"license": {"name": text}}]),
+            };
+        }
+        c
     };
     let mut components = vec![json!({
         "type": "application",
@@ -22,29 +32,10 @@ pub fn render(inv: &Inventory, created: &str) -> Vec<u8> {
         "hashes": [{"alg": "SHA-256", "content": inv.warp_sha256}],
     })];
     for p in &inv.os.packages {
-        let mut c = json!({
-            "type": "library",
-            "bom-ref": p.purl,
-            "name": p.name,
-            "version": p.version,
-            "purl": p.purl,
-        });
-        if let Some(l) = licenses(p.license.as_deref()) {
-            c["licenses"] = l;
-        }
-        components.push(c);
+        components.push(library(&p.purl, &p.name, &p.version, p.license.as_deref()));
     }
     for d in &inv.python {
-        let mut c = json!({
-            "type": "library",
-            "bom-ref": d.purl,
-            "name": d.name,
-            "version": d.version,
-            "purl": d.purl,
-        });
-        if let Some(l) = licenses(d.license.as_deref()) {
-            c["licenses"] = l;
-        }
+        let mut c = library(&d.purl, &d.name, &d.version, d.license.as_deref());
         if !d.files.is_empty() {
             c["components"] = json!(d
                 .files

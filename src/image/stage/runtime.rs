@@ -12,17 +12,25 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-pub fn file_hash(path: &Path) -> Result<String> {
+fn file_hash(path: &Path) -> Result<String> {
     let mut hasher = Sha256::new();
     std::io::copy(&mut fs::File::open(path)?, &mut hasher)?;
     Ok(hex::encode(hasher.finalize()))
+}
+
+/// The running warp binary, which the runtime layer carries, and its hash.
+pub fn this_warp(store: &BlobStore) -> Result<(PathBuf, String)> {
+    use anyhow::Context as _;
+    let exe = std::env::current_exe().context("locating the warp binary")?;
+    let hash = exe_hash(store, &exe)?;
+    Ok((exe, hash))
 }
 
 /// The sha256 of the warp binary, remembered in the cache under its device,
 /// inode, size and mtime (nanoseconds), so that a rebuild does not hash
 /// megabytes to learn what it already knows. Any replacement of the binary
 /// (a new build, an install) changes the mtime or the inode.
-pub fn exe_hash(store: &BlobStore, exe: &Path) -> Result<String> {
+fn exe_hash(store: &BlobStore, exe: &Path) -> Result<String> {
     use std::os::unix::fs::MetadataExt;
     let meta = fs::metadata(exe)?;
     let identity = format!(
