@@ -27,9 +27,63 @@
 //!
 //! While an inline call runs, its I/O loop does nothing else; the watchdog
 //! (`crate::watchdog`) sees the call in `Shared::inline_call` and, past
-//! [`crate::watchdog::RESCUE_AFTER`], has `http::run` start a new I/O loop that takes over
-//! accepting (the stuck one serves its own connections once the call returns,
+//! [`crate::watchdog::RESCUE_AFTER`], has `http::run` start a new I/O loop
+//! that takes over accepting (the stuck one serves its own connections once the call returns,
 //! then ends); past the request-timeout it answers 504 on the socket itself.
+//!
+//! A request that finds the pool busy with one that began under 2 ms ago waits
+//! for it (the pool signals `Shared::pool_idle`, at most 4 ms) instead of
+//! queueing: under steady load a queue never empties by itself, so one hand-off
+//! would keep every later request on the pool. A pool thread counts itself idle
+//! only after it let go of the GIL, and the GIL probe skips its turn when a
+//! request started within the second, so an inline call rarely waits for the
+//! GIL. The I/O thread keeps one Python thread state for its life, so an inline
+//! call is a GIL acquisition, not a new thread state; it is never the main
+//! thread, so Python signal handlers never run inside the app.
+//!
+//! How each guarantee holds while a call runs inline and its I/O loop does
+//! nothing else:
+//! - *request-timeout*: the watchdog thread sees the call in
+//!   `Shared::inline_call`; at the timeout it writes the same 504 on the
+//!   request's socket (only if hyper holds no unwritten bytes of an earlier
+//!   response; else it only ends the stream), shuts its sending side, counts it
+//!   once (the call's late reply is not counted) and asks for the recycle, as
+//!   the I/O side does for a pool thread's request;
+//! - *the I/O loop held too long*: past 200 ms the watchdog has `http::run`
+//!   start a new I/O loop (generation N+1, thread `warpserver-io-N+1`) that
+//!   takes over accepting; the held loop serves its own connections once the
+//!   call returns (handing every request off), drains, and ends.
+//!   max-connections is shared; at most `threads` requests still run at once —
+//!   a pool thread that takes a job while the held call fills the last slot
+//!   waits (`pool::wait_for_a_slot`), the job still counted as queued and under
+//!   queue-timeout;
+//! - *queue-timeout*: inline requests never queue (their queue wait is 0);
+//!   requests that arrive meanwhile wait in their sockets, unmeasured, behind
+//!   calls nine in ten of which take under 2 ms — about max-connections × 2 ms
+//!   (2 s at the defaults) against a 45 s queue-timeout — and behind the few
+//!   slower ones the moving share lets through, which the rescue above bounds
+//!   for new connections;
+//! - *header, body and keep-alive timeouts* of other connections are judged
+//!   when the loop next looks (late by at most one inline call, never early);
+//!   request bodies are read in full before any app call;
+//! - *watchdog*: an I/O thread holds the GIL only inside a call and releases it
+//!   when the app waits, like a pool thread, so the GIL probe sees the same; a
+//!   call holding the GIL for the deadlock-timeout is a real deadlock;
+//! - *graceful drain, SIGTERM/SIGHUP, max-requests, memory-limit*: signals are
+//!   read by whichever loop is accepting (tokio's signal driver is
+//!   process-wide); a drain waits for an inline call as for a pool thread's;
+//!   the counters `maximum-requests` uses count inline requests when their call
+//!   ends;
+//! - *metrics, access log, events*: counted and logged in the same places;
+//!   `request_metrics()` adds `inline_requests` and `handed_off_requests`;
+//!   event callbacks run on the thread that runs the request;
+//! - *thread identity*: an inline request runs on a `warpserver-io-N` thread,
+//!   one shared by every inline request (so `threading.local` is per thread as
+//!   before, not per request); a response whose iteration outgrows the inline
+//!   budget (2 ms, or more replies than the channel holds — a long stream, many
+//!   `write()`s) is finished by a pool thread, so its generator resumes there:
+//!   an app that ties objects to the thread that created them (sqlite3's
+//!   check_same_thread) must not keep using them in a long streamed response.
 use crate::context::{InlineCall, Shared};
 use crate::request::{Job, RunInline, Work};
 use std::os::fd::RawFd;
