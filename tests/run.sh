@@ -4,7 +4,8 @@
 # tools, a Debian+python3 base image), then runs fmt, clippy and `cargo test`.
 #
 #   ./tests/run.sh                 everything
-#   ./tests/run.sh --test build    arguments go to `cargo test`
+#   ./tests/run.sh --test it build::   arguments go to `cargo test` (one
+#                                     area of tests/it/: a module filter)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -52,14 +53,14 @@ if [ ! -x "$tools/bin/uv" ] || [ ! -x "$tools/bin/django-admin" ] \
   "$tools/bin/pip" install -q --upgrade pip
   "$tools/bin/pip" install -q uv django flask kubernetes-validate poetry "pdm[locked]" pipenv
 fi
-# The SBOM validators (tests/image_sbom.rs): SPDX's and CycloneDX's own libraries.
-# PyNaCl: an independent writer of cosign's encrypted key format (tests/image_sign.rs).
+# The SBOM validators (tests/it/image_sbom.rs): SPDX's and CycloneDX's own libraries.
+# PyNaCl: an independent writer of cosign's encrypted key format (tests/it/image_sign.rs).
 if ! "$tools/bin/python" -c 'import spdx_tools, cyclonedx, jsonschema, nacl' >/dev/null 2>&1; then
   say "installing the SBOM validators and PyNaCl into $tools"
   "$tools/bin/python" -m pip install -q spdx-tools 'cyclonedx-python-lib[json-validation]' pynacl
 fi
 export WARP_TEST_TOOLS="$tools/bin"
-# Poetry 1.x (lock-version 2.0 files, tests/locks.rs), in its own venv beside
+# Poetry 1.x (lock-version 2.0 files, tests/it/locks.rs), in its own venv beside
 # the tools' Poetry 2; installed with the tools' uv (seconds, not pip's minute).
 poetry1="$root/target/test-env/poetry1"
 if [ ! -x "$poetry1/bin/poetry" ]; then
@@ -75,8 +76,8 @@ export WARP_TEST_BASE_IMAGE="localhost/warp-test/debian-python:bookworm"
 "$root/tests/fixtures/base-image.sh" "$WARP_TEST_BASE_ROOTFS_TAR" "$WARP_TEST_BASE_IMAGE"
 
 # --- a Debian sid root with python3.14 and python3.15, made once per checkout
-# (pyenv here stops at 3.13; tests/newest_cpythons.rs runs warp in it by chroot),
-# and sid's skopeo, which verifies sigstore signatures (tests/image_sign.rs)
+# (pyenv here stops at 3.13; tests/it/newest_cpythons.rs runs warp in it by chroot),
+# and sid's skopeo, which verifies sigstore signatures (tests/it/image_sign.rs)
 export WARP_TEST_SID_ROOT="$root/target/test-env/sid-root"
 "$root/tests/fixtures/sid-root.sh" "$WARP_TEST_SID_ROOT"
 
@@ -105,7 +106,8 @@ cargo clippy --workspace --all-targets -q -- -D warnings
    --target-dir "$root/target/warpserver" -- -D warnings)
 
 say "cargo test"
-# --no-fail-fast: one failing test binary must not hide the others' results.
+# --no-fail-fast: one failing test binary (the unit tests, tests/it) must not
+# hide the others' results.
 cargo test --no-fail-fast "$@"
 if [ $# -eq 0 ]; then
   say "protocol unit tests (the supervisor <-> worker crate, protocol/)"

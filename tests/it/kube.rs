@@ -1,0 +1,436 @@
+//! The Kubernetes contract on a real engine: the Deployment `warp manifests`
+//! prints, run by `podman kube play` (Debian's podman 4.3) with an image
+//! `warp image` built. The pod runs as the image's non-root user, its probes
+//! pass, the app answers; a failing liveness probe gets the container
+//! restarted and serving again; stopping the pod under load drains.
+//!
+//! What podman does not do here, the test does in the kubelet's place, and
+//! README (under "Kubernetes manifests", "On a real engine") says so: the
+//! drain is judged from inside the pod's network namespace (a load client
+//! entered with `nsenter` into the infra container's), so the network
+//! outlives the stop as in a cluster; podman 4.3's `kube down` SIGKILLs the
+//! containers at once (podman issue 22397, fixed in 5.1), so on a podman
+//! older than 5.1 the test stops the pod as `kube down` does since 5.1
+//! (`podman pod stop`, SIGTERM and the grace period) and then runs `kube
+//! down` (see `drain_under_load`); podman runs no readiness or
+//! startup probe, and runs the liveness probe (as a healthcheck) only from
+//! systemd timers, which this machine has not — so the test runs each probe
+//! command of the manifest in the container (`podman exec`), and on
+//! `failureThreshold` liveness failures stops the container's main process the
+//! way the kubelet does (SIGTERM); the Deployment's `restartPolicy: Always`
+//! (podman's restart policy) brings it back. The manifest is played as
+//! printed except one line: `hostIP: 127.0.0.1` on the port, so the pod is
+//! published on loopback only.
+use crate::image_support;
+use crate::support;
+
+use image_support::{base_archive, podman};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use support::{assert_ok, run, stdout, TempApp};
+
+const IMAGE: &str = "localhost/warp-test/kube-app:1";
+const NAME: &str = "warpkube";
+
+/// The app: `/slow?S` sleeps S seconds; `/break` makes the liveness probe
+/// fail until the container restarts (the mark names PID 1's start time).
+fn app() -> TempApp {
+    let app = TempApp::new();
+    app.write(
+        "wsgi.py",
+        r#"import os, time
+
+def application(environ, start_response):
+    path = environ["PATH_INFO"]
+    if path == "/break":
+        with open("/proc/1/stat") as f:
+            started = f.read().rsplit(")", 1)[1].split()[19]
+        open("/tmp/broken-" + started, "w").close()
+    if path == "/slow":
+        time.sleep(float(environ.get("QUERY_STRING") or 2))
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [("hello from uid %d\n" % os.getuid()).encode()]
+"#,
+    );
+    app.write_exec(
+        ".warp/action_hooks/alive",
+        r#"#!/bin/sh
+exec python - <<'PY'
+import os, sys
+with open("/proc/1/stat") as f:
+    started = f.read().rsplit(")", 1)[1].split()[19]
+if os.path.exists("/tmp/broken-" + started):
+    print("broken by /break")
+    sys.exit(1)
+PY
+"#,
+    );
+    app
+}
+
+/// A played kube YAML, brought down (`podman kube down`) when dropped.
+struct Played {
+    file: PathBuf,
+}
+
+impl Played {
+    fn play(file: &Path) -> Played {
+        let out = run(podman().args(["kube", "play"]).arg(file));
+        let played = Played {
+            file: file.to_path_buf(),
+        };
+        assert_ok(&out);
+        played
+    }
+
+    fn down(&self) -> std::process::Output {
+        run(podman().args(["kube", "down"]).arg(&self.file))
+    }
+}
+
+impl Drop for Played {
+    fn drop(&mut self) {
+        let _ = self.down();
+        let _ = run(podman().args(["pod", "rm", "-f", &format!("{NAME}-pod-0")]));
+    }
+}
+
+fn container() -> String {
+    format!("{NAME}-pod-0-{NAME}")
+}
+
+fn inspect(format: &str) -> String {
+    let out = run(podman().args(["inspect", &container(), "--format", format]));
+    assert_ok(&out);
+    stdout(&out).trim().to_string()
+}
+
+/// `podman exec` of a probe command; its success.
+fn probe(command: &[&str]) -> bool {
+    run(podman().args(["exec", &container()]).args(command))
+        .status
+        .success()
+}
+
+/// One GET on a new connection: Ok(status line + body), Err(where it broke:
+/// "connect" before anything was sent, else "cut").
+fn get(port: u16, path: &str) -> Result<String, &'static str> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|_| "connect")?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: k\r\nConnection: close\r\n\r\n").as_bytes())
+        .map_err(|_| "connect")?;
+    let mut answer = Vec::new();
+    match s.read_to_end(&mut answer) {
+        Ok(_) if answer.starts_with(b"HTTP/1.1 200") && answer.ends_with(b"\n") => {
+            Ok(String::from_utf8_lossy(&answer).into_owned())
+        }
+        // Nothing at all back: the connection was accepted by the kernel's
+        // port forward but no server took it (refused, in effect).
+        Ok(_) if answer.is_empty() => Err("connect"),
+        Err(e) if answer.is_empty() && e.kind() == std::io::ErrorKind::ConnectionReset => {
+            Err("reset")
+        }
+        _ => Err("cut"),
+    }
+}
+
+fn until_up(port: u16, secs: u64) -> Option<String> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if let Ok(answer) = get(port, "/") {
+            return Some(answer);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    None
+}
+
+#[test]
+fn warp_manifests_run_under_podman_kube_play() {
+    let Some(base) = base_archive("docker-archive") else {
+        return;
+    };
+    let app = app();
+    let work = tempfile::tempdir().unwrap();
+    let archive = work.path().join("app.tar");
+    let cache = work.path().join("cache");
+    let out = run(image_support::warp_image(app.path(), &cache)
+        .args([IMAGE, "--base"])
+        .arg(format!("docker-archive:{}", base.display()))
+        .arg("--output")
+        .arg(format!("docker-archive:{}", archive.display())));
+    assert_ok(&out);
+    assert_ok(&run(podman().args(["load", "-q", "-i"]).arg(&archive)));
+
+    let port = support::free_port();
+    let out = run(support::warp(app.path()).args([
+        "manifests",
+        IMAGE,
+        "--name",
+        NAME,
+        "--port",
+        &port.to_string(),
+    ]));
+    assert_ok(&out);
+    let yaml = stdout(&out);
+    let line = format!("          containerPort: {port}\n");
+    assert!(yaml.contains(&line), "{yaml}");
+    let yaml = yaml.replacen(&line, &format!("{line}          hostIP: 127.0.0.1\n"), 1);
+    let file = work.path().join("app.yaml");
+    std::fs::write(&file, &yaml).unwrap();
+
+    let played = Played::play(&file);
+    // The startup probe (tcpSocket), then the app, as the image's user.
+    let answer = until_up(port, 60).unwrap_or_else(|| {
+        let logs = run(podman().args(["logs", &container()]));
+        panic!("the pod never answered:\n{}", support::stderr(&logs))
+    });
+    let image_user = {
+        let out = run(podman().args(["image", "inspect", IMAGE, "--format", "{{.Config.User}}"]));
+        stdout(&out).trim().to_string()
+    };
+    let uid = image_user.split(':').next().unwrap().to_string();
+    assert!(uid != "0" && !uid.is_empty(), "image user {image_user:?}");
+    assert!(
+        answer.ends_with(&format!("hello from uid {uid}\n")),
+        "{answer}"
+    );
+    let out = run(podman().args(["exec", &container(), "id", "-u"]));
+    assert_eq!(stdout(&out).trim(), uid);
+    // The probes as the manifest states them, and podman took the liveness one.
+    assert!(
+        yaml.contains("command:\n            - warp\n            - alive"),
+        "{yaml}"
+    );
+    assert!(probe(&["warp", "ready"]), "readiness probe failed");
+    assert!(probe(&["warp", "alive"]), "liveness probe failed");
+    assert!(inspect("{{json .Config.Healthcheck}}").contains("alive"));
+    assert_eq!(inspect("{{.HostConfig.RestartPolicy.Name}}"), "always");
+
+    // A failing liveness probe: failureThreshold (3) failures in a row, then
+    // the kubelet's stop; restartPolicy Always restarts it, serving again.
+    assert!(yaml.contains("failureThreshold: 3"));
+    let restarts_before: u32 = inspect("{{.RestartCount}}").parse().unwrap();
+    get(port, "/break").unwrap();
+    let mut failures = 0;
+    for _ in 0..10 {
+        if probe(&["warp", "alive"]) {
+            failures = 0;
+        } else {
+            failures += 1;
+        }
+        if failures == 3 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(failures, 3, "the broken app's liveness probe kept passing");
+    let out = run(podman().args(["kill", "--signal", "TERM", &container()]));
+    assert_ok(&out);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline
+        && inspect("{{.RestartCount}}").parse::<u32>().unwrap() == restarts_before
+    {
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert_eq!(
+        inspect("{{.RestartCount}}").parse::<u32>().unwrap(),
+        restarts_before + 1,
+        "not restarted"
+    );
+    assert!(
+        until_up(port, 60).is_some(),
+        "not serving after the restart"
+    );
+    assert!(
+        probe(&["warp", "alive"]),
+        "still not alive after the restart"
+    );
+
+    // Under load, the stop drains: the requests in flight finish (200), and
+    // none is cut. The load runs inside the pod's own network namespace
+    // (the infra container's), on 127.0.0.1, so the network outlives the
+    // teardown as it does in a cluster, where the pod's network lives until
+    // its containers have exited: only the app's stop is judged.
+    assert!(yaml.contains("terminationGracePeriodSeconds: 30"), "{yaml}");
+    let drain = drain_under_load(&played, &work.path().join("load"), port);
+    eprintln!("{drain}");
+    assert_ok(&played.down());
+    let _ = run(podman().args(["rmi", "-f", IMAGE]));
+}
+
+/// The load client, run in the pod's network namespace: `slow` requests
+/// of /slow?3 in flight, and two threads of GET / until the stop file
+/// appears (at most 60 s, 2000 requests each); prints "ready" once the slow
+/// ones are in the app and the fast ones answer, then one JSON line of every
+/// request's outcome ("ok", or how it broke) when all have ended.
+const LOAD_CLIENT: &str = r#"
+import json, os, socket, sys, threading, time
+port, stop_file, slow = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+results, lock = [], threading.Lock()
+
+def get(path):
+    started = time.monotonic()
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    except OSError as e:
+        return "refused: %s" % e, started
+    try:
+        s.sendall(b"GET %s HTTP/1.1\r\nHost: k\r\nConnection: close\r\n\r\n" % path.encode())
+        answer = b""
+        while True:
+            piece = s.recv(65536)
+            if not piece:
+                break
+            answer += piece
+    except OSError as e:
+        return "cut: %s after %d bytes" % (e, len(answer)), started
+    finally:
+        s.close()
+    if answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"\n"):
+        return "ok", started
+    return "cut: %r" % answer[:80], started
+
+def record(kind, path):
+    outcome, started = get(path)
+    with lock:
+        results.append({"kind": kind, "outcome": outcome,
+                        "secs": round(time.monotonic() - started, 3)})
+
+def fast():
+    deadline = time.monotonic() + 60
+    for _ in range(2000):
+        if os.path.exists(stop_file) or time.monotonic() > deadline:
+            return
+        record("fast", "/")
+
+slow_threads = [threading.Thread(target=record, args=("slow", "/slow?3")) for _ in range(slow)]
+fast_threads = [threading.Thread(target=fast) for _ in range(2)]
+for t in slow_threads + fast_threads:
+    t.start()
+deadline = time.monotonic() + 20
+while time.monotonic() < deadline:
+    with lock:
+        if sum(r["outcome"] == "ok" for r in results) >= 5:
+            break
+    time.sleep(0.05)
+time.sleep(0.5)  # the slow requests are in the app by now
+print("ready", flush=True)
+for t in slow_threads + fast_threads:
+    t.join(40)
+print(json.dumps(results), flush=True)
+"#;
+
+/// Stop the pod under load from inside its network namespace and check that
+/// it drained: every request in flight got its whole 200, none was cut, the
+/// server logged its graceful stop. Returns a line of figures.
+///
+/// How the pod is stopped: podman before 5.1 `kube down`s with SIGKILL at
+/// once, whatever the stop timeout (podman issue 22397, fixed by PR 22398 in
+/// 5.1), and only from 4.7 on does kube play turn
+/// terminationGracePeriodSeconds into the stop timeout (PR 19914). So on an
+/// older podman the test does what `kube down` does since 5.1 — `podman pod
+/// stop` with the manifest's grace period (SIGTERM, then up to 30 s) — and
+/// then `kube down`; on 5.1 or newer `kube down` alone.
+/// `WARP_KUBE_DOWN_DIRECT=1` forces `kube down` alone (to see what an old
+/// podman does).
+fn drain_under_load(played: &Played, dir: &Path, port: u16) -> String {
+    use std::io::BufRead;
+    std::fs::create_dir_all(dir).unwrap();
+    let script = dir.join("load.py");
+    let stop_file = dir.join("stop");
+    std::fs::write(&script, LOAD_CLIENT).unwrap();
+    let pod = format!("{NAME}-pod-0");
+    let out = run(podman().args(["pod", "inspect", &pod, "--format", "{{.InfraContainerID}}"]));
+    assert_ok(&out);
+    let infra = stdout(&out).trim().to_string();
+    let out = run(podman().args(["inspect", &infra, "--format", "{{.State.Pid}}"]));
+    assert_ok(&out);
+    let infra_pid = stdout(&out).trim().to_string();
+    assert!(
+        infra_pid.parse::<u32>().is_ok_and(|p| p > 0),
+        "{infra_pid:?}"
+    );
+    const SLOW: usize = 4;
+    let mut client = std::process::Command::new("nsenter")
+        .args(["-t", &infra_pid, "-n", "python3"])
+        .arg(&script)
+        .arg(port.to_string())
+        .arg(&stop_file)
+        .arg(SLOW.to_string())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("nsenter python3 (the load client)");
+    let mut lines = std::io::BufReader::new(client.stdout.take().unwrap()).lines();
+    let ready = lines.next().and_then(|l| l.ok()).unwrap_or_default();
+    if ready != "ready" {
+        let _ = client.kill();
+        let _ = client.wait();
+        panic!("the load client in the pod's network did not start: {ready:?}");
+    }
+    let version = stdout(&run(podman().args([
+        "version",
+        "--format",
+        "{{.Client.Version}}",
+    ])));
+    let mut parts = version
+        .trim()
+        .split('.')
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let new_enough = (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (5, 1);
+    let direct = new_enough || std::env::var_os("WARP_KUBE_DOWN_DIRECT").is_some();
+    // As in a cluster, new requests stop coming when the stop begins (the
+    // pod leaves the Service's endpoints); the ones in flight must finish.
+    // No preStop sleep here (podman runs none): harsher than a cluster.
+    // What podman will send and how long it waits (podman before 4.7 leaves
+    // terminationGracePeriodSeconds out: its default, 10 s).
+    let stop_settings = inspect("signal {{.Config.StopSignal}}, timeout {{.Config.StopTimeout}} s");
+    std::fs::write(&stop_file, "").unwrap();
+    let started = Instant::now();
+    let (how, logs) = if direct {
+        assert_ok(&played.down());
+        ("podman kube down", String::new())
+    } else {
+        let out = run(podman().args(["pod", "stop", "--time", "30", &pod]));
+        assert_ok(&out);
+        let logs = run(podman().args(["logs", &container()]));
+        (
+            "podman pod stop --time 30",
+            support::stderr(&logs) + &stdout(&logs),
+        )
+    };
+    let took = started.elapsed();
+    let report = lines.next().and_then(|l| l.ok()).unwrap_or_default();
+    let status = client.wait().expect("the load client");
+    assert!(status.success(), "the load client failed: {status}");
+    let results: Vec<serde_json::Value> = serde_json::from_str(&report)
+        .unwrap_or_else(|e| panic!("the load client's report {report:?}: {e}"));
+    let count = |kind: &str, ok: bool| {
+        results
+            .iter()
+            .filter(|r| r["kind"] == kind && (r["outcome"] == "ok") == ok)
+            .count()
+    };
+    let broken: Vec<_> = results.iter().filter(|r| r["outcome"] != "ok").collect();
+    let figures = format!(
+        "podman {}, container stop {stop_settings}: {how} took {took:?}: {} slow in flight answered, {} fast answered, broken: {broken:?}",
+        version.trim(),
+        count("slow", true),
+        count("fast", true)
+    );
+    assert_eq!(count("slow", true), SLOW, "{figures}");
+    assert!(broken.is_empty(), "{figures}");
+    assert!(count("fast", true) >= 5, "{figures}");
+    if !direct {
+        // The server's own account: SIGTERM, then a graceful stop.
+        assert!(
+            logs.contains("SIGTERM: stopping") && logs.contains("gracefully"),
+            "no graceful stop in the log:\n{logs}"
+        );
+        assert!(logs.contains("all workers stopped; exiting"), "{logs}");
+        assert!(took < Duration::from_secs(30), "{figures}");
+    }
+    figures
+}
