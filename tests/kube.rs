@@ -1,26 +1,28 @@
 //! The Kubernetes contract on a real engine: the Deployment `warp manifests`
-//! prints, run by `podman kube play` (Debian's podman 4.3) with an image
-//! `warp image` built. The pod runs as the image's non-root user, its probes
-//! pass, the app answers; a failing liveness probe gets the container
-//! restarted and serving again; stopping the pod under load drains.
+//! prints, run by `podman kube play` with an image `warp image` built. The
+//! engine is Debian sid's podman (5.8 when written; the test requires 5.1 or
+//! newer) with runc, netavark and aardvark-dns, installed by apt into the
+//! tests' sid root (tests/fixtures/sid-root.sh) and run there in a private
+//! mount namespace (see `Engine`), with its own storage and networks in a
+//! directory of the test. The pod runs as the image's non-root user, its
+//! probes pass, the app answers; a failing liveness probe gets the container
+//! restarted and serving again; `podman kube down` under load drains.
 //!
 //! What podman does not do here, the test does in the kubelet's place, and
 //! README (under "Kubernetes manifests", "On a real engine") says so: the
 //! drain is judged from inside the pod's network namespace (a load client
 //! entered with `nsenter` into the infra container's), so the network
-//! outlives the stop as in a cluster; podman 4.3's `kube down` SIGKILLs the
-//! containers at once (podman issue 22397, fixed in 5.1), so on a podman
-//! older than 5.1 the test stops the pod as `kube down` does since 5.1
-//! (`podman pod stop`, SIGTERM and the grace period) and then runs `kube
-//! down` (see `drain_under_load`); podman runs no readiness or
-//! startup probe, and runs the liveness probe (as a healthcheck) only from
-//! systemd timers, which this machine has not — so the test runs each probe
+//! outlives the stop as in a cluster; podman runs no readiness probe, and
+//! runs the startup and liveness probes (as healthchecks) only from systemd
+//! timers, which this machine has not (and its startup check of a tcpSocket
+//! probe is `nc`, which the image lacks) — so the test runs each probe
 //! command of the manifest in the container (`podman exec`), and on
-//! `failureThreshold` liveness failures stops the container's main process the
-//! way the kubelet does (SIGTERM); the Deployment's `restartPolicy: Always`
-//! (podman's restart policy) brings it back. The manifest is played as
-//! printed except one line: `hostIP: 127.0.0.1` on the port, so the pod is
-//! published on loopback only.
+//! `failureThreshold` liveness failures stops the container's main process
+//! the way the kubelet does (SIGTERM to its pid); the Deployment's
+//! `restartPolicy: Always` (podman's restart policy) brings it back. The
+//! manifest is played as printed except one line: `hostIP: 127.0.0.1` on the
+//! port, so the pod is published on loopback only; and podman 5 publishes a
+//! `containerPort` without `hostPort` only under `kube play --publish-all`.
 #[path = "support/image.rs"]
 mod image_support;
 #[path = "support/sid_root.rs"]
