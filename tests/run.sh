@@ -18,7 +18,7 @@ say() { printf '\n### %s (at %d s)\n' "$*" "$SECONDS"; }
 wanted=(podman:podman runc:runc skopeo:skopeo docker-registry:docker-registry
         htpasswd:apache2-utils debootstrap:debootstrap wrk:wrk hyperfine:hyperfine
         newuidmap:uidmap slirp4netns:slirp4netns curl:curl openssl:openssl
-        catatonit:catatonit nginx:nginx)
+        nginx:nginx)
 missing=()
 for pair in "${wanted[@]}"; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
@@ -77,7 +77,8 @@ export WARP_TEST_BASE_IMAGE="localhost/warp-test/debian-python:bookworm"
 
 # --- a Debian sid root with python3.14 and python3.15, made once per checkout
 # (pyenv here stops at 3.13; tests/it/newest_cpythons.rs runs warp in it by chroot),
-# and sid's skopeo, which verifies sigstore signatures (tests/it/image_sign.rs)
+# sid's skopeo, which verifies sigstore signatures (tests/it/image_sign.rs), and
+# sid's podman 5, whose `kube down` drains (tests/it/kube.rs)
 export WARP_TEST_SID_ROOT="$root/target/test-env/sid-root"
 "$root/tests/fixtures/sid-root.sh" "$WARP_TEST_SID_ROOT"
 
