@@ -56,15 +56,14 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
 
     let (base, base_root) = stage::base::load_base(&base_ref, &store, &options.publish.registry)?;
     let python = sandbox::find_python(&base_root, &base_text)?;
-    let (exe, exe_hash) = stage::runtime::this_warp(&store)?;
+    let warp = stage::runtime::Warp::running(&store)?;
 
     let runtime_files = ui::step("Runtime files", || {
         stage::runtime::runtime_files(
             &store,
             &base_root,
             &base,
-            &exe,
-            &exe_hash,
+            &warp,
             options.publish.compression,
         )
         .map_err(|e| diskfull::in_cache(e, &store, "the runtime files"))
@@ -77,7 +76,12 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
         None => "pip".to_string(),
     };
     let deps_key = stage::dependencies::dependency_key(
-        &src, &base_root, &base, &python, &exe_hash, &installer,
+        &src,
+        &base_root,
+        &base,
+        &python,
+        &warp.sha256,
+        &installer,
     )?;
     let cached_deps =
         stage::dependencies::cached_layer(&store, &deps_key, options.publish.compression);
@@ -120,7 +124,7 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
         let (code, layer) = sandbox.run_while(|| match runtime_cached {
             Some(layer) => Ok(layer),
             None => runtime_files
-                .layer(&store, &base_root, &exe)
+                .layer(&store, &base_root, &warp.exe)
                 .map_err(|e| diskfull::in_cache(e, &store, "the runtime layer")),
         });
         runtime = Some(layer);
@@ -154,7 +158,7 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
         let inputs = [
             deps_key.as_str(),
             base.identity.as_str(),
-            exe_hash.as_str(),
+            warp.sha256.as_str(),
             options.publish.name.as_str(),
         ];
         sbom::documents(&store, &inputs, &created, || {
@@ -162,7 +166,7 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
                 image: options.publish.name.clone(),
                 os: sbom::os::read(&base_root),
                 python: sbom::python_cached(&store, &deps_key, &venv)?,
-                warp_sha256: exe_hash.clone(),
+                warp_sha256: warp.sha256.clone(),
             })
         })
     };
@@ -247,7 +251,7 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
                     manifest_digest: String::new(),
                     base: provenance::public_base_name(&base_ref, &base_text),
                     base_digest: base.identity.clone(),
-                    warp_sha256: exe_hash.clone(),
+                    warp_sha256: warp.sha256.clone(),
                     revision: facts.revision.clone(),
                     dirty: source::dirty(&src),
                     remote_url: facts.source_url.clone(),

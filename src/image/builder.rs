@@ -102,14 +102,13 @@ fn make_builder(options: &BuilderOptions) -> Result<()> {
     let (base, base_root) = stage::base::load_base(&base_ref, &store, &options.publish.registry)?;
     // assemble runs `warp build`, which needs the base's Python: say so now.
     sandbox::find_python(&base_root, base_text)?;
-    let (exe, exe_hash) = stage::runtime::this_warp(&store)?;
+    let warp = stage::runtime::Warp::running(&store)?;
     let (_, runtime) = ui::step("Runtime layer", || {
         stage::runtime::runtime_layer(
             &store,
             &base_root,
             &base,
-            &exe,
-            &exe_hash,
+            &warp,
             options.publish.compression,
         )
     })?;

@@ -18,12 +18,20 @@ fn file_hash(path: &Path) -> Result<String> {
     Ok(hex::encode(hasher.finalize()))
 }
 
-/// The running warp binary, which the runtime layer carries, and its hash.
-pub fn this_warp(store: &BlobStore) -> Result<(PathBuf, String)> {
-    use anyhow::Context as _;
-    let exe = std::env::current_exe().context("locating the warp binary")?;
-    let hash = exe_hash(store, &exe)?;
-    Ok((exe, hash))
+/// A warp binary the runtime layer carries, and its sha256.
+pub struct Warp {
+    pub exe: PathBuf,
+    pub sha256: String,
+}
+
+impl Warp {
+    /// The running binary (its hash from the cache when known).
+    pub fn running(store: &BlobStore) -> Result<Warp> {
+        use anyhow::Context as _;
+        let exe = std::env::current_exe().context("locating the warp binary")?;
+        let sha256 = exe_hash(store, &exe)?;
+        Ok(Warp { exe, sha256 })
+    }
 }
 
 /// The sha256 of the warp binary, remembered in the cache under its device,
@@ -75,12 +83,11 @@ pub fn runtime_layer(
     store: &BlobStore,
     base_root: &Path,
     base: &LoadedImage,
-    exe: &Path,
-    exe_hash: &str,
+    warp: &Warp,
     compression: Compression,
 ) -> Result<(PathBuf, Layer)> {
-    let files = runtime_files(store, base_root, base, exe, exe_hash, compression)?;
-    let layer = files.layer(store, base_root, exe)?;
+    let files = runtime_files(store, base_root, base, warp, compression)?;
+    let layer = files.layer(store, base_root, &warp.exe)?;
     Ok((files.tree, layer))
 }
 
@@ -100,10 +107,10 @@ pub fn runtime_files(
     store: &BlobStore,
     base_root: &Path,
     base: &LoadedImage,
-    exe: &Path,
-    exe_hash: &str,
+    warp: &Warp,
     compression: Compression,
 ) -> Result<RuntimeFiles> {
+    let (exe, exe_hash) = (&warp.exe, &warp.sha256);
     // Paths as the base has them (through its symlinks, e.g. a merged /usr).
     let inside = |rel: &str| -> Result<PathBuf> {
         let resolved = unpack::resolve_in_root(base_root, Path::new(rel), true, "the base image")?;
@@ -203,8 +210,11 @@ mod tests {
             "root:x:0:0::/root:/bin/sh\n",
         )
         .unwrap();
-        let exe = base_root.path().join("fake-warp");
-        fs::write(&exe, "#!/bin/sh\n").unwrap();
+        let warp = Warp {
+            exe: base_root.path().join("fake-warp"),
+            sha256: "ab".into(),
+        };
+        fs::write(&warp.exe, "#!/bin/sh\n").unwrap();
         let base = LoadedImage {
             config: serde_json::from_value(serde_json::json!({
                 "architecture": "amd64", "os": "linux",
@@ -214,15 +224,8 @@ mod tests {
             layers: vec![],
             identity: "sha256:base".into(),
         };
-        let (tree, layer) = runtime_layer(
-            &store,
-            base_root.path(),
-            &base,
-            &exe,
-            "ab",
-            Compression::Gzip,
-        )
-        .unwrap();
+        let (tree, layer) =
+            runtime_layer(&store, base_root.path(), &base, &warp, Compression::Gzip).unwrap();
         assert!(tree.join("usr/local/bin/warp").is_file());
         let entries = layer_entries(&store, &layer);
         for (path, mode, uid) in [
@@ -239,15 +242,8 @@ mod tests {
             );
         }
         // The second time, the remembered layer.
-        let files = runtime_files(
-            &store,
-            base_root.path(),
-            &base,
-            &exe,
-            "ab",
-            Compression::Gzip,
-        )
-        .unwrap();
+        let files =
+            runtime_files(&store, base_root.path(), &base, &warp, Compression::Gzip).unwrap();
         assert_eq!(files.cached(&store), Some(layer));
     }
 }
