@@ -93,58 +93,27 @@ fn build_app_image(options: &ImageOptions) -> Result<()> {
         None => None,
     };
 
-    // The build's writes land in `upper`, over the cached trees.
-    let work = roots::Scratch::new(&store)?;
-    let upper = work.path().join("upper");
-    stage::build::copy_source(&src, &upper)?;
+    // The build writes over the cached trees. The runtime layer does not
+    // depend on it: when not cached, it is written meanwhile.
     let mut lowers: Vec<PathBuf> = deps_root.iter().cloned().collect();
     lowers.push(runtime_files.tree.clone());
     lowers.push(base_root.clone());
-    let build_cache = store.root().join("build-cache");
-    fs::create_dir_all(&build_cache)?;
-    let uv_cache = stage::build::UvCache::lend(&build_cache, &upper)?;
-    // The runtime layer does not depend on the build: when it is not cached
-    // it is written meanwhile, mostly while the build waits for the network
-    // or runs on one CPU.
-    let mut runtime = None;
-    let code = ui::step("warp build (inside the image, uid 1001)", || {
-        let overlay = sandbox::Overlay {
-            lowers,
-            upper: upper.clone(),
-            work: work.path().join("work"),
-        };
-        let sandbox = stage::build::build_sandbox(
-            &work.path().join("merged"),
-            overlay,
-            &python,
-            &build_cache,
-            epoch,
-            uv.as_ref().map(|(uv, _)| uv.as_path()),
-        );
-        let (code, layer) = sandbox.run_while(|| match runtime_cached {
-            Some(layer) => Ok(layer),
-            None => runtime_files
-                .layer(&store, &base_root, &warp.exe)
-                .map_err(|e| diskfull::in_cache(e, &store, "the runtime layer")),
-        });
-        runtime = Some(layer);
-        code
+    let build = stage::build::BuildRun {
+        store: &store,
+        src: &src,
+        lowers,
+        python: &python,
+        epoch,
+        uv: uv.as_ref().map(|(uv, _)| uv.as_path()),
+    };
+    let (built, runtime) = stage::build::run(build, || match runtime_cached {
+        Some(layer) => Ok(layer),
+        None => runtime_files
+            .layer(&store, &base_root, &warp.exe)
+            .map_err(|e| diskfull::in_cache(e, &store, "the runtime layer")),
     })?;
-    drop(uv_cache);
-    if code != 0 && diskfull::nearly_full(&upper) {
-        return Err(diskfull::cache_full(
-            store.root(),
-            "the build's files (see its output above)",
-        ));
-    }
-    if code != 0 {
-        return Err(fail(
-            format!("the build inside the image failed (exit {code})"),
-            "its output is above; `warp build --src DIR` reproduces it outside the image",
-        ));
-    }
-    let runtime = runtime.expect("the sandbox ran")?;
-    let built_app_root = upper.join("opt/app-root");
+    let runtime = runtime?;
+    let built_app_root = built.app_root();
     let venv = match &deps_root {
         Some(dir) => dir.join("opt/app-root"),
         None => built_app_root.clone(),

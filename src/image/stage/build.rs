@@ -3,9 +3,12 @@
 //! base's root in the sandbox, as uid 1001, with the host's uv, CA bundle,
 //! pip/uv settings and a kept download cache lent to it (none of them ever
 //! lands in a layer).
+use crate::error::fail;
 use crate::image::config::{self, APP_ROOT, APP_SRC};
 use crate::image::sandbox::{self, Bind, Sandbox};
-use crate::image::unpack;
+use crate::image::store::BlobStore;
+use crate::image::{diskfull, roots, unpack};
+use crate::ui;
 use anyhow::Result;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -84,6 +87,82 @@ impl Drop for UvCache {
             let _ = fs::rename(&self.inside, &self.kept);
         }
     }
+}
+
+/// What a build inside the base's root needs.
+pub struct BuildRun<'a> {
+    pub store: &'a BlobStore,
+    pub src: &'a Path,
+    /// The read-only trees under the overlay, top first: the cached
+    /// dependencies (when there are), the runtime files, the base's root.
+    pub lowers: Vec<PathBuf>,
+    /// The base's Python (from `sandbox::find_python`).
+    pub python: &'a str,
+    pub epoch: u64,
+    /// The host's uv (see [`host_uv`]).
+    pub uv: Option<&'a Path>,
+}
+
+/// What the build wrote: the overlay's upper directory, in a scratch
+/// directory of the cache that goes with this value.
+pub struct Built {
+    _work: roots::Scratch,
+    pub upper: PathBuf,
+}
+
+impl Built {
+    /// The built /opt/app-root (venv, source, static files, build record).
+    pub fn app_root(&self) -> PathBuf {
+        self.upper.join(APP_ROOT.trim_start_matches('/'))
+    }
+}
+
+/// Copy the source in and run `warp build` inside the base's root, with
+/// `meanwhile` running beside it (the app recipe writes the runtime layer
+/// then, mostly while the build waits for the network or runs on one CPU).
+/// A failed build is one line pointing at its output above, or at a full
+/// cache.
+pub fn run<T: Send>(run: BuildRun, meanwhile: impl FnOnce() -> T + Send) -> Result<(Built, T)> {
+    let work = roots::Scratch::new(run.store)?;
+    let upper = work.path().join("upper");
+    copy_source(run.src, &upper)?;
+    let build_cache = run.store.root().join("build-cache");
+    fs::create_dir_all(&build_cache)?;
+    let uv_cache = UvCache::lend(&build_cache, &upper)?;
+    let mut done = None;
+    let code = ui::step("warp build (inside the image, uid 1001)", || {
+        let overlay = sandbox::Overlay {
+            lowers: run.lowers,
+            upper: upper.clone(),
+            work: work.path().join("work"),
+        };
+        let sandbox = build_sandbox(
+            &work.path().join("merged"),
+            overlay,
+            run.python,
+            &build_cache,
+            run.epoch,
+            run.uv,
+        );
+        let (code, value) = sandbox.run_while(meanwhile);
+        done = Some(value);
+        code
+    })?;
+    drop(uv_cache);
+    if code != 0 && diskfull::nearly_full(&upper) {
+        return Err(diskfull::cache_full(
+            run.store.root(),
+            "the build's files (see its output above)",
+        ));
+    }
+    if code != 0 {
+        return Err(fail(
+            format!("the build inside the image failed (exit {code})"),
+            "its output is above; `warp build --src DIR` reproduces it outside the image",
+        ));
+    }
+    let built = Built { _work: work, upper };
+    Ok((built, done.expect("the sandbox ran")))
 }
 
 /// The `warp build` run inside the root.
