@@ -13,11 +13,12 @@ use sha2::{Digest, Sha256};
 use std::path::Path;
 
 /// The variables that change an install's result.
-pub const HASHED_VARS: [&str; 17] = [
+pub const HASHED_VARS: [&str; 18] = [
     "PIP_INDEX_URL",
     "PIP_EXTRA_INDEX_URL",
     "PIP_FIND_LINKS",
     "UV_INDEX_URL",
+    "UV_EXTRA_INDEX_URL",
     "UV_DEFAULT_INDEX",
     "WARP_PIP_NO_INDEX",
     "WARP_PIP_REQUIREMENTS",
@@ -71,6 +72,12 @@ pub fn source_inputs(
             for file in files {
                 requirement_files(home, file, 0, &mut out);
             }
+            // A requirements file may install the project itself (`.`).
+            for name in PROJECT_METADATA {
+                if let Ok(bytes) = std::fs::read(home.join(name)) {
+                    out.push((name.to_string(), bytes));
+                }
+            }
         }
         Layout::Pipfile { .. } => {
             for name in ["Pipfile", "Pipfile.lock"] {
@@ -107,6 +114,21 @@ pub fn source_inputs(
         out.push(("wheelhouse".to_string(), listing.join("\n").into_bytes()));
     }
     out
+}
+
+/// A project's metadata, which `pip install .` reads.
+const PROJECT_METADATA: [&str; 3] = ["pyproject.toml", "setup.py", "setup.cfg"];
+
+/// The app's settings files under the source root, as (name, bytes), those
+/// present: `.warp/config.yaml` and the environment files. Whole files, not
+/// the values the build reads from them: they can set any pip or uv variable
+/// (`PIP_PRE`, `UV_PRERELEASE`, …), and a variable not in [`HASHED_VARS`]
+/// can still change what gets installed.
+pub fn settings_files(src_root: &Path) -> Vec<(String, Vec<u8>)> {
+    std::iter::once(crate::app::config::CONFIG_FILE)
+        .chain(crate::app::vars::ENV_FILES)
+        .filter_map(|rel| Some((rel.to_string(), std::fs::read(src_root.join(rel)).ok()?)))
+        .collect()
 }
 
 /// A requirements file's bytes, then those of the files it includes; named

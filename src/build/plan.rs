@@ -2,21 +2,23 @@
 //! install puts into the venv — the layout (which lock or requirement file),
 //! the groups and extras, the installer, the interpreter, the app's files
 //! that feed the install (lock file and pyproject, requirement files with
-//! their includes, a package project's tree, the wheelhouse), the variables
+//! their includes and the project's metadata, a package project's tree, the
+//! wheelhouse, the settings and environment files), the variables
 //! that change how pip/uv resolve, and the `pre-build` / `build-env` hooks —
 //! and hashes itself.
 //!
 //! `warp build` compares [`Plan::hash`] with the last build's (the inputs
 //! hash: unchanged → install skipped; S2I's assemble reuses a saved venv on
 //! it), and `warp image` keys its dependencies layer on the same hash plus the
-//! image-only fields (base image, warp binary). There is no second list of
+//! image-only fields (base image and its Pythons, warp binary, the installer
+//! inside and `WARP_INSTALLER`). There is no second list of
 //! inputs anywhere: a new input is added here, and both follow.
 use crate::app::config::Config;
 use crate::app::hooks;
 use crate::app::vars::AppVars;
 use crate::app::{App, AppPaths};
 use crate::build::detect::{self, Layout};
-use crate::build::inputs::{hash_field, source_inputs, HASHED_VARS};
+use crate::build::inputs::{hash_field, settings_files, source_inputs, HASHED_VARS};
 use crate::build::install;
 use crate::build::lock::Selection;
 use anyhow::Result;
@@ -69,7 +71,8 @@ impl Plan {
         } = source;
         let layout = detect::layout(home, vars, config)?;
         let wheelhouse = install::wheelhouse(&paths.src_root);
-        let files = source_inputs(&layout, home, &paths.app_root, wheelhouse.as_deref());
+        let mut files = source_inputs(&layout, home, &paths.app_root, wheelhouse.as_deref());
+        files.extend(settings_files(&paths.src_root));
         let hooks = ["pre-build", "build-env"]
             .iter()
             .map(|name| {
@@ -140,7 +143,7 @@ impl Plan {
     pub fn hash(&self) -> String {
         let mut h = Sha256::new();
         let mut field = |name: &str, value: &[u8]| hash_field(&mut h, name, value);
-        field("plan", b"v2");
+        field("plan", b"v3");
         field("tool", self.installer.as_bytes());
         field(
             "python",

@@ -619,3 +619,48 @@ fn pip_extra_index_url_reaches_pip_and_uv() {
         ));
     }
 }
+
+/// The project's metadata and the settings files are install inputs too, for
+/// `warp build` as for the image's dependencies layer: a requirements file
+/// that installs the project itself (`.`) reinstalls when setup.py changes,
+/// and so does an edit of `.warp/environment` (it can set any pip or uv
+/// variable); an unchanged source still skips the install.
+#[test]
+fn project_metadata_and_settings_files_are_install_inputs() {
+    let app = TempApp::new();
+    app.write("wsgi.py", WSGI_APP);
+    app.write("requirements.txt", ".\n");
+    let setup = |version: u32| {
+        format!(
+            "from setuptools import setup\n\
+             setup(name='reqs-app', version='{version}', py_modules=['reqs_app'])\n"
+        )
+    };
+    app.write("setup.py", &setup(1));
+    app.write("reqs_app.py", "VALUE = 1\n");
+    let build = |app: &TempApp| {
+        let mut cmd = warp_uv(app.path())?;
+        let out = run(cmd.arg("build"));
+        assert_ok(&out);
+        Some(stderr(&out))
+    };
+    let Some(_) = build(&app) else {
+        return;
+    };
+    let again = build(&app).unwrap();
+    assert!(again.contains("install skipped"), "{again}");
+
+    app.write("setup.py", &setup(2));
+    let changed = build(&app).unwrap();
+    assert!(!changed.contains("install skipped"), "{changed}");
+    assert_ok(&venv_python(
+        app.path(),
+        "import importlib.metadata as m; assert m.version('reqs-app') == '2'",
+    ));
+
+    app.write(".warp/environment", "UV_PRERELEASE=allow\n");
+    let settings = build(&app).unwrap();
+    assert!(!settings.contains("install skipped"), "{settings}");
+    let again = build(&app).unwrap();
+    assert!(again.contains("install skipped"), "{again}");
+}

@@ -34,30 +34,13 @@ pub fn dependencies_layer(
     Ok(layer)
 }
 
-/// Files whose content decides what gets installed into the venv, beyond
-/// what `warp build` itself counts (`inputs::source_inputs`: the layout's
-/// requirement files or Pipfile, a project's tree, the wheelhouse; the
-/// `pre-build`/`build-env` hooks; the env files): project metadata a
-/// requirements file may install with `.`, lock files, the config.
-const DEPENDENCY_INPUTS: &[&str] = &[
-    "pyproject.toml",
-    "setup.py",
-    "setup.cfg",
-    "poetry.lock",
-    "uv.lock",
-    ".warp/config.yaml",
-];
+/// The variable that decides the installer inside the build (which the
+/// `installer` field names only from the host's side): image-only.
+const DEPENDENCY_ENV: &[&str] = &["WARP_INSTALLER"];
 
-/// Variables that change what the build installs, beyond `warp build`'s own
-/// `inputs::HASHED_VARS`.
-const DEPENDENCY_ENV: &[&str] = &[
-    "WARP_INSTALLER",
-    "WARPDRIVE_PIP_PACKAGES",
-    "UV_EXTRA_INDEX_URL",
-];
-
-/// The key of the dependencies layer: dependency inputs + base + its Python
-/// + the warp binary (which installs the server extension).
+/// The key of the dependencies layer: the build's plan hash + the image-only
+/// fields (base, its Pythons, the warp binary — which installs the server
+/// extension —, the installer).
 pub fn dependency_key(
     src: &Path,
     root: &Path,
@@ -69,7 +52,7 @@ pub fn dependency_key(
     use crate::build::inputs::hash_field;
     let mut h = Sha256::new();
     let mut field = |name: &str, value: &[u8]| hash_field(&mut h, name, value);
-    field("key", b"deps-v5");
+    field("key", b"deps-v6");
     field("base", base.identity.as_bytes());
     field("python", python.as_bytes());
     field("warp", exe_hash.as_bytes());
@@ -85,12 +68,9 @@ pub fn dependency_key(
             field(lib, versions.join(" ").as_bytes());
         }
     }
-    for rel in DEPENDENCY_INPUTS.iter().chain(&crate::app::vars::ENV_FILES) {
-        field(rel, &fs::read(src.join(rel)).unwrap_or_default());
-    }
-    // What `warp build` itself hashes: its dependency plan (layout, lock,
-    // groups, extras, the app's files, variables and hooks) for this
-    // installer and Python, plus the image-only variables.
+    // What `warp build` itself hashes — its dependency plan (layout, lock,
+    // groups, extras, the app's files, settings, variables and hooks) for
+    // this installer and Python — plus the image-only variable.
     let interpreter = crate::build::plan::Interpreter {
         path: PathBuf::new(),
         version: python.to_string(),
