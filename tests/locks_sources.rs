@@ -112,17 +112,15 @@ fn basic_auth(password: &str) -> String {
 /// and the private index with `credentials`, each from a fresh cache so
 /// that every file is fetched and the index's log shows from where: the
 /// locked versions; itsdangerous from the private index with the
-/// credentials sent unasked; the mirror sent no credentials,
-/// and (unless the lock's indexes are all `searched` for every package, as
-/// PDM's are) asked for iniconfig and not for itsdangerous; the password in
-/// no output and no file of the app, its venv or its build record.
+/// credentials sent unasked; the mirror sent no credentials, asked for
+/// iniconfig and never for itsdangerous; the password in no output and no
+/// file of the app, its venv or its build record.
 fn builds_from_the_private_index(
     app: &Path,
     cache: &Path,
     index: &Index,
     credentials: &[(&str, &str)],
     password: &str,
-    searched: bool,
 ) {
     let mirror = index.mirror();
     let mut env = vec![
@@ -155,13 +153,11 @@ fn builds_from_the_private_index(
                 .all(|l| l.ends_with(" auth=-")),
             "{installer}: {log}"
         );
-        if !searched {
-            assert!(
-                !line("/mirror/simple/iniconfig/").is_empty(),
-                "{installer}: {log}"
-            );
-            assert!(!log.contains("/mirror/simple/itsdangerous"), "{log}");
-        }
+        assert!(
+            !line("/mirror/simple/iniconfig/").is_empty(),
+            "{installer}: {log}"
+        );
+        assert!(!log.contains("/mirror/simple/itsdangerous"), "{log}");
         assert!(!stderr(&out).contains(password) && !stdout(&out).contains(password));
         assert_eq!(files_holding(app, password), "", "{installer}");
     }
@@ -190,7 +186,7 @@ fn registry_packages_come_from_the_locks_index_with_its_credentials() {
         ("UV_INDEX_PRIVATE_ONE_USERNAME", "builder"),
         ("UV_INDEX_PRIVATE_ONE_PASSWORD", password),
     ];
-    builds_from_the_private_index(app.path(), &cache, &index, &credentials, password, false);
+    builds_from_the_private_index(app.path(), &cache, &index, &credentials, password);
     let mirror = index.mirror();
     let auth = basic_auth(password);
 
@@ -370,7 +366,7 @@ fn pipfile_lock_sources_come_from_their_index_with_the_environments_credentials(
     index.take_log();
     let cache = work.path().join("uv-cache");
     let credentials = [("PRIV_USER", "builder"), ("PRIV_PW", password)];
-    builds_from_the_private_index(app.path(), &cache, &index, &credentials, password, false);
+    builds_from_the_private_index(app.path(), &cache, &index, &credentials, password);
     assert_eq!(record(app.path())["layout"], "Pipfile.lock");
 
     // Without the variable: one line naming it (not its value), nothing changed.
@@ -383,7 +379,8 @@ fn pipfile_lock_sources_come_from_their_index_with_the_environments_credentials(
 /// A PDM project with a private `[[tool.pdm.source]]` (credentials from
 /// `${PRIV_USER}`/`${PRIV_PW}` in its URL, PDM's way) that alone serves
 /// itsdangerous (`include_packages`): pdm.lock records no index per package,
-/// so the build searches PyPI's mirror and the private index for each.
+/// so the build chooses them as PDM does — itsdangerous from the private
+/// index alone, iniconfig from PyPI's mirror and the private index.
 #[test]
 fn pdm_lock_sources_come_from_their_index_with_the_environments_credentials() {
     let Some((work, index)) = private_index() else {
@@ -419,7 +416,7 @@ fn pdm_lock_sources_come_from_their_index_with_the_environments_credentials() {
     index.take_log();
     let cache = work.path().join("uv-cache");
     let credentials = [("PRIV_USER", "builder"), ("PRIV_PW", password)];
-    builds_from_the_private_index(app.path(), &cache, &index, &credentials, password, true);
+    builds_from_the_private_index(app.path(), &cache, &index, &credentials, password);
     assert_eq!(record(app.path())["layout"], "pdm.lock");
 }
 
