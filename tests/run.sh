@@ -69,6 +69,16 @@ if [ ! -x "$poetry1/bin/poetry" ]; then
   "$tools/bin/uv" pip install -q --python "$poetry1/bin/python" "poetry<2"
 fi
 export WARP_TEST_POETRY1="$poetry1/bin/poetry"
+# Poetry 1.2, the last to write lock-version 1.1 (hashes in [metadata.files];
+# 1.3 moved them into each package: lock-version 2.0). Its requests-toolbelt
+# 0.9 imports urllib3 1.x's contrib.appengine: urllib3<2.
+poetry12="$root/target/test-env/poetry12"
+if [ ! -x "$poetry12/bin/poetry" ]; then
+  say "installing Poetry 1.2 into $poetry12"
+  "$tools/bin/uv" venv -q -p "$tools/bin/python" "$poetry12"
+  "$tools/bin/uv" pip install -q --python "$poetry12/bin/python" "poetry==1.2.2" "urllib3<2"
+fi
+export WARP_TEST_POETRY12="$poetry12/bin/poetry"
 
 # --- a Debian bookworm base with python3, built once per checkout ----------
 export WARP_TEST_BASE_ROOTFS_TAR="$root/target/test-env/debian-python-rootfs.tar"

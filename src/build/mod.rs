@@ -21,6 +21,7 @@ pub mod inputs;
 pub mod install;
 pub mod lock;
 pub mod plan;
+pub mod probe_cache;
 pub mod python;
 pub mod static_reuse;
 pub mod venv;
@@ -79,6 +80,10 @@ pub struct BuildOptions {
     /// `warp build` sets it to the user's cache; None keeps them in the app
     /// root only).
     pub static_stamps: Option<std::path::PathBuf>,
+    /// Where interpreter probes are remembered between builds (see
+    /// [`probe_cache`]; `warp build` sets it to the user's cache; None asks
+    /// the interpreter every time).
+    pub probes: Option<std::path::PathBuf>,
 }
 
 /// What a build would do, worked out without changing anything.
@@ -116,8 +121,9 @@ fn prepare(paths: &AppPaths, options: &BuildOptions) -> Result<Prepared> {
         chosen => chosen,
     };
     let tool = installer.resolve()?;
+    let probes = options.probes.as_deref();
     let existing = venv::is_venv(&paths.app_root)
-        .then(|| python::probe(&paths.python()).ok())
+        .then(|| probe_cache::probe_cached(&paths.python(), probes).ok())
         .flatten();
     let requested = options
         .python
@@ -125,12 +131,12 @@ fn prepare(paths: &AppPaths, options: &BuildOptions) -> Result<Prepared> {
         .or(config.python.clone())
         .or_else(|| vars.get("WARP_PYTHON"));
     let base = match (&requested, &existing) {
-        (Some(name), _) => python::probe(&python::resolve(name)?)?,
+        (Some(name), _) => probe_cache::probe_cached(&python::resolve(name)?, probes)?,
         // The venv's interpreter reports its base's version and path: no
         // second interpreter start (only the platlib differs, and a plan's
         // base is used for its path and version only).
         (None, Some(probe)) => probe.clone(),
-        (None, None) => python::probe(&python::resolve("python3")?)?,
+        (None, None) => probe_cache::probe_cached(&python::resolve("python3")?, probes)?,
     };
 
     let deps = plan::Plan::read(

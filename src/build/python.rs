@@ -4,7 +4,7 @@
 //! computes them, for reading lock files).
 use crate::error::fail;
 use anyhow::{Context, Result};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -12,7 +12,7 @@ use std::process::Command;
 pub const MIN_VERSION: (u32, u32) = (3, 9);
 
 /// What an interpreter says about itself.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Probe {
     /// e.g. "3.11.7".
     pub version: String,
@@ -27,6 +27,10 @@ pub struct Probe {
     /// new venv's site-packages without starting its interpreter.
     #[serde(default)]
     pub venv_platlib: PathBuf,
+    /// sysconfig's stdlib directory (part of what a remembered probe is
+    /// checked against: [`crate::build::probe_cache`]).
+    #[serde(default)]
+    pub stdlib: PathBuf,
 }
 
 impl Probe {
@@ -52,7 +56,7 @@ def fmt(i):\n    v = '%d.%d.%d' % (i.major, i.minor, i.micro)\n    \
 return v if i.releaselevel == 'final' else v + i.releaselevel[0] + str(i.serial)\n\
 print(json.dumps({'version': platform.python_version(), \
 'base_executable': getattr(sys, '_base_executable', sys.executable), \
-'platlib': sysconfig.get_paths()['platlib'], \
+'platlib': sysconfig.get_paths()['platlib'], 'stdlib': sysconfig.get_paths()['stdlib'], \
 'markers': {'implementation_name': sys.implementation.name, \
 'implementation_version': fmt(sys.implementation.version), 'os_name': os.name, \
 'platform_machine': platform.machine(), \

@@ -41,15 +41,18 @@ impl From<InstallerArg> for Installer {
 
 pub fn run(args: BuildArgs) -> anyhow::Result<i32> {
     let paths = AppPaths::locate(&args.app.src)?;
+    // No cache directory (no HOME): the static stamp stays in the app root
+    // alone, and the interpreter is asked on every build.
+    let build_cache = crate::image::store::cache_dir()
+        .ok()
+        .map(|dir| dir.join("build-cache"));
     let record = build::build(
         &paths,
         &BuildOptions {
             python: args.python,
             installer: args.installer.into(),
-            // No cache directory (no HOME): the stamp stays in the app root alone.
-            static_stamps: crate::image::store::cache_dir()
-                .ok()
-                .map(|dir| dir.join("build-cache").join("static-stamps")),
+            static_stamps: build_cache.as_ref().map(|dir| dir.join("static-stamps")),
+            probes: build_cache.as_ref().map(|dir| dir.join("python-probes")),
         },
     )?;
     eprintln!(

@@ -424,6 +424,80 @@ fn poetry_1_lock_of_a_non_package_app() {
     assert_ne!(installed(&app, "iniconfig"), "none", "the venv was kept");
 }
 
+/// A lock written by Poetry 1.2, the last to write lock-version 1.1 (a
+/// `category` per package, the file hashes in `[metadata.files]`): exactly
+/// its main set installed, with uv and pip, the hashes taken from there.
+/// (Poetry 1.2 asks PyPI's JSON API, which this machine's proxy does not
+/// pass: the project names PyPI's simple index as its default source.)
+#[test]
+fn poetry_1_2_lock_version_1_1() {
+    let Some(poetry) = std::env::var_os("WARP_TEST_POETRY12").filter(|p| Path::new(p).exists())
+    else {
+        return require_all("Poetry 1.2 (WARP_TEST_POETRY12)");
+    };
+    let app = TempApp::new();
+    app.write(
+        "pyproject.toml",
+        "[tool.poetry]\nname = \"poetry12app\"\nversion = \"0.1.0\"\ndescription = \"\"\n\
+         authors = [\"t <t@example.com>\"]\n\n[tool.poetry.dependencies]\npython = \"^3.9\"\n\
+         itsdangerous = \"2.1.2\"\nclick = \"8.1.7\"\n\n[tool.poetry.group.dev.dependencies]\n\
+         iniconfig = \"*\"\n\n[[tool.poetry.source]]\nname = \"pypi-simple\"\n\
+         url = \"https://pypi.org/simple/\"\ndefault = true\n",
+    );
+    app.write("wsgi.py", WSGI_APP);
+    assert_ok(&run(Command::new(poetry)
+        .args(["lock", "-q", "--no-update"])
+        .env("POETRY_VIRTUALENVS_CREATE", "false")
+        .current_dir(app.path())));
+    let text = std::fs::read_to_string(app.path().join("poetry.lock")).unwrap();
+    assert!(text.contains("lock-version = \"1.1\""), "{text}");
+    let lock: toml::Table = text.parse().unwrap();
+    assert!(lock["metadata"].get("files").is_some(), "{text}");
+    // The main set: every locked package but the dev group's and click's
+    // Windows-only colorama, at its locked version.
+    let mut wanted: Vec<String> = lock["package"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            format!(
+                "{}=={}",
+                p["name"].as_str().unwrap(),
+                p["version"].as_str().unwrap()
+            )
+        })
+        .filter(|p| !p.starts_with("iniconfig==") && !p.starts_with("colorama=="))
+        .collect();
+    wanted.sort();
+    assert_eq!(wanted, ["click==8.1.7", "itsdangerous==2.1.2"]);
+    let listed = "import importlib.metadata as m\n\
+        print(*sorted(f'{d.metadata[\"Name\"].lower()}=={d.version}' for d in m.distributions() \
+        if d.metadata['Name'].lower() not in ('pip', 'setuptools', 'wheel')))";
+    for installer in ["uv", "pip"] {
+        ok(build(&app, installer, &[], &[])).unwrap();
+        let out = venv_python(app.path(), listed);
+        assert_ok(&out);
+        assert_eq!(stdout(&out).trim(), wanted.join(" "), "{installer}");
+    }
+    // The hashes are [metadata.files]': itsdangerous's changed there, refused.
+    let mut tampered = text.clone();
+    for file in lock["metadata"]["files"]["itsdangerous"]
+        .as_array()
+        .unwrap()
+    {
+        let hash = file["hash"].as_str().unwrap();
+        tampered = tampered.replace(hash, &format!("sha256:{}", "0".repeat(64)));
+    }
+    app.write("poetry.lock", &tampered);
+    let out = build(&app, "uv", &[], &[]).unwrap();
+    assert_fails_with(&out, "installing the packages of poetry.lock failed");
+    assert_eq!(
+        installed(&app, "itsdangerous"),
+        "2.1.2",
+        "the venv was kept"
+    );
+}
+
 #[test]
 fn pdm_lock_with_its_dev_group() {
     let app = TempApp::new();

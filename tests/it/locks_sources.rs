@@ -1,16 +1,20 @@
 //! Where a lock's packages come from, with real tools: a lock's own index
-//! (a second index on 127.0.0.1 serving real wheels, locked against by real
-//! uv and by real Poetry) with credentials that reach the index and nothing
-//! else, a PyPI mirror of the environment replacing pypi.org; and a uv workspace whose project
-//! depends on one member (installed) and not another (absent), with member
-//! paths that leave the project refused.
+//! (a second index on 127.0.0.1 serving real wheels, answering 401 without
+//! credentials, locked against by real uv, Poetry, pipenv and PDM) with
+//! credentials that reach the index and nothing else — not the PyPI mirror
+//! of the environment that replaces pypi.org, not the output, the venv or
+//! the build record; `warp wheels` from such a lock, then an offline build;
+//! and a uv workspace whose project depends on one member (installed) and
+//! not another (absent), with member paths that leave the project refused.
 use crate::support;
 
 use crate::build_support;
+use crate::simple_index;
 
 use build_support::*;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
+use simple_index::*;
+use std::path::Path;
+use std::process::{Command, Output};
 use support::*;
 
 /// `warp build` with uv's cache in `cache`.
@@ -34,81 +38,36 @@ fn installed(app: &Path, package: &str) -> String {
     stdout(&out).trim().to_string()
 }
 
-/// The files under `dir` holding `needle`.
-fn files_holding(dir: &Path, needle: &str) -> String {
-    stdout(&run(Command::new("grep").args(["-rIl", needle]).arg(dir)))
-}
+/// The wheels the private index and its mirror serve.
+const PRIVATE_WHEELS: &[&str] = &["itsdangerous==2.1.2", "iniconfig==2.0.0"];
 
-/// tests/fixtures/simple_index.py serving `wheels`; stopped (by pid) on drop.
-struct Index {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Index {
-    fn start(python: &Path, wheels: &Path) -> Index {
-        let port_file = wheels.join("port");
-        let log = wheels.join("requests.log");
-        let child = Command::new(python)
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/simple_index.py"))
-            .arg(wheels)
-            .arg(&port_file)
-            .arg(&log)
-            .spawn()
-            .unwrap();
-        let mut index = Index {
-            child,
-            port: 0,
-            log,
-        };
-        for _ in 0..100 {
-            if let Ok(port) = std::fs::read_to_string(&port_file) {
-                index.port = port.trim().parse().unwrap();
-                return index;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        panic!("the index did not start");
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/simple", self.port)
-    }
-
-    /// The requests so far, and forget them.
-    fn take_log(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        std::fs::write(&self.log, "").unwrap();
-        text
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Index {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-#[test]
-fn registry_packages_come_from_the_locks_index_with_its_credentials() {
-    let (Some(python), Some(uv)) = (tool("python"), tool("uv")) else {
-        return;
-    };
+/// The private index (and its mirror) serving [`PRIVATE_WHEELS`], real
+/// wheels from PyPI kept in the returned directory. None: skip.
+fn private_index() -> Option<(TempApp, Index)> {
+    let python = tool("python")?;
     let work = TempApp::new();
-    let wheels = work.path().join("wheels");
-    // Real wheels from PyPI: itsdangerous 2.1.2 (older than PyPI's newest)
-    // for the private index, iniconfig 2.0.0 for the PyPI mirror.
-    assert_ok(&run(Command::new(&python)
-        .args(["-m", "pip", "download", "-q", "--no-deps", "-d"])
-        .arg(&wheels)
-        .args(["itsdangerous==2.1.2", "iniconfig==2.0.0"])));
-    let mut index = Index::start(&python, &wheels);
+    let index = Index::serving(&python, &work.path().join("wheels"), PRIVATE_WHEELS);
+    Some((work, index))
+}
+
+/// A uv project locked by real uv, and the private index it was locked against.
+struct UvPrivate {
+    /// The index's wheels and uv's cache.
+    work: TempApp,
+    index: Index,
+    cache: std::path::PathBuf,
+    app: TempApp,
+}
+
+/// A uv project whose itsdangerous comes from the private index (as uv's
+/// index `private-one`, whose credentials uv is given) and iniconfig from
+/// PyPI. Real wheels from PyPI: itsdangerous 2.1.2 (older than PyPI's
+/// newest) for the private index, iniconfig 2.0.0 for the PyPI mirror.
+/// None: skip (no uv).
+fn uv_private_app(password: &str) -> Option<UvPrivate> {
+    let uv = tool("uv")?;
+    let (work, index) = private_index()?;
+    let cache = work.path().join("uv-cache");
     let app = TempApp::new();
     app.write(
         "pyproject.toml",
@@ -121,15 +80,99 @@ fn registry_packages_come_from_the_locks_index_with_its_credentials() {
         ),
     );
     app.write("wsgi.py", WSGI_APP);
-    let cache = work.path().join("uv-cache");
-    let password = "pw-8d1f3c";
-    assert_ok(&run(Command::new(&uv)
+    assert_ok(&run(Command::new(uv)
         .args(["lock", "-q"])
         .env("UV_INDEX_PRIVATE_ONE_USERNAME", "builder")
         .env("UV_INDEX_PRIVATE_ONE_PASSWORD", password)
         .env("UV_CACHE_DIR", &cache)
         .env("UV_PYTHON_DOWNLOADS", "never")
         .current_dir(app.path())));
+    Some(UvPrivate {
+        work,
+        index,
+        cache,
+        app,
+    })
+}
+
+/// The Authorization header the user `builder` with `password` makes, as
+/// the index logs it.
+fn basic_auth(password: &str) -> String {
+    use base64::Engine;
+    let pair = format!("builder:{password}");
+    format!(
+        "auth=Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    )
+}
+
+/// Builds with uv and with pip from the index's mirror (as PIP_INDEX_URL)
+/// and the private index with `credentials`, each from a fresh cache so
+/// that every file is fetched and the index's log shows from where: the
+/// locked versions; itsdangerous from the private index with the
+/// credentials sent unasked; the mirror sent no credentials, asked for
+/// iniconfig and never for itsdangerous; the password in no output and no
+/// file of the app, its venv or its build record.
+fn builds_from_the_private_index(
+    app: &Path,
+    cache: &Path,
+    index: &Index,
+    credentials: &[(&str, &str)],
+    password: &str,
+) {
+    let mirror = index.mirror();
+    let mut env = vec![
+        ("PIP_INDEX_URL", mirror.as_str()),
+        ("UV_HTTP_RETRIES", "0"),
+        ("PIP_RETRIES", "0"),
+    ];
+    env.extend_from_slice(credentials);
+    let auth = basic_auth(password);
+    for installer in ["uv", "pip"] {
+        let _ = std::fs::remove_dir_all(cache);
+        let out = build(app, cache, installer, &env).unwrap();
+        assert_ok(&out);
+        assert_eq!(installed(app, "itsdangerous"), "2.1.2", "{installer}");
+        assert_eq!(installed(app, "iniconfig"), "2.0.0", "{installer}");
+        let log = index.take_log();
+        let line = |path: &str| log.lines().find(|l| l.starts_with(path)).unwrap_or("");
+        assert_eq!(
+            line("/simple/itsdangerous/"),
+            format!("/simple/itsdangerous/ {auth}"),
+            "{installer}: {log}"
+        );
+        assert!(
+            line("/itsdangerous-2.1.2-py3-none-any.whl").ends_with(&auth),
+            "{installer}: {log}"
+        );
+        assert!(
+            log.lines()
+                .filter(|l| l.starts_with("/mirror/"))
+                .all(|l| l.ends_with(" auth=-")),
+            "{installer}: {log}"
+        );
+        assert!(
+            !line("/mirror/simple/iniconfig/").is_empty(),
+            "{installer}: {log}"
+        );
+        assert!(!log.contains("/mirror/simple/itsdangerous"), "{log}");
+        assert!(!stderr(&out).contains(password) && !stdout(&out).contains(password));
+        assert_eq!(files_holding(app, password), "", "{installer}");
+    }
+}
+
+#[test]
+fn registry_packages_come_from_the_locks_index_with_its_credentials() {
+    let password = "pw-8d1f3c";
+    let Some(UvPrivate {
+        work,
+        mut index,
+        cache,
+        app,
+    }) = uv_private_app(password)
+    else {
+        return;
+    };
     let lock = std::fs::read_to_string(app.path().join("uv.lock")).unwrap();
     assert!(
         lock.contains(&format!("source = {{ registry = \"{}\" }}", index.url())),
@@ -137,49 +180,17 @@ fn registry_packages_come_from_the_locks_index_with_its_credentials() {
     );
     index.take_log();
 
-    let mirror = format!("http://127.0.0.1:{}/mirror/simple", index.port);
-    let env = [
-        ("PIP_INDEX_URL", mirror.as_str()),
+    let credentials = [
         ("UV_INDEX_PRIVATE_ONE_USERNAME", "builder"),
         ("UV_INDEX_PRIVATE_ONE_PASSWORD", password),
-        ("UV_HTTP_RETRIES", "0"),
-        ("PIP_RETRIES", "0"),
     ];
-    // base64("builder:pw-8d1f3c")
-    let auth = "auth=Basic YnVpbGRlcjpwdy04ZDFmM2M=";
-    for installer in ["uv", "pip"] {
-        // A fresh cache: every file is fetched, so the log shows from where.
-        let _ = std::fs::remove_dir_all(&cache);
-        let out = build(app.path(), &cache, installer, &env).unwrap();
-        assert_ok(&out);
-        assert_eq!(installed(app.path(), "itsdangerous"), "2.1.2");
-        assert_eq!(installed(app.path(), "iniconfig"), "2.0.0");
-        let log = index.take_log();
-        let line = |path: &str| log.lines().find(|l| l.starts_with(path)).unwrap_or("");
-        // The locked index, with the credentials of its name, sent unasked.
-        assert_eq!(
-            line("/simple/itsdangerous/"),
-            format!("/simple/itsdangerous/ {auth}"),
-            "{installer}: {log}"
-        );
-        assert!(
-            line("/itsdangerous-2.1.2-py3-none-any.whl").ends_with(auth),
-            "{installer}: {log}"
-        );
-        // PyPI-locked iniconfig from the environment's mirror of PyPI.
-        assert!(
-            !line("/mirror/simple/iniconfig/").is_empty(),
-            "{installer}: {log}"
-        );
-        assert!(!log.contains("/mirror/simple/itsdangerous"), "{log}");
-        // The password is in no log line and no file of the app or its venv.
-        assert!(!stderr(&out).contains(password) && !stdout(&out).contains(password));
-        assert_eq!(files_holding(app.path(), password), "", "{installer}");
-    }
+    builds_from_the_private_index(app.path(), &cache, &index, &credentials, password);
+    let mirror = index.mirror();
+    let auth = basic_auth(password);
 
     // The same lock exported as pylock.toml (its `index` per package, no
     // index names): the credentials from netrc, read by uv itself.
-    assert_ok(&run(Command::new(&uv)
+    assert_ok(&run(Command::new(tool("uv").unwrap())
         .args([
             "export",
             "-q",
@@ -214,7 +225,7 @@ fn registry_packages_come_from_the_locks_index_with_its_credentials() {
     let log = index.take_log();
     assert!(
         log.lines()
-            .any(|l| l.starts_with("/simple/itsdangerous/") && l.ends_with(auth)),
+            .any(|l| l.starts_with("/simple/itsdangerous/") && l.ends_with(&auth)),
         "{log}"
     );
     assert!(log.contains("/mirror/simple/iniconfig/"), "{log}");
@@ -225,7 +236,9 @@ fn registry_packages_come_from_the_locks_index_with_its_credentials() {
     // the previous build (the pylock one) kept. (iniconfig from PyPI itself now.)
     index.stop();
     let _ = std::fs::remove_dir_all(&cache);
-    let out = build(app.path(), &cache, "uv", &env[1..]).unwrap();
+    let mut env = credentials.to_vec();
+    env.push(("UV_HTTP_RETRIES", "0"));
+    let out = build(app.path(), &cache, "uv", &env).unwrap();
     assert_fails_with(
         &out,
         &format!(
@@ -301,6 +314,180 @@ fn poetry_sources_come_from_their_index_with_poetrys_credentials() {
     );
     assert!(!stderr(&out).contains(password));
     assert_eq!(files_holding(app.path(), password), "");
+}
+
+/// The environment of a lock tool run in `dir`: no venv of its own kept,
+/// no update check, and the private index's credentials.
+fn lock_tool(name: &str, dir: &Path, password: &str) -> Option<Command> {
+    let mut cmd = Command::new(tool(name)?);
+    cmd.current_dir(dir)
+        .env("PRIV_USER", "builder")
+        .env("PRIV_PW", password)
+        .env("PIPENV_VENV_IN_PROJECT", "1")
+        .env("PIPENV_VERBOSITY", "-1")
+        .env("PIPENV_NOSPIN", "1")
+        .env("PDM_CHECK_UPDATE", "false")
+        .env("PDM_IGNORE_ACTIVE_VENV", "1");
+    Some(cmd)
+}
+
+/// A Pipfile with PyPI and a private source whose URL takes its credentials
+/// from `${PRIV_USER}`/`${PRIV_PW}` (pipenv's way): pipenv locks
+/// itsdangerous from the private source (Pipfile.lock's `index`), and the
+/// build expands the variables from its environment.
+#[test]
+fn pipfile_lock_sources_come_from_their_index_with_the_environments_credentials() {
+    let Some((work, index)) = private_index() else {
+        return;
+    };
+    let app = TempApp::new();
+    app.write(
+        "Pipfile",
+        &format!(
+            "[[source]]\nname = \"pypi\"\nurl = \"https://pypi.org/simple\"\nverify_ssl = true\n\n\
+             [[source]]\nname = \"private\"\nurl = \"http://${{PRIV_USER}}:${{PRIV_PW}}@127.0.0.1:{}/simple\"\n\
+             verify_ssl = false\n\n[packages]\nitsdangerous = {{ version = \"*\", index = \"private\" }}\n\
+             iniconfig = \"==2.0.0\"\n",
+            index.port
+        ),
+    );
+    app.write("wsgi.py", WSGI_APP);
+    let password = "pw-pipenv-7";
+    let Some(mut pipenv) = lock_tool("pipenv", app.path(), password) else {
+        return;
+    };
+    assert_ok(&run(pipenv.arg("lock")));
+    std::fs::remove_dir_all(app.path().join(".venv")).unwrap();
+    let lock = std::fs::read_to_string(app.path().join("Pipfile.lock")).unwrap();
+    assert!(lock.contains("\"index\": \"private\""), "{lock}");
+    assert!(lock.contains("${PRIV_PW}@127.0.0.1"), "{lock}");
+    index.take_log();
+    let cache = work.path().join("uv-cache");
+    let credentials = [("PRIV_USER", "builder"), ("PRIV_PW", password)];
+    builds_from_the_private_index(app.path(), &cache, &index, &credentials, password);
+    assert_eq!(record(app.path())["layout"], "Pipfile.lock");
+
+    // Without the variable: one line naming it (not its value), nothing changed.
+    let out = build(app.path(), &cache, "uv", &[("PRIV_USER", "builder")]).unwrap();
+    assert_fails_with(&out, "the lock's index http://***@127.0.0.1:");
+    assert!(stderr(&out).contains("needs ${PRIV_PW}, which is not set"));
+    assert_eq!(installed(app.path(), "itsdangerous"), "2.1.2");
+}
+
+/// A PDM project with a private `[[tool.pdm.source]]` (credentials from
+/// `${PRIV_USER}`/`${PRIV_PW}` in its URL, PDM's way) that alone serves
+/// itsdangerous (`include_packages`): pdm.lock records no index per package,
+/// so the build chooses them as PDM does — itsdangerous from the private
+/// index alone, iniconfig from PyPI's mirror and the private index.
+#[test]
+fn pdm_lock_sources_come_from_their_index_with_the_environments_credentials() {
+    let Some((work, index)) = private_index() else {
+        return;
+    };
+    let app = TempApp::new();
+    app.write(
+        "pyproject.toml",
+        &format!(
+            "[project]\nname = \"pdmpriv\"\nversion = \"0.1.0\"\nrequires-python = \">=3.9\"\n\
+             dependencies = [\"itsdangerous\", \"iniconfig==2.0.0\"]\n\n[tool.pdm]\ndistribution = false\n\n\
+             [[tool.pdm.source]]\nname = \"private\"\nurl = \"http://${{PRIV_USER}}:${{PRIV_PW}}@127.0.0.1:{}/simple\"\n\
+             verify_ssl = false\ninclude_packages = [\"itsdangerous\"]\n",
+            index.port
+        ),
+    );
+    app.write("wsgi.py", WSGI_APP);
+    let password = "pw-pdm-3";
+    let Some(mut pdm) = lock_tool("pdm", app.path(), password) else {
+        return;
+    };
+    assert_ok(&run(pdm.args(["lock", "-q"])));
+    for made in [".venv", ".pdm-python"] {
+        let path = app.path().join(made);
+        let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
+    }
+    let lock = std::fs::read_to_string(app.path().join("pdm.lock")).unwrap();
+    // Only the private index serves itsdangerous 2.1.2 (PyPI has newer).
+    assert!(
+        lock.contains("name = \"itsdangerous\"\nversion = \"2.1.2\""),
+        "{lock}"
+    );
+    index.take_log();
+    let cache = work.path().join("uv-cache");
+    let credentials = [("PRIV_USER", "builder"), ("PRIV_PW", password)];
+    builds_from_the_private_index(app.path(), &cache, &index, &credentials, password);
+    assert_eq!(record(app.path())["layout"], "pdm.lock");
+}
+
+/// `warp wheels` from a uv.lock whose itsdangerous comes from the private
+/// index (credentials from the environment): the wheelhouse gets the locked
+/// set, and with the index gone a build with WARP_PIP_NO_INDEX installs it
+/// from there, with uv and with pip.
+#[test]
+fn wheels_from_a_private_index_lock_then_an_offline_build() {
+    let password = "pw-wheels-9";
+    let Some(UvPrivate {
+        work: _work,
+        mut index,
+        cache,
+        app,
+    }) = uv_private_app(password)
+    else {
+        return;
+    };
+    index.take_log();
+    let mirror = index.mirror();
+    let out = run(warp_uv(app.path())
+        .unwrap()
+        .arg("wheels")
+        .env("PIP_INDEX_URL", &mirror)
+        .env("PIP_NO_CACHE_DIR", "1")
+        .env("UV_INDEX_PRIVATE_ONE_USERNAME", "builder")
+        .env("UV_INDEX_PRIVATE_ONE_PASSWORD", password));
+    assert_ok(&out);
+    let mut wheels: Vec<String> = std::fs::read_dir(app.path().join(".warp/wheelhouse"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    wheels.sort();
+    assert_eq!(
+        wheels,
+        [
+            "iniconfig-2.0.0-py3-none-any.whl",
+            "itsdangerous-2.1.2-py3-none-any.whl"
+        ]
+    );
+    let log = index.take_log();
+    let auth = basic_auth(password);
+    assert!(
+        log.lines()
+            .any(|l| l == format!("/simple/itsdangerous/ {auth}")),
+        "{log}"
+    );
+    assert!(log.contains("/mirror/simple/iniconfig/ auth=-"), "{log}");
+    assert!(!log.contains("/mirror/simple/itsdangerous"), "{log}");
+    assert!(!stderr(&out).contains(password) && !stdout(&out).contains(password));
+    assert_eq!(files_holding(app.path(), password), "");
+
+    index.stop();
+    for installer in ["uv", "pip"] {
+        let _ = std::fs::remove_dir_all(&cache);
+        let _ = std::fs::remove_dir_all(app.path().join(".venv"));
+        let out = build(
+            app.path(),
+            &cache,
+            installer,
+            &[("WARP_PIP_NO_INDEX", "1"), ("PIP_INDEX_URL", &mirror)],
+        )
+        .unwrap();
+        assert_ok(&out);
+        assert!(stderr(&out).contains("from uv.lock"), "{}", stderr(&out));
+        assert_eq!(
+            installed(app.path(), "itsdangerous"),
+            "2.1.2",
+            "{installer}"
+        );
+        assert_eq!(installed(app.path(), "iniconfig"), "2.0.0", "{installer}");
+    }
 }
 
 /// A workspace member package built with flit (`name` and its module).

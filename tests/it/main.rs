@@ -17,6 +17,8 @@ mod s2i_support;
 mod server_support;
 #[path = "support/sid_root.rs"]
 mod sid_root;
+#[path = "support/simple_index.rs"]
+mod simple_index;
 #[path = "support/start.rs"]
 mod start_support;
 mod support;

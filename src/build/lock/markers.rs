@@ -3,11 +3,11 @@
 //! are evaluated by the `pep508_rs` crate.
 use anyhow::Result;
 use pep508_rs::{ExtraName, MarkerEnvironment, MarkerEnvironmentBuilder, MarkerTree};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 
 /// The marker values an interpreter reports ([`crate::build::python::probe`]).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Values {
     implementation_name: String,
     implementation_version: String,

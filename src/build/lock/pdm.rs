@@ -8,7 +8,9 @@
 //! The lock holds for the build's interpreter when one of its
 //! `[[metadata.targets]]` does (Python range, implementation, platform).
 //! Packages come from pyproject's `[[tool.pdm.source]]` indexes when it has
-//! any ([`super::index`]; `${VAR}` in their URLs from the environment).
+//! any, chosen per package as PDM does (`include_packages`,
+//! `exclude_packages`) ([`super::index`]; `${VAR}` in their URLs from the
+//! environment).
 //!
 //! Stale: `content_hash` is PDM's sha256 of the relevant parts of
 //! pyproject.toml as Python's `json.dumps(…, sort_keys=True)`
@@ -159,7 +161,7 @@ pub fn read(text: &str, r: &Reader) -> Result<Locked> {
             ));
         }
     }
-    let index = sources(&pyproject);
+    let sources = sources(&pyproject);
     // PDM locks the project's extras as groups of the same name.
     let wanted = |g: &str| g == "default" || r.selection.has_group(g) || r.selection.has_extra(g);
     let mut packages: Vec<Pinned> = Vec::new();
@@ -194,7 +196,7 @@ pub fn read(text: &str, r: &Reader) -> Result<Locked> {
             &version,
             Source::Registry {
                 hashes,
-                index: index.clone(),
+                index: sources.for_package(name),
             },
         )?);
     }
@@ -267,14 +269,61 @@ fn check_targets(targets: &[Target], r: &Reader) -> Result<()> {
     ))
 }
 
-/// The indexes of `[[tool.pdm.source]]` (type `index`): PyPI first unless a
-/// source named `pypi` replaces it, then the others, all searched as PDM
-/// does (the lock records no index per package). None: PyPI alone.
-fn sources(pyproject: &toml::Table) -> Option<Index> {
+/// The indexes of `[[tool.pdm.source]]` (type `index`), PyPI first unless
+/// a source named `pypi` replaces it, each with the packages it alone
+/// serves (`include_packages`) and those it never serves (`exclude_packages`).
+struct Sources(Vec<(Named, Vec<String>, Vec<String>)>);
+
+impl Sources {
+    /// The indexes a package is searched on, as PDM chooses them
+    /// (`get_filtered_sources`): the sources whose `include_packages` match
+    /// its name, if any; else every source whose `exclude_packages` does not
+    /// (patterns as `fnmatch`'s, on the PEP 503 name). None: PyPI alone.
+    fn for_package(&self, name: &str) -> Option<Index> {
+        let key = normalize(name);
+        let matches = |patterns: &[String]| patterns.iter().any(|p| fnmatch(p, &key));
+        let included: Vec<&Named> = self
+            .0
+            .iter()
+            .filter(|(_, include, _)| matches(include))
+            .map(|(n, _, _)| n)
+            .collect();
+        let chosen = if included.is_empty() {
+            self.0
+                .iter()
+                .filter(|(_, _, exclude)| !matches(exclude))
+                .map(|(n, _, _)| n)
+                .collect()
+        } else {
+            included
+        };
+        if chosen.iter().all(|n| is_pypi(&n.url)) {
+            return None;
+        }
+        Some(Index {
+            sources: chosen.into_iter().cloned().collect(),
+            poetry: false,
+        })
+    }
+}
+
+fn sources(pyproject: &toml::Table) -> Sources {
     let pdm = tool_table(pyproject, "pdm");
-    let list = pdm.get("source").and_then(|s| s.as_array())?;
-    let mut named: Vec<Named> = Vec::new();
-    for source in list {
+    let list = pdm.get("source").and_then(|s| s.as_array());
+    let strings = |source: &toml::Value, key: &str| -> Vec<String> {
+        source
+            .get(key)
+            .and_then(|v| v.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str())
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut named: Vec<(Named, Vec<String>, Vec<String>)> = Vec::new();
+    for source in list.into_iter().flatten() {
         let kind = source
             .get("type")
             .and_then(|t| t.as_str())
@@ -286,36 +335,151 @@ fn sources(pyproject: &toml::Table) -> Option<Index> {
             continue;
         };
         if kind == "index" {
-            named.push(Named {
+            let source_name = Named {
                 url: url.to_string(),
                 name: Some(name.to_string()),
-            });
+            };
+            named.push((
+                source_name,
+                strings(source, "include_packages"),
+                strings(source, "exclude_packages"),
+            ));
         }
     }
-    if !named.iter().any(|n| n.name.as_deref() == Some("pypi")) {
-        named.insert(
+    match named
+        .iter()
+        .position(|(n, _, _)| n.name.as_deref() == Some("pypi"))
+    {
+        Some(at) => {
+            let pypi = named.remove(at);
+            named.insert(0, pypi);
+        }
+        None => named.insert(
             0,
-            Named {
-                url: "https://pypi.org/simple".into(),
-                name: Some("pypi".into()),
-            },
-        );
-    } else if let Some(at) = named.iter().position(|n| n.name.as_deref() == Some("pypi")) {
-        let pypi = named.remove(at);
-        named.insert(0, pypi);
+            (
+                Named {
+                    url: "https://pypi.org/simple".into(),
+                    name: Some("pypi".into()),
+                },
+                Vec::new(),
+                Vec::new(),
+            ),
+        ),
     }
-    if named.iter().all(|n| is_pypi(&n.url)) {
-        return None;
+    Sources(named)
+}
+
+/// Python's `fnmatch.fnmatchcase`: `*`, `?`, `[seq]` and `[!seq]`.
+fn fnmatch(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    // matched[j]: the pattern so far matches text[..j].
+    let mut matched = vec![false; t.len() + 1];
+    matched[0] = true;
+    let mut i = 0;
+    while i < p.len() {
+        let mut next = vec![false; t.len() + 1];
+        match p[i] {
+            '*' => {
+                let mut any = false;
+                for j in 0..=t.len() {
+                    any |= matched[j];
+                    next[j] = any;
+                }
+                i += 1;
+            }
+            c => {
+                // One character: `?`, a set (up to its `]`), or itself.
+                let (set, len) = match c {
+                    '[' => {
+                        // As Python: a leading `!`, then a `]` first in the set is itself.
+                        let mut from = i + 1;
+                        from += usize::from(p.get(from) == Some(&'!'));
+                        from += usize::from(p.get(from) == Some(&']'));
+                        match p[from.min(p.len())..].iter().position(|&x| x == ']') {
+                            Some(end) => (Some(&p[i + 1..from + end]), from + end + 1 - i),
+                            None => (None, 1),
+                        }
+                    }
+                    _ => (None, 1),
+                };
+                let one = |x: char| match set {
+                    Some(set) => {
+                        let (negated, set) = match set.split_first() {
+                            Some(('!', rest)) => (true, rest),
+                            _ => (false, set),
+                        };
+                        let mut hit = false;
+                        let mut k = 0;
+                        while k < set.len() {
+                            if k + 2 < set.len() && set[k + 1] == '-' {
+                                hit |= set[k] <= x && x <= set[k + 2];
+                                k += 3;
+                            } else {
+                                hit |= set[k] == x;
+                                k += 1;
+                            }
+                        }
+                        hit != negated
+                    }
+                    None => c == '?' || c == x,
+                };
+                for j in 0..t.len() {
+                    next[j + 1] = matched[j] && one(t[j]);
+                }
+                i += len;
+            }
+        }
+        matched = next;
     }
-    Some(Index {
-        sources: named,
-        poetry: false,
-    })
+    matched[t.len()]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fnmatch_is_pythons() {
+        for (pattern, text, expected) in [
+            ("foo", "foo", true),
+            ("foo-*", "foo-bar", true),
+            ("foo-*", "foo", false),
+            ("*", "", true),
+            ("f?o", "fxo", true),
+            ("[a-c]x", "bx", true),
+            ("[!a-c]x", "bx", false),
+            ("[!a-c]x", "dx", true),
+            ("[x", "[x", true),
+            ("[!]", "[!]", true),
+            ("[]]", "]", true),
+            ("[!]]", "a", true),
+            ("a*b*c", "aXbYbc", true),
+            ("a*b*c", "aXbYb", false),
+        ] {
+            assert_eq!(fnmatch(pattern, text), expected, "{pattern} {text}");
+        }
+    }
+
+    #[test]
+    fn each_package_from_the_sources_pdm_would_search() {
+        let pyproject: toml::Table = "[[tool.pdm.source]]\nname = \"corp\"\n\
+            url = \"https://corp/simple\"\ninclude_packages = [\"corp-*\"]\n\
+            exclude_packages = [\"requests\"]\n"
+            .parse()
+            .unwrap();
+        let sources = sources(&pyproject);
+        let urls = |name: &str| {
+            sources
+                .for_package(name)
+                .map(|i| i.sources.into_iter().map(|s| s.url).collect::<Vec<_>>())
+        };
+        assert_eq!(urls("corp_lib").unwrap(), ["https://corp/simple"]);
+        assert_eq!(urls("requests"), None, "PyPI alone");
+        assert_eq!(
+            urls("flask").unwrap(),
+            ["https://pypi.org/simple", "https://corp/simple"]
+        );
+    }
 
     #[test]
     fn content_hash_is_pdms() {

@@ -4,7 +4,8 @@
 //! whose markers hold, with the hashes of their files. Poetry 1.x locks
 //! (lock-version 1.x and 2.0) name neither: their set is walked from
 //! pyproject through the lock's graph ([`poetry_graph`]) and their
-//! content-hash is Poetry 1.x's ([`content_hash_v1`]). The project itself is
+//! content-hash is Poetry 1.x's ([`content_hash_v1`]); lock-version 1.x
+//! (Poetry ≤ 1.2) keeps the file hashes in `[metadata.files]`, by package. The project itself is
 //! installed (after its dependencies) unless it sets `package-mode = false`.
 //! A package with a `legacy` `[package.source]` is installed from that index
 //! ([`super::index`]; credentials also from `POETRY_HTTP_BASIC_<NAME>_*`).
@@ -15,7 +16,9 @@
 use crate::build::lock::index::Index;
 use crate::build::lock::poetry_graph::{self, Node};
 use crate::build::lock::pyjson;
-use crate::build::lock::{may_install_project, tool_table, Kind, Locked, Reader, Source};
+use crate::build::lock::{
+    may_install_project, normalize, tool_table, Kind, Locked, Reader, Source,
+};
 use anyhow::Result;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -33,6 +36,10 @@ struct Metadata {
     lock_version: String,
     python_versions: Option<String>,
     content_hash: String,
+    /// lock-version 1.x (Poetry ≤ 1.2): the file hashes of each package,
+    /// by name, here instead of in its `[[package]]`.
+    #[serde(default)]
+    files: std::collections::BTreeMap<String, Vec<FileHash>>,
 }
 
 #[derive(Deserialize)]
@@ -196,7 +203,16 @@ pub fn read(text: &str, r: &Reader) -> Result<Locked> {
             };
             return Err(r.unsupported(&p.name, what));
         }
-        let hashes: Vec<String> = p.files.iter().map(|f| f.hash.clone()).collect();
+        let files = if p.files.is_empty() {
+            lock.metadata
+                .files
+                .iter()
+                .find(|(name, _)| normalize(name) == normalize(&p.name))
+                .map_or(&p.files, |(_, files)| files)
+        } else {
+            &p.files
+        };
+        let hashes: Vec<String> = files.iter().map(|f| f.hash.clone()).collect();
         if hashes.is_empty() {
             return Err(r.error(
                 format!("{} {} has no file hashes in the lock", p.name, p.version),
