@@ -369,69 +369,15 @@ fn sources(pyproject: &toml::Table) -> Sources {
     Sources(named)
 }
 
-/// Python's `fnmatch.fnmatchcase`: `*`, `?`, `[seq]` and `[!seq]`.
+/// Python's `fnmatch.fnmatchcase` (`*`, `?`, `[seq]`, `[!seq]`), which PDM
+/// matches package names with: the `glob` crate's patterns are the same,
+/// but refuse an unclosed `[`, which fnmatch takes as itself (and a name
+/// holds no `[`, so such a pattern only matches itself).
 fn fnmatch(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    // matched[j]: the pattern so far matches text[..j].
-    let mut matched = vec![false; t.len() + 1];
-    matched[0] = true;
-    let mut i = 0;
-    while i < p.len() {
-        let mut next = vec![false; t.len() + 1];
-        match p[i] {
-            '*' => {
-                let mut any = false;
-                for j in 0..=t.len() {
-                    any |= matched[j];
-                    next[j] = any;
-                }
-                i += 1;
-            }
-            c => {
-                // One character: `?`, a set (up to its `]`), or itself.
-                let (set, len) = match c {
-                    '[' => {
-                        // As Python: a leading `!`, then a `]` first in the set is itself.
-                        let mut from = i + 1;
-                        from += usize::from(p.get(from) == Some(&'!'));
-                        from += usize::from(p.get(from) == Some(&']'));
-                        match p[from.min(p.len())..].iter().position(|&x| x == ']') {
-                            Some(end) => (Some(&p[i + 1..from + end]), from + end + 1 - i),
-                            None => (None, 1),
-                        }
-                    }
-                    _ => (None, 1),
-                };
-                let one = |x: char| match set {
-                    Some(set) => {
-                        let (negated, set) = match set.split_first() {
-                            Some(('!', rest)) => (true, rest),
-                            _ => (false, set),
-                        };
-                        let mut hit = false;
-                        let mut k = 0;
-                        while k < set.len() {
-                            if k + 2 < set.len() && set[k + 1] == '-' {
-                                hit |= set[k] <= x && x <= set[k + 2];
-                                k += 3;
-                            } else {
-                                hit |= set[k] == x;
-                                k += 1;
-                            }
-                        }
-                        hit != negated
-                    }
-                    None => c == '?' || c == x,
-                };
-                for j in 0..t.len() {
-                    next[j + 1] = matched[j] && one(t[j]);
-                }
-                i += len;
-            }
-        }
-        matched = next;
+    match glob::Pattern::new(pattern) {
+        Ok(p) => p.matches(text),
+        Err(_) => pattern == text,
     }
-    matched[t.len()]
 }
 
 #[cfg(test)]
