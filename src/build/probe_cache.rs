@@ -61,11 +61,7 @@ pub fn probe_cached(python: &Path, dir: Option<&Path>) -> Result<Probe> {
     let before = files_identity(&interpreter_files(&absolute));
     let asked = probe(python)?;
     let entry = Entry {
-        identity: format!(
-            "{before}{}{}",
-            files_identity(&[(asked.stdlib.clone(), true)]),
-            kernel()
-        ),
+        identity: with_stdlib(before, &asked.stdlib),
         probe: asked,
     };
     let _ = remember(dir, &file, &entry);
@@ -75,9 +71,14 @@ pub fn probe_cached(python: &Path, dir: Option<&Path>) -> Result<Probe> {
 /// The identity of the interpreter at `absolute` whose standard library is
 /// `stdlib` (see the module's documentation).
 fn identity(absolute: &Path, stdlib: &Path) -> String {
-    let mut files = interpreter_files(absolute);
-    files.push((stdlib.to_path_buf(), true));
-    format!("{}{}", files_identity(&files), kernel())
+    with_stdlib(files_identity(&interpreter_files(absolute)), stdlib)
+}
+
+/// An interpreter's files' identity completed with its standard library's
+/// and the kernel's.
+fn with_stdlib(interpreter: String, stdlib: &Path) -> String {
+    let stdlib = files_identity(&[(stdlib.to_path_buf(), true)]);
+    format!("{interpreter}{stdlib}{}", kernel())
 }
 
 /// The files an interpreter's answer depends on, each with whether it is
@@ -138,10 +139,7 @@ fn kernel() -> String {
 
 fn remember(dir: &Path, file: &Path, entry: &Entry) -> Result<()> {
     std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    serde_json::to_writer(&mut tmp, entry)?;
-    tmp.persist(file)?;
-    Ok(())
+    crate::files::write_atomically(file, &serde_json::to_vec(entry)?)
 }
 
 #[cfg(test)]
