@@ -73,11 +73,7 @@ pub fn source_inputs(
                 requirement_files(home, file, 0, &mut out);
             }
             // A requirements file may install the project itself (`.`).
-            for name in PROJECT_METADATA {
-                if let Ok(bytes) = std::fs::read(home.join(name)) {
-                    out.push((name.to_string(), bytes));
-                }
-            }
+            out.extend(present(home, &["pyproject.toml", "setup.py", "setup.cfg"]));
         }
         Layout::Pipfile { .. } => {
             for name in ["Pipfile", "Pipfile.lock"] {
@@ -90,11 +86,7 @@ pub fn source_inputs(
         Layout::Lock(lock) => {
             out.push((lock.name(), std::fs::read(&lock.path).unwrap_or_default()));
             // The staleness check reads the project's metadata.
-            for name in ["pyproject.toml", "Pipfile"] {
-                if let Ok(bytes) = std::fs::read(home.join(name)) {
-                    out.push((name.to_string(), bytes));
-                }
-            }
+            out.extend(present(home, &["pyproject.toml", "Pipfile"]));
             if crate::build::lock::may_install_project(lock.kind, home) {
                 let mut listing = Vec::new();
                 list_tree(home, app_root, Path::new(""), &mut listing);
@@ -116,18 +108,22 @@ pub fn source_inputs(
     out
 }
 
-/// A project's metadata, which `pip install .` reads.
-const PROJECT_METADATA: [&str; 3] = ["pyproject.toml", "setup.py", "setup.cfg"];
-
 /// The app's settings files under the source root, as (name, bytes), those
 /// present: `.warp/config.yaml` and the environment files. Whole files, not
 /// the values the build reads from them: they can set any pip or uv variable
 /// (`PIP_PRE`, `UV_PRERELEASE`, …), and a variable not in [`HASHED_VARS`]
 /// can still change what gets installed.
 pub fn settings_files(src_root: &Path) -> Vec<(String, Vec<u8>)> {
-    std::iter::once(crate::app::config::CONFIG_FILE)
-        .chain(crate::app::vars::ENV_FILES)
-        .filter_map(|rel| Some((rel.to_string(), std::fs::read(src_root.join(rel)).ok()?)))
+    let mut names = vec![crate::app::config::CONFIG_FILE];
+    names.extend(crate::app::vars::ENV_FILES);
+    present(src_root, &names)
+}
+
+/// The files `names` under `dir` that exist, as (name, bytes).
+fn present(dir: &Path, names: &[&str]) -> Vec<(String, Vec<u8>)> {
+    names
+        .iter()
+        .filter_map(|name| Some((name.to_string(), std::fs::read(dir.join(name)).ok()?)))
         .collect()
 }
 

@@ -192,6 +192,13 @@ pub fn read(text: &str, r: &Reader) -> Result<Locked> {
     } else {
         by_group(&lock.package, r)?
     };
+    // lock-version 1.x: the file hashes by package name, beside the packages.
+    let metadata_files: std::collections::HashMap<String, &Vec<FileHash>> = lock
+        .metadata
+        .files
+        .iter()
+        .map(|(name, files)| (normalize(name), files))
+        .collect();
     let mut packages = Vec::new();
     for p in chosen {
         if let Some(source) = p.source.as_ref().filter(|s| s.kind != "legacy") {
@@ -203,14 +210,9 @@ pub fn read(text: &str, r: &Reader) -> Result<Locked> {
             };
             return Err(r.unsupported(&p.name, what));
         }
-        let files = if p.files.is_empty() {
-            lock.metadata
-                .files
-                .iter()
-                .find(|(name, _)| normalize(name) == normalize(&p.name))
-                .map_or(&p.files, |(_, files)| files)
-        } else {
-            &p.files
+        let files = match metadata_files.get(&normalize(&p.name)) {
+            Some(files) if p.files.is_empty() => files,
+            _ => &p.files,
         };
         let hashes: Vec<String> = files.iter().map(|f| f.hash.clone()).collect();
         if hashes.is_empty() {
