@@ -14,7 +14,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// Source entries never copied into the image.
-pub fn skip_source(rel: &Path) -> bool {
+fn skip_source(rel: &Path) -> bool {
     let first = rel
         .components()
         .next()
@@ -27,7 +27,7 @@ pub fn skip_source(rel: &Path) -> bool {
 }
 
 /// Copy the source into the root's /opt/app-root/src.
-pub fn copy_source(src: &Path, root: &Path) -> Result<()> {
+fn copy_source(src: &Path, root: &Path) -> Result<()> {
     let target = root.join("opt/app-root/src");
     crate::files::copy_tree_except(src, &target, &skip_source)?;
     Ok(())
@@ -64,13 +64,13 @@ const UV_CACHE_INSIDE: &str = "/tmp/warp-uv-cache";
 /// hard-links files instead of copying them (a bind mount would be another
 /// mount, where links fail). Renamed back afterwards; when two builds run at
 /// once, the second starts with an empty cache and the first one back wins.
-pub struct UvCache {
+struct UvCache {
     kept: PathBuf,
     inside: PathBuf,
 }
 
 impl UvCache {
-    pub fn lend(build_cache: &Path, upper: &Path) -> Result<UvCache> {
+    fn lend(build_cache: &Path, upper: &Path) -> Result<UvCache> {
         let kept = build_cache.join("uv");
         let inside = upper.join(UV_CACHE_INSIDE.trim_start_matches('/'));
         fs::create_dir_all(inside.parent().unwrap())?;
@@ -122,27 +122,27 @@ impl Built {
 /// then, mostly while the build waits for the network or runs on one CPU).
 /// A failed build is one line pointing at its output above, or at a full
 /// cache.
-pub fn run<T: Send>(run: BuildRun, meanwhile: impl FnOnce() -> T + Send) -> Result<(Built, T)> {
-    let work = roots::Scratch::new(run.store)?;
+pub fn run<T: Send>(job: BuildRun, meanwhile: impl FnOnce() -> T + Send) -> Result<(Built, T)> {
+    let work = roots::Scratch::new(job.store)?;
     let upper = work.path().join("upper");
-    copy_source(run.src, &upper)?;
-    let build_cache = run.store.root().join("build-cache");
+    copy_source(job.src, &upper)?;
+    let build_cache = job.store.root().join("build-cache");
     fs::create_dir_all(&build_cache)?;
     let uv_cache = UvCache::lend(&build_cache, &upper)?;
     let mut done = None;
     let code = ui::step("warp build (inside the image, uid 1001)", || {
         let overlay = sandbox::Overlay {
-            lowers: run.lowers,
+            lowers: job.lowers,
             upper: upper.clone(),
             work: work.path().join("work"),
         };
         let sandbox = build_sandbox(
             &work.path().join("merged"),
             overlay,
-            run.python,
+            job.python,
             &build_cache,
-            run.epoch,
-            run.uv,
+            job.epoch,
+            job.uv,
         );
         let (code, value) = sandbox.run_while(meanwhile);
         done = Some(value);
@@ -151,7 +151,7 @@ pub fn run<T: Send>(run: BuildRun, meanwhile: impl FnOnce() -> T + Send) -> Resu
     drop(uv_cache);
     if code != 0 && diskfull::nearly_full(&upper) {
         return Err(diskfull::cache_full(
-            run.store.root(),
+            job.store.root(),
             "the build's files (see its output above)",
         ));
     }
@@ -167,7 +167,7 @@ pub fn run<T: Send>(run: BuildRun, meanwhile: impl FnOnce() -> T + Send) -> Resu
 
 /// The `warp build` run inside the root.
 /// `uv`: the host's uv, bind-mounted as /usr/local/bin/uv (see [`host_uv`]).
-pub fn build_sandbox(
+fn build_sandbox(
     root: &Path,
     overlay: sandbox::Overlay,
     python: &str,
