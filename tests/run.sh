@@ -60,25 +60,25 @@ if ! "$tools/bin/python" -c 'import spdx_tools, cyclonedx, jsonschema, nacl' >/d
   "$tools/bin/python" -m pip install -q spdx-tools 'cyclonedx-python-lib[json-validation]' pynacl
 fi
 export WARP_TEST_TOOLS="$tools/bin"
-# Poetry 1.x (lock-version 2.0 files, tests/it/locks.rs), in its own venv beside
-# the tools' Poetry 2; installed with the tools' uv (seconds, not pip's minute).
-poetry1="$root/target/test-env/poetry1"
-if [ ! -x "$poetry1/bin/poetry" ]; then
-  say "installing Poetry 1.x into $poetry1"
-  "$tools/bin/uv" venv -q -p "$tools/bin/python" "$poetry1"
-  "$tools/bin/uv" pip install -q --python "$poetry1/bin/python" "poetry<2"
-fi
-export WARP_TEST_POETRY1="$poetry1/bin/poetry"
+# Older Poetrys, each in its own venv beside the tools' Poetry 2, installed
+# with the tools' uv (seconds, not pip's minute).
+poetry_venv() { # NAME REQUIREMENT... -> the venv's poetry
+  local dir="$root/target/test-env/$1"; shift
+  if [ ! -x "$dir/bin/poetry" ]; then
+    say "installing $* into $dir" >&2
+    # (in a command substitution, where set -e does not reach)
+    "$tools/bin/uv" venv -q -p "$tools/bin/python" "$dir" >&2 || return 1
+    "$tools/bin/uv" pip install -q --python "$dir/bin/python" "$@" >&2 || return 1
+  fi
+  echo "$dir/bin/poetry"
+}
+# Poetry 1.x: lock-version 2.0 files (tests/it/locks.rs).
+WARP_TEST_POETRY1=$(poetry_venv poetry1 "poetry<2")
 # Poetry 1.2, the last to write lock-version 1.1 (hashes in [metadata.files];
 # 1.3 moved them into each package: lock-version 2.0). Its requests-toolbelt
 # 0.9 imports urllib3 1.x's contrib.appengine: urllib3<2.
-poetry12="$root/target/test-env/poetry12"
-if [ ! -x "$poetry12/bin/poetry" ]; then
-  say "installing Poetry 1.2 into $poetry12"
-  "$tools/bin/uv" venv -q -p "$tools/bin/python" "$poetry12"
-  "$tools/bin/uv" pip install -q --python "$poetry12/bin/python" "poetry==1.2.2" "urllib3<2"
-fi
-export WARP_TEST_POETRY12="$poetry12/bin/poetry"
+WARP_TEST_POETRY12=$(poetry_venv poetry12 "poetry==1.2.2" "urllib3<2")
+export WARP_TEST_POETRY1 WARP_TEST_POETRY12
 
 # --- a Debian bookworm base with python3, built once per checkout ----------
 export WARP_TEST_BASE_ROOTFS_TAR="$root/target/test-env/debian-python-rootfs.tar"
