@@ -49,8 +49,21 @@ fn clf_time(at: SystemTime) -> String {
     format!("{day}/{month}/{year}:{clock} +0000")
 }
 
-fn json_string(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+/// A `json` line, its fields in this order.
+#[derive(serde::Serialize)]
+struct JsonLine<'a> {
+    time: String,
+    remote_addr: &'a str,
+    method: &'a str,
+    path: &'a str,
+    protocol: &'a str,
+    status: u16,
+    bytes: u64,
+    /// To the microsecond.
+    duration_ms: f64,
+    referer: &'a str,
+    user_agent: &'a str,
+    request_id: &'a str,
 }
 
 impl AccessRecord {
@@ -64,7 +77,11 @@ impl AccessRecord {
                     clf_time(self.at),
                     request.escape_default(),
                     self.status,
-                    if bytes == 0 { "-".to_string() } else { bytes.to_string() }
+                    if bytes == 0 {
+                        "-".to_string()
+                    } else {
+                        bytes.to_string()
+                    }
                 );
                 if self.format == Format::Combined {
                     line.push_str(&format!(
@@ -76,20 +93,23 @@ impl AccessRecord {
                 line.push_str(&format!(" request_id={}", self.request_id));
                 line
             }
-            Format::Json => format!(
-                "{{\"time\":{},\"remote_addr\":{},\"method\":{},\"path\":{},\"protocol\":{},\"status\":{},\"bytes\":{},\"duration_ms\":{:.3},\"referer\":{},\"user_agent\":{},\"request_id\":{}}}",
-                json_string(&clf_time(self.at)),
-                json_string(&self.remote),
-                json_string(&self.method),
-                json_string(&self.target),
-                json_string(self.version),
-                self.status,
-                bytes,
-                self.started.elapsed().as_secs_f64() * 1000.0,
-                json_string(&self.referer),
-                json_string(&self.user_agent),
-                json_string(&self.request_id),
-            ),
+            Format::Json => {
+                let ms = self.started.elapsed().as_secs_f64() * 1000.0;
+                let line = JsonLine {
+                    time: clf_time(self.at),
+                    remote_addr: &self.remote,
+                    method: &self.method,
+                    path: &self.target,
+                    protocol: self.version,
+                    status: self.status,
+                    bytes,
+                    duration_ms: (ms * 1000.0).round() / 1000.0,
+                    referer: &self.referer,
+                    user_agent: &self.user_agent,
+                    request_id: &self.request_id,
+                };
+                serde_json::to_string(&line).expect("strings and numbers serialise")
+            }
         }
     }
 
@@ -105,6 +125,30 @@ impl AccessRecord {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn json_lines_are_json_with_fields_in_order() {
+        let record = AccessRecord {
+            format: Format::Json,
+            remote: "127.0.0.1".into(),
+            method: "GET".into(),
+            target: "/a\"b?q=\u{e9}".into(),
+            version: "HTTP/1.1",
+            status: 200,
+            request_id: "abc-123".into(),
+            referer: String::new(),
+            user_agent: "curl/8".into(),
+            at: UNIX_EPOCH,
+            started: Instant::now(),
+        };
+        let line = record.line(5);
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(value["path"], "/a\"b?q=\u{e9}");
+        assert_eq!(value["bytes"], 5);
+        assert_eq!(value["time"], "01/Jan/1970:00:00:00 +0000");
+        assert!(line.starts_with("{\"time\":"), "{line}");
+        assert!(line.ends_with(",\"request_id\":\"abc-123\"}"), "{line}");
+    }
 
     #[test]
     fn clf_dates() {
