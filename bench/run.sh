@@ -27,6 +27,11 @@
 #                                        change's before and after, interleaved)
 #   SETTINGS="t1 t2 t3 t5" SERVERS=warp  warp with N threads (tN), the others at
 #                                        their defaults: how the default was chosen
+#   PROFILE=1 ROUNDS=1 APPS=hello ...    also record each measured run with
+#                                        `perf record` (999 Hz) and write where the
+#                                        server's CPU went, by binary and by function,
+#                                        to target/bench/profile-SERVER-APP-SETTING.txt
+#                                        (the figures of such a run carry perf's cost)
 #
 # warp runs as a user runs it: `warp build --src bench/apps` (a venv with
 # Django in bench/apps/.venv), then `warp start TARGET --processes 1 …` — the
@@ -157,7 +162,21 @@ for setting in $settings; do
     taskset -c 1 wrk -t1 -c"$conns" -d2s "${script[@]}" "$url" >/dev/null 2>&1 || true   # warm-up
     ticks_before=$(cpu_ticks "$pid")
     switches_before=$(ctx_switches "$pid")
+    profile=
+    if [ -n "${PROFILE:-}" ]; then
+      profile="$bench/perf-$server-$app-$setting.data"
+      perf record -q -F 999 -g -o "$profile" -p "$(tree_pids "$pid" | paste -sd,)" -- sleep "$duration" >/dev/null 2>&1 &
+    fi
     out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${duration}s" --latency "${script[@]}" "$url" 2>&1)
+    if [ -n "$profile" ]; then
+      wait
+      { echo "# $server, $app, $setting: share of the server's samples by binary, then by function (self)"
+        perf report -i "$profile" --stdio --no-children --sort dso 2>/dev/null | grep -E '^ +[0-9.]+%' | head -8
+        echo
+        perf report -i "$profile" --stdio --no-children --sort dso,sym -g none 2>/dev/null | grep -E '^ +[0-9.]+%' | head -25
+      } >"$bench/profile-$server-$app-$setting.txt"
+      rm -f "$profile"
+    fi
     ticks=$(( $(cpu_ticks "$pid") - ticks_before ))
     switches=$(( $(ctx_switches "$pid") - switches_before ))
     requests=$(echo "$out" | awk '/requests in/ {print $1}')

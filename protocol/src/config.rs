@@ -26,6 +26,11 @@ pub struct WorkerConfig {
     pub callable_object: String,
     /// Python threads running the app in this worker.
     pub threads: usize,
+    /// The most Python threads the worker may grow to while requests wait
+    /// and the threads it has are waiting outside the GIL (on a database, a
+    /// socket, a sleep); `0` (the default) or `threads` and below: no growth.
+    #[serde(skip_serializing_if = "is_zero_usize")]
+    pub max_threads: usize,
     /// Worker processes in total (`wsgi.multiprocess` is `processes > 1`).
     pub processes: usize,
     /// Static mappings `[url_prefix, absolute directory]`, served in Rust.
@@ -160,6 +165,10 @@ fn is_default_deadlock(v: &f64) -> bool {
     *v == DEFAULT_DEADLOCK_TIMEOUT
 }
 
+fn is_zero_usize(v: &usize) -> bool {
+    *v == 0
+}
+
 fn is_zero_u64(v: &u64) -> bool {
     *v == 0
 }
@@ -174,6 +183,7 @@ impl Default for WorkerConfig {
             target: String::new(),
             callable_object: "application".into(),
             threads: 5,
+            max_threads: 0,
             processes: 1,
             url_aliases: Vec::new(),
             django_static: None,
@@ -233,6 +243,7 @@ mod tests {
         let config = WorkerConfig {
             target: "wsgi:app".into(),
             threads: 3,
+            max_threads: 12,
             url_aliases: vec![("/static".into(), "/srv/static".into())],
             django_static: Some(DjangoStatic {
                 url: "/s".into(),

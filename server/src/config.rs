@@ -81,12 +81,15 @@ impl Config {
             WorkerConfig::from_json(text).map_err(|e| format!("WARPSERVER_CONFIG: {e}"))?;
         if config.debugger {
             config.threads = 1;
+            config.max_threads = 1;
             config.request_timeout = 0.0;
             config.queue_timeout = 0.0;
         }
         if config.threads == 0 {
             return Err("WARPSERVER_CONFIG: threads must be at least 1".into());
         }
+        // Growth is on only above the base: 0 (unset) or less means none.
+        config.max_threads = config.max_threads.max(config.threads);
         for cidr in &config.trust_proxy {
             Cidr::parse(cidr)?;
         }
@@ -163,6 +166,19 @@ mod tests {
             (1, 0.0, 0.0)
         );
         assert!(!Config::from_json("{}").unwrap().debugger);
+        let c = Config::from_json(r#"{"debugger": true, "max_threads": 32}"#).unwrap();
+        assert_eq!((c.threads, c.max_threads), (1, 1));
+    }
+
+    #[test]
+    fn max_threads_below_threads_means_no_growth() {
+        let grow = |json| {
+            let c = Config::from_json(json).unwrap();
+            (c.threads, c.max_threads)
+        };
+        assert_eq!(grow("{}"), (5, 5));
+        assert_eq!(grow(r#"{"threads": 4, "max_threads": 2}"#), (4, 4));
+        assert_eq!(grow(r#"{"threads": 4, "max_threads": 32}"#), (4, 32));
     }
 
     #[test]

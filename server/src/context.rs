@@ -32,6 +32,10 @@ pub struct Shared {
     /// Starts a fresh I/O loop to take over accepting from the loop whose
     /// generation it is given (set by `http::run`).
     pub rescue: OnceLock<Box<dyn Fn(u64) + Send + Sync>>,
+    /// The pool's grower thread, when the pool may grow (`pool`), and
+    /// whether it has been woken and not yet looked.
+    pub grower: OnceLock<std::thread::Thread>,
+    pub grow_pending: AtomicBool,
 }
 
 /// An app call running inline on an I/O thread.
@@ -70,6 +74,25 @@ impl Shared {
             inline_call: Mutex::new(None),
             pool_idle: Notify::new(),
             rescue: OnceLock::new(),
+            grower: OnceLock::new(),
+            grow_pending: AtomicBool::new(false),
+        }
+    }
+
+    /// A job went into the queue, which now holds `queued`: when that is
+    /// more than the idle threads can take and the pool may grow, wake the
+    /// grower (once until it has looked).
+    pub fn job_queued(&self, queued: usize) {
+        let Some(grower) = self.grower.get() else {
+            return;
+        };
+        let m = &self.metrics;
+        let threads = m.threads.load(Ordering::Relaxed);
+        if threads < self.config.max_threads as u64
+            && m.busy_threads.load(Ordering::Relaxed) + queued as u64 > threads
+            && !self.grow_pending.swap(true, Ordering::Relaxed)
+        {
+            grower.unpark();
         }
     }
 
@@ -151,6 +174,9 @@ pub struct Metrics {
     /// Time each request waited in the queue for a Python thread.
     pub queue_wait: Histogram,
     pub busy_threads: AtomicU64,
+    /// The Python threads running now: `threads`, more while the pool has
+    /// grown (`pool`).
+    pub threads: AtomicU64,
     /// Jobs a Python thread took from the queue but may not start yet (see
     /// `pool::wait_for_a_slot`): they count as queued.
     pub held_jobs: AtomicU64,

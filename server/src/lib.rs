@@ -81,16 +81,17 @@ fn serve(
         let (app, shared) = (app.clone_ref(py), shared.clone());
         Arc::new(move |job| pool::run_inline(&app, job, &shared)) as request::RunInline
     });
-    let threads = pool::start_threads(app, shared.clone(), jobs_rx);
+    let pool = pool::Pool::start(app, shared.clone(), jobs_rx);
     watchdog::start(shared.clone());
     let served = py.detach(|| {
         let served = http::run(listener, shared.clone(), jobs_tx, run_inline);
+        pool.close();
         // Let busy threads (and an I/O loop still in an inline call) finish
         // their request, up to the shutdown-timeout.
         let io_threads = served.as_ref().map(Vec::as_slice).unwrap_or_default();
         let deadline = Instant::now()
             + config::seconds(shared.config.shutdown_timeout).unwrap_or(Duration::ZERO);
-        while threads.iter().chain(io_threads).any(|t| !t.is_finished())
+        while (!pool.finished() || io_threads.iter().any(|t| !t.is_finished()))
             && Instant::now() < deadline
         {
             std::thread::sleep(Duration::from_millis(10));
@@ -132,14 +133,15 @@ fn request_metrics(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let (since, busy_before) = last.unwrap_or((shared.started, 0));
     *last = Some((now, busy_us));
     let elapsed = now.duration_since(since).as_secs_f64().max(1e-6);
-    let threads = shared.config.threads as f64;
+    let threads = m.threads.load(Ordering::Relaxed);
     d.set_item("requests", m.requests.load(Ordering::Relaxed))?;
     d.set_item("busy_threads", m.busy_threads.load(Ordering::Relaxed))?;
-    d.set_item("threads", shared.config.threads)?;
+    d.set_item("threads", threads)?;
+    d.set_item("max_threads", shared.config.max_threads)?;
     d.set_item("sample_period", elapsed)?;
     d.set_item(
         "capacity_utilization",
-        ((busy_us - busy_before) as f64 / 1e6 / (elapsed * threads)).min(1.0),
+        ((busy_us - busy_before) as f64 / 1e6 / (elapsed * threads as f64)).min(1.0),
     )?;
     d.set_item("status_2xx", m.status_2xx.load(Ordering::Relaxed))?;
     d.set_item("status_3xx", m.status_3xx.load(Ordering::Relaxed))?;
@@ -178,7 +180,7 @@ fn process_metrics(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
             "request_count",
             shared.metrics.requests.load(Ordering::Relaxed),
         )?;
-        d.set_item("threads", shared.config.threads)?;
+        d.set_item("threads", shared.metrics.threads.load(Ordering::Relaxed))?;
     }
     Ok(d)
 }

@@ -169,7 +169,7 @@ pub fn send_heartbeat(shared: &Shared, gil_age: Duration) {
         requests: Some(m.requests.load(Ordering::Relaxed)),
         busy: Some(busy),
         active: Some(busy),
-        threads: Some(shared.config.threads as u64),
+        threads: Some(m.threads.load(Ordering::Relaxed)),
         gil_age_ms: Some(gil_age.as_millis() as u64),
         status: Some(m.status_classes()),
         latency: Some(latency),

@@ -51,6 +51,17 @@ pub fn render(s: &Settings, facts: &BannerFacts) -> String {
                 s.concurrency_source
             ),
         ),
+        (
+            "Thread Growth",
+            if s.max_threads > s.threads {
+                format!(
+                    "up to {} threads per process while requests wait and the GIL is free",
+                    s.max_threads
+                )
+            } else {
+                "off".into()
+            },
+        ),
         ("Request Timeout", timeout(s.request_timeout)),
         ("Startup Timeout", timeout(s.startup_timeout)),
         (
@@ -171,6 +182,7 @@ mod tests {
         for needle in [
             "Server URL         : http://127.0.0.1:8080/",
             "Request Capacity   : 10 (2 processes * 5 threads)",
+            "Thread Growth      : up to 32 threads per process while requests wait and the GIL is free",
             "Request Timeout    : 60 (seconds)",
             "Startup Timeout    : 15 (seconds)",
             "Queue Backlog      : 100 (connections)",

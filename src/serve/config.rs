@@ -10,6 +10,10 @@ pub use warp_protocol::CpuScheduling;
 
 /// mod_wsgi-express's per-process thread count, warp's default too.
 pub const DEFAULT_THREADS: u32 = 5;
+/// The most threads a worker grows to when `--threads` is not given (see
+/// `--max-threads`): a view that waits 20 ms then serves 32 connections at
+/// once, as granian's thread per request in flight does.
+pub const DEFAULT_MAX_THREADS: u32 = 32;
 /// The port when neither --port, WARP_HTTP_PORT nor PORT says otherwise
 /// (warpdrive's and OpenShift's 8080, not mod_wsgi-express's 8000).
 pub const DEFAULT_PORT: u16 = 8080;
@@ -92,6 +96,8 @@ pub struct Settings {
     pub port: u16,
     pub processes: u32,
     pub threads: u32,
+    /// The most threads a worker grows to (`threads`: no growth).
+    pub max_threads: u32,
     /// Where processes and threads came from, for the banner.
     pub concurrency_source: String,
     /// (URL prefix, absolute directory).
@@ -153,6 +159,7 @@ impl Settings {
             port: DEFAULT_PORT,
             processes: 2,
             threads: DEFAULT_THREADS,
+            max_threads: DEFAULT_MAX_THREADS,
             concurrency_source: "tuned for 2 CPU, 4 GiB memory".into(),
             url_aliases: Vec::new(),
             app_dir: PathBuf::from("/"),

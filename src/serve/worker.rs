@@ -38,6 +38,7 @@ pub fn worker_config(settings: &Settings, target: String, server_port: u16) -> W
         target,
         callable_object: settings.callable_object.clone(),
         threads: settings.threads as usize,
+        max_threads: settings.max_threads as usize,
         processes: settings.processes as usize,
         url_aliases: settings.url_aliases.clone(),
         working_directory: Some(settings.working_directory.clone()),

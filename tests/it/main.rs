@@ -50,6 +50,7 @@ mod runtime;
 mod s2i;
 mod s2i_build;
 mod server;
+mod server_growth;
 mod server_inline;
 mod server_limits;
 mod server_runwarp;

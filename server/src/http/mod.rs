@@ -274,7 +274,7 @@ const SLOW_REQUEST: Duration = Duration::from_millis(5);
 fn saturated(shared: &Shared, jobs: &crossbeam_channel::Sender<Work>) -> bool {
     let m = &shared.metrics;
     let busy = m.busy_threads.load(Ordering::Relaxed) as usize;
-    if busy + jobs.len() < shared.config.threads {
+    if busy + jobs.len() < m.threads.load(Ordering::Relaxed) as usize {
         return false;
     }
     let now_us = shared.started.elapsed().as_micros() as u64;
@@ -596,7 +596,7 @@ fn spawn_state_reporter(state: Arc<Shared>) -> std::io::Result<()> {
                         m.inline_requests.load(Ordering::Relaxed),
                         m.handed_off_requests.load(Ordering::Relaxed),
                         m.busy_threads.load(Ordering::Relaxed),
-                        state.config.threads,
+                        m.threads.load(Ordering::Relaxed),
                         m.queue_rejected.load(Ordering::Relaxed),
                         m.request_timeouts.load(Ordering::Relaxed),
                         state.is_stopping(),

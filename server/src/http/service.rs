@@ -379,6 +379,7 @@ impl Service {
                 "Service Unavailable: request queue is full",
             );
         } else {
+            shared.job_queued(self.jobs.len());
             shared
                 .metrics
                 .handed_off_requests

@@ -27,7 +27,7 @@ pub fn init_template(
     let d = PyDict::new(py);
     d.set_item("wsgi.version", PyTuple::new(py, [1, 0])?)?;
     d.set_item("wsgi.errors", py.import("sys")?.getattr("stderr")?)?;
-    d.set_item("wsgi.multithread", shared.config.threads > 1)?;
+    d.set_item("wsgi.multithread", shared.config.max_threads > 1)?;
     d.set_item("wsgi.multiprocess", shared.config.processes > 1)?;
     d.set_item("wsgi.run_once", false)?;
     d.set_item("wsgi.input_terminated", true)?;

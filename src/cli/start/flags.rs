@@ -33,6 +33,11 @@ pub struct ServeFlags {
     /// Python threads per worker process [default: 5, more when memory limits the processes].
     #[arg(long, value_name = "N")]
     pub threads: Option<u32>,
+    /// Most Python threads a worker grows to while requests wait and its
+    /// threads are waiting outside the GIL (on a database, a socket) [default:
+    /// 32 when --threads is not given, else --threads: no growth].
+    #[arg(long, value_name = "N")]
+    pub max_threads: Option<u32>,
     /// Serve the files under DIR at URL (repeatable), e.g. `--url-alias /static static`.
     #[arg(long, num_args = 2, value_names = ["URL", "DIR"], action = clap::ArgAction::Append)]
     pub url_alias: Vec<String>,
@@ -153,6 +158,9 @@ impl ServeFlags {
         }
         if let Some(t) = self.threads.filter(|&t| t != 1) {
             ignored.push(format!("--threads {t}"));
+        }
+        if let Some(t) = self.max_threads.filter(|&t| t != 1) {
+            ignored.push(format!("--max-threads {t}"));
         }
         (!ignored.is_empty()).then(|| {
             format!(

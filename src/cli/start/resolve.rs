@@ -6,7 +6,8 @@
 use super::flags::ServeFlags;
 use crate::error::fail;
 use crate::serve::config::{
-    is_identifier, Settings, DEFAULT_PORT, DEFAULT_PROXY_HEADERS, DEFAULT_THREADS,
+    is_identifier, Settings, DEFAULT_MAX_THREADS, DEFAULT_PORT, DEFAULT_PROXY_HEADERS,
+    DEFAULT_THREADS,
 };
 use crate::serve::resources::{self, Resources};
 use anyhow::Result;
@@ -33,6 +34,7 @@ impl Environment for ProcessEnv {
 struct Concurrency {
     processes: u32,
     threads: u32,
+    max_threads: u32,
     source: String,
     request_timeout: Duration,
     queue_timeout: Duration,
@@ -79,6 +81,7 @@ impl ServeFlags {
             port,
             processes: concurrency.processes,
             threads: concurrency.threads,
+            max_threads: concurrency.max_threads,
             concurrency_source: concurrency.source,
             url_aliases,
             app_dir: app_dir.to_path_buf(),
@@ -147,6 +150,7 @@ impl ServeFlags {
         let mut c = Concurrency {
             processes: tuned.processes,
             threads: tuned.threads,
+            max_threads: 0,
             source: tuned.why,
             request_timeout: self.request_timeout,
             queue_timeout: self.queue_timeout,
@@ -163,12 +167,28 @@ impl ServeFlags {
         if let Some(t) = self.threads {
             c.threads = t;
         }
+        // Growth is the default's; threads the user fixed stay fixed unless
+        // --max-threads asks for more.
+        c.max_threads =
+            match (self.max_threads, self.threads) {
+                (Some(m), _) if m < c.threads => return Err(fail(
+                    format!(
+                        "--max-threads {m} is below the {} threads a worker starts with",
+                        c.threads
+                    ),
+                    "give --max-threads at least --threads (equal: a fixed pool), or leave it out",
+                )),
+                (Some(m), _) => m,
+                (None, Some(t)) => t,
+                (None, None) => DEFAULT_MAX_THREADS.max(c.threads),
+            };
         // A worker sitting in pdb must get neither a 504 nor a 503: with the
         // debugger the request and queue timeouts are off (mod_wsgi-express
         // debug mode runs the app embedded, where they do not apply either).
         if self.enable_debugger {
             c.processes = 1;
             c.threads = 1;
+            c.max_threads = 1;
             c.source = "--enable-debugger".into();
             c.request_timeout = Duration::ZERO;
             c.queue_timeout = Duration::ZERO;
@@ -409,6 +429,25 @@ mod tests {
         let s = resolve(&["--processes", "3"], &[("WEB_CONCURRENCY", "7")]).unwrap();
         assert_eq!(s.processes, 3);
         assert!(resolve(&[], &[("WEB_CONCURRENCY", "lots")]).is_err());
+    }
+
+    #[test]
+    fn threads_grow_by_default_and_stay_as_given() {
+        let grow = |args: &[&str]| {
+            let s = resolve(args, &[]).unwrap();
+            (s.threads, s.max_threads)
+        };
+        assert_eq!(grow(&[]), (DEFAULT_THREADS, DEFAULT_MAX_THREADS));
+        assert_eq!(grow(&["--threads", "3"]), (3, 3));
+        assert_eq!(grow(&["--threads", "3", "--max-threads", "9"]), (3, 9));
+        assert_eq!(grow(&["--max-threads", "5"]), (DEFAULT_THREADS, 5));
+        assert_eq!(grow(&["--enable-debugger", "--max-threads", "9"]), (1, 1));
+        let err = resolve(&["--threads", "8", "--max-threads", "4"], &[]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("--max-threads 4 is below the 8 threads"),
+            "{err}"
+        );
     }
 
     #[test]
