@@ -43,18 +43,6 @@ fn build(app: &TempApp, installer: &str, args: &[&str], env: &[(&str, &str)]) ->
     Some(run(&mut cmd))
 }
 
-/// The version of `package` the venv's Python imports ("none" if absent).
-fn installed(app: &TempApp, package: &str) -> String {
-    let out = venv_python(
-        app.path(),
-        &format!(
-            "import importlib.metadata as m\ntry: print(m.version('{package}'))\nexcept m.PackageNotFoundError: print('none')"
-        ),
-    );
-    assert_ok(&out);
-    stdout(&out).trim().to_string()
-}
-
 /// A refusal of a stale lock, naming the file and the command that relocks.
 #[track_caller]
 fn assert_stale(out: &Output, file: &str, relock: &str) {
@@ -99,9 +87,9 @@ fn uv_lock_installs_exactly_the_locked_set_with_uv_and_with_pip() {
         "{err}"
     );
     assert_eq!(record(app.path())["layout"], "uv.lock");
-    assert_eq!(installed(&app, "flask"), "2.3.3");
+    assert_eq!(installed(app.path(), "flask"), "2.3.3");
     assert_eq!(
-        installed(&app, "iniconfig"),
+        installed(app.path(), "iniconfig"),
         "none",
         "the dev group is not production"
     );
@@ -116,13 +104,13 @@ fn uv_lock_installs_exactly_the_locked_set_with_uv_and_with_pip() {
     // pip, from the same lock: the same versions.
     ok(build(&app, "pip", &[], &[])).unwrap();
     assert!(app.path().join(".venv/bin/pip").exists());
-    assert_eq!(installed(&app, "flask"), "2.3.3");
-    assert_eq!(installed(&app, "iniconfig"), "none");
+    assert_eq!(installed(app.path(), "flask"), "2.3.3");
+    assert_eq!(installed(app.path(), "iniconfig"), "none");
 
     // A group asked for by variable: a changed input, a reinstall with it.
-    assert_eq!(installed(&app, "six"), "none");
+    assert_eq!(installed(app.path(), "six"), "none");
     ok(build(&app, "uv", &[], &[("WARP_GROUPS", "dev")])).unwrap();
-    assert_ne!(installed(&app, "iniconfig"), "none");
+    assert_ne!(installed(app.path(), "iniconfig"), "none");
     // An extra from config.yaml.
     app.write(
         ".warp/config.yaml",
@@ -130,8 +118,8 @@ fn uv_lock_installs_exactly_the_locked_set_with_uv_and_with_pip() {
 ",
     );
     ok(build(&app, "uv", &[], &[])).unwrap();
-    assert_ne!(installed(&app, "six"), "none");
-    assert_eq!(installed(&app, "iniconfig"), "none");
+    assert_ne!(installed(app.path(), "six"), "none");
+    assert_eq!(installed(app.path(), "iniconfig"), "none");
     app.write(".warp/config.yaml", "groups: [nosuchgroup]\n");
     let out = build(&app, "uv", &[], &[]).unwrap();
     assert_fails_with(
@@ -166,8 +154,8 @@ fn uv_lock_markers_pick_the_locked_version_for_each_python() {
             &[],
         ))
         .unwrap();
-        assert_eq!(installed(&app, "flask"), "2.3.3");
-        seen.push(installed(&app, "click"));
+        assert_eq!(installed(app.path(), "flask"), "2.3.3");
+        seen.push(installed(app.path(), "click"));
     }
     assert_ne!(seen[0], seen[1], "{seen:?}");
     assert!(clicks.contains(&seen[0].as_str()) && clicks.contains(&seen[1].as_str()));
@@ -183,7 +171,7 @@ fn bad_uv_locks_are_refused_and_the_previous_venv_kept() {
     ok(build(&app, "uv", &[], &[])).unwrap();
     let record_before = record(app.path());
     let kept = |app: &TempApp| {
-        assert_eq!(installed(app, "flask"), "2.3.3");
+        assert_eq!(installed(app.path(), "flask"), "2.3.3");
         assert_eq!(record(app.path()), record_before);
     };
 
@@ -201,18 +189,7 @@ fn bad_uv_locks_are_refused_and_the_previous_venv_kept() {
 
     // Tampered: every hash of Flask's files replaced.
     let lock = std::fs::read_to_string(app.path().join("uv.lock")).unwrap();
-    let flask = lock.find("name = \"flask\"").unwrap();
-    let end = flask + lock[flask..].find("[[package]]").unwrap();
-    let mut tampered = lock[..flask].to_string();
-    let section = &lock[flask..end];
-    let mut rest = section;
-    while let Some(at) = rest.find("sha256:") {
-        tampered.push_str(&rest[..at + 7]);
-        tampered.push_str(&"0".repeat(64));
-        rest = &rest[at + 7 + 64..];
-    }
-    tampered.push_str(rest);
-    tampered.push_str(&lock[end..]);
+    let tampered = uv_lock_tampered(&lock, "flask");
     assert_ne!(tampered, lock);
     app.write("uv.lock", &tampered);
     for installer in ["uv", "pip"] {
@@ -275,7 +252,7 @@ fn a_lock_for_another_python_is_refused() {
         &[],
     ))
     .unwrap();
-    assert_ne!(installed(&app, "itsdangerous"), "none");
+    assert_ne!(installed(app.path(), "itsdangerous"), "none");
 }
 
 #[test]
@@ -301,8 +278,8 @@ fn pylock_toml_from_uv_export_and_from_pip_lock() {
         "{err}"
     );
     assert_eq!(record(app.path())["layout"], "pylock.toml");
-    assert_eq!(installed(&app, "flask"), "2.3.3");
-    assert_eq!(installed(&app, "iniconfig"), "none");
+    assert_eq!(installed(app.path(), "flask"), "2.3.3");
+    assert_eq!(installed(app.path(), "iniconfig"), "none");
 
     // pip lock's pylock, named by lock: in config.yaml (beside the other).
     let python = tool("python").unwrap();
@@ -321,8 +298,8 @@ fn pylock_toml_from_uv_export_and_from_pip_lock() {
     app.write(".warp/config.yaml", "lock: pylock.web.toml\n");
     let err = ok(build(&app, "uv", &[], &[])).unwrap();
     assert!(err.contains("from pylock.web.toml ("), "{err}");
-    assert_eq!(installed(&app, "itsdangerous"), "2.1.2");
-    assert_eq!(installed(&app, "flask"), "none");
+    assert_eq!(installed(app.path(), "itsdangerous"), "2.1.2");
+    assert_eq!(installed(app.path(), "flask"), "none");
 }
 
 /// A Poetry application (package-mode = false): flask locked at 2.3.3 with
@@ -353,18 +330,26 @@ fn poetry_lock_of_a_non_package_app() {
         err.contains("==> Installing dependencies from poetry.lock ("),
         "{err}"
     );
-    assert_eq!(installed(&app, "flask"), "2.3.3");
-    assert_eq!(installed(&app, "iniconfig"), "none");
-    assert_eq!(installed(&app, "poetryapp"), "none", "package-mode = false");
+    assert_eq!(installed(app.path(), "flask"), "2.3.3");
+    assert_eq!(installed(app.path(), "iniconfig"), "none");
+    assert_eq!(
+        installed(app.path(), "poetryapp"),
+        "none",
+        "package-mode = false"
+    );
     ok(build(&app, "pip", &[], &[("WARP_GROUPS", "dev")])).unwrap();
-    assert_eq!(installed(&app, "flask"), "2.3.3");
-    assert_ne!(installed(&app, "iniconfig"), "none");
+    assert_eq!(installed(app.path(), "flask"), "2.3.3");
+    assert_ne!(installed(app.path(), "iniconfig"), "none");
 
     // Stale: Poetry's content-hash no longer matches.
     app.write("pyproject.toml", &pyproject("flask>=2.2,<4"));
     let out = build(&app, "uv", &[], &[]).unwrap();
     assert_stale(&out, "poetry.lock", "poetry lock");
-    assert_ne!(installed(&app, "iniconfig"), "none", "the venv was kept");
+    assert_ne!(
+        installed(app.path(), "iniconfig"),
+        "none",
+        "the venv was kept"
+    );
 }
 
 /// A lock written by Poetry 1.x (lock-version 2.0: no groups or markers
@@ -409,19 +394,31 @@ fn poetry_1_lock_of_a_non_package_app() {
         err.contains("==> Installing dependencies from poetry.lock ("),
         "{err}"
     );
-    assert_eq!(installed(&app, "flask"), "2.3.3");
-    assert_ne!(installed(&app, "werkzeug"), "none", "walked through flask");
-    assert_eq!(installed(&app, "iniconfig"), "none");
-    assert_eq!(installed(&app, "colorama"), "none", "a Windows-only edge");
+    assert_eq!(installed(app.path(), "flask"), "2.3.3");
+    assert_ne!(
+        installed(app.path(), "werkzeug"),
+        "none",
+        "walked through flask"
+    );
+    assert_eq!(installed(app.path(), "iniconfig"), "none");
+    assert_eq!(
+        installed(app.path(), "colorama"),
+        "none",
+        "a Windows-only edge"
+    );
     ok(build(&app, "pip", &[], &[("WARP_GROUPS", "dev")])).unwrap();
-    assert_eq!(installed(&app, "flask"), "2.3.3");
-    assert_ne!(installed(&app, "iniconfig"), "none");
+    assert_eq!(installed(app.path(), "flask"), "2.3.3");
+    assert_ne!(installed(app.path(), "iniconfig"), "none");
 
     // Stale by Poetry 1.x's content-hash.
     app.write("pyproject.toml", &pyproject(">=2.2,<4"));
     let out = build(&app, "uv", &[], &[]).unwrap();
     assert_stale(&out, "poetry.lock", "poetry lock");
-    assert_ne!(installed(&app, "iniconfig"), "none", "the venv was kept");
+    assert_ne!(
+        installed(app.path(), "iniconfig"),
+        "none",
+        "the venv was kept"
+    );
 }
 
 /// A lock written by Poetry 1.2, the last to write lock-version 1.1 (a
@@ -492,7 +489,7 @@ fn poetry_1_2_lock_version_1_1() {
     let out = build(&app, "uv", &[], &[]).unwrap();
     assert_fails_with(&out, "installing the packages of poetry.lock failed");
     assert_eq!(
-        installed(&app, "itsdangerous"),
+        installed(app.path(), "itsdangerous"),
         "2.1.2",
         "the venv was kept"
     );
@@ -527,13 +524,13 @@ fn pdm_lock_with_its_dev_group() {
         err.contains("==> Installing dependencies from pdm.lock ("),
         "{err}"
     );
-    assert_eq!(installed(&app, "flask"), "2.3.3");
-    assert_eq!(installed(&app, "iniconfig"), "none");
+    assert_eq!(installed(app.path(), "flask"), "2.3.3");
+    assert_eq!(installed(app.path(), "iniconfig"), "none");
 
     app.write("pyproject.toml", &pyproject("flask>=2.2,<4"));
     let out = build(&app, "uv", &[], &[]).unwrap();
     assert_stale(&out, "pdm.lock", "pdm lock");
-    assert_eq!(installed(&app, "flask"), "2.3.3", "the venv was kept");
+    assert_eq!(installed(app.path(), "flask"), "2.3.3", "the venv was kept");
 }
 
 /// PDM's `[[metadata.targets]]`: the lock holds when one target (Python
@@ -572,7 +569,7 @@ fn pdm_lock_targets() {
     assert!(!app.path().join(".venv/.warp/build.json").exists());
     pdm(&["--append", "--python", "==3.11.*", "--platform", "linux"]).unwrap();
     ok(build(&app, "uv", &python, &[])).unwrap();
-    assert_eq!(installed(&app, "itsdangerous"), "2.1.2");
+    assert_eq!(installed(app.path(), "itsdangerous"), "2.1.2");
 }
 
 #[test]
@@ -605,7 +602,7 @@ fn wheels_from_a_lock_then_an_offline_build() {
         ))
         .unwrap();
         assert!(err.contains("from uv.lock"), "{err}");
-        assert_eq!(installed(&app, "flask"), "2.3.3");
+        assert_eq!(installed(app.path(), "flask"), "2.3.3");
         // The index credential is nowhere in the log, the record or the venv.
         assert!(!err.contains("s3cret"));
         let out = run(Command::new("grep")
@@ -644,9 +641,9 @@ fn pipfile_lock_without_pipenv_on_the_build() {
     assert_eq!(record(app.path())["layout"], "Pipfile.lock");
     for (name, entry) in lock["default"].as_object().unwrap() {
         let locked = entry["version"].as_str().unwrap().trim_start_matches("==");
-        assert_eq!(installed(&app, name), locked, "{name}");
+        assert_eq!(installed(app.path(), name), locked, "{name}");
     }
-    assert_eq!(installed(&app, "iniconfig"), "none");
+    assert_eq!(installed(app.path(), "iniconfig"), "none");
     for tool in ["pipenv", "micropipenv"] {
         assert!(!app.path().join(".venv/bin").join(tool).exists());
     }
@@ -654,7 +651,7 @@ fn pipfile_lock_without_pipenv_on_the_build() {
     app.write("Pipfile", "[packages]\nflask = \">=2.2\"\n");
     let out = build(&app, "uv", &[], &[]).unwrap();
     assert_stale(&out, "Pipfile.lock", "pipenv lock");
-    assert_eq!(installed(&app, "flask"), "2.3.3", "the venv was kept");
+    assert_eq!(installed(app.path(), "flask"), "2.3.3", "the venv was kept");
 }
 
 #[test]
@@ -677,9 +674,9 @@ fn a_uv_package_project_is_installed_after_its_locked_dependencies() {
     };
     assert_ok(&run(uv.args(["lock", "-q", "-P", "itsdangerous==2.1.2"])));
     ok(build(&app, "uv", &[], &[])).unwrap();
-    assert_eq!(installed(&app, "itsdangerous"), "2.1.2");
-    assert_eq!(installed(&app, "lockedpkg"), "1.0");
-    assert_eq!(installed(&app, "iniconfig"), "none");
+    assert_eq!(installed(app.path(), "itsdangerous"), "2.1.2");
+    assert_eq!(installed(app.path(), "lockedpkg"), "1.0");
+    assert_eq!(installed(app.path(), "iniconfig"), "none");
     // The package's code is an input: a change reinstalls it.
     app.write(
         "lockedpkg/__init__.py",

@@ -27,17 +27,6 @@ fn build(app: &Path, cache: &Path, installer: &str, env: &[(&str, &str)]) -> Opt
     Some(run(&mut cmd))
 }
 
-fn installed(app: &Path, package: &str) -> String {
-    let out = venv_python(
-        app,
-        &format!(
-            "import importlib.metadata as m\ntry: print(m.version('{package}'))\nexcept m.PackageNotFoundError: print('none')"
-        ),
-    );
-    assert_ok(&out);
-    stdout(&out).trim().to_string()
-}
-
 /// The wheels the private index and its mirror serve.
 const PRIVATE_WHEELS: &[&str] = &["itsdangerous==2.1.2", "iniconfig==2.0.0"];
 

@@ -48,6 +48,39 @@ pub fn venv_python(dir: &Path, code: &str) -> Output {
         .current_dir("/"))
 }
 
+/// The version of `package` the venv `<dir>/.venv` imports ("none" if absent).
+pub fn installed(dir: &Path, package: &str) -> String {
+    let out = venv_python(
+        dir,
+        &format!(
+            "import importlib.metadata as m\ntry: print(m.version('{package}'))\nexcept m.PackageNotFoundError: print('none')"
+        ),
+    );
+    assert_ok(&out);
+    stdout(&out).trim().to_string()
+}
+
+/// uv.lock's text `lock` with every sha256 of `package`'s files replaced by zeros.
+pub fn uv_lock_tampered(lock: &str, package: &str) -> String {
+    let start = lock
+        .find(&format!("name = \"{package}\""))
+        .expect("the package in the lock");
+    let end = start
+        + lock[start..]
+            .find("[[package]]")
+            .unwrap_or(lock.len() - start);
+    let mut tampered = lock[..start].to_string();
+    let mut rest = &lock[start..end];
+    while let Some(at) = rest.find("sha256:") {
+        tampered.push_str(&rest[..at + 7]);
+        tampered.push_str(&"0".repeat(64));
+        rest = &rest[at + 7 + 64..];
+    }
+    tampered.push_str(rest);
+    tampered.push_str(&lock[end..]);
+    tampered
+}
+
 /// A pyenv interpreter of version `3.minor`, if installed.
 pub fn pyenv_python(minor: u32) -> Option<PathBuf> {
     pythons()
