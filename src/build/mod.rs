@@ -4,7 +4,8 @@
 //! [`build`] runs the steps of `warp build` in order, fail-fast, each printed
 //! as one `==> Step (1.2 s)` line:
 //! 1. the venv (made fresh when missing or when the inputs hash changed; the
-//!    previous one is set aside and restored if the build fails — see [`venv`]);
+//!    previous one is set aside and restored if the build fails — see [`venv`];
+//!    a uv.lock built with uv has it made by step 3's `uv sync`, [`uv_sync`]);
 //! 2. the `pre-build` hook, then `build-env` sourced with its exports kept;
 //! 3. dependencies by layout ([`detect`], [`install`]): a lock file's exact
 //!    set ([`lock`]) when the app has one;
@@ -24,6 +25,7 @@ pub mod plan;
 pub mod probe_cache;
 pub mod python;
 pub mod static_reuse;
+pub mod uv_sync;
 pub mod venv;
 pub mod wheels;
 
@@ -234,7 +236,7 @@ pub fn build(paths: &AppPaths, options: &BuildOptions) -> Result<BuildRecord> {
         paths,
         &home,
         &mut vars,
-        &deps.layout,
+        &deps,
         locked.as_ref(),
         tool,
         &base,
@@ -262,7 +264,7 @@ fn build_steps(
     paths: &AppPaths,
     home: &std::path::Path,
     vars: &mut AppVars,
-    layout: &detect::Layout,
+    deps: &plan::Plan,
     locked: Option<&lock::Locked>,
     tool: Tool,
     base: &python::Probe,
@@ -271,8 +273,11 @@ fn build_steps(
     static_stamps: Option<&std::path::Path>,
 ) -> Result<BuildRecord> {
     let app_root = &paths.app_root;
+    let layout = &deps.layout;
     let unchanged = kept_venv.is_some();
-    if !unchanged {
+    // A uv.lock with uv: the venv is made by the install (one `uv sync`).
+    let synced = !unchanged && uv_sync::applies(tool, layout, locked, paths, home, vars);
+    if !unchanged && !synced {
         let title = format!(
             "Creating virtualenv {} (Python {}, {})",
             app_root.display(),
@@ -288,14 +293,10 @@ fn build_steps(
             venv::create(tool, &base.base_executable, app_root, &env)
         })?;
     }
-    std::fs::create_dir_all(app_root.join("tmp"))?;
+    if !synced {
+        std::fs::create_dir_all(app_root.join("tmp"))?;
+    }
     let venv_python = paths.python();
-    // A new venv's interpreter is not started to ask where its
-    // site-packages is: the base's scheme says, when that directory is there.
-    let venv_probe = match kept_venv.or_else(|| base.in_venv(app_root)) {
-        Some(probe) => probe,
-        None => python::probe(&venv_python)?,
-    };
 
     if hooks::find(paths, "pre-build").is_some() {
         let env = crate::app::environment::base(paths, vars);
@@ -332,6 +333,27 @@ fn build_steps(
         }
         match (layout, locked) {
             (detect::Layout::None, _) => {}
+            (detect::Layout::Lock(file), Some(locked)) if synced => {
+                let title = format!(
+                    "Installing dependencies from {} ({} packages, hashes verified) \
+                     into a new virtualenv {} (Python {}) with uv sync",
+                    file.name(),
+                    locked.packages.len(),
+                    app_root.display(),
+                    base.version,
+                );
+                step(&title, || {
+                    uv_sync::sync(
+                        &installer,
+                        file,
+                        locked,
+                        &deps.selection,
+                        &base.base_executable,
+                        app_root,
+                    )
+                })?;
+                std::fs::create_dir_all(app_root.join("tmp"))?;
+            }
             (detect::Layout::Lock(file), Some(locked)) => {
                 let title = format!(
                     "Installing dependencies from {} ({} packages, hashes verified)",
@@ -346,6 +368,12 @@ fn build_steps(
             }
         }
     }
+    // A new venv's interpreter is not started to ask where its
+    // site-packages is: the base's scheme says, when that directory is there.
+    let venv_probe = match kept_venv.or_else(|| base.in_venv(app_root)) {
+        Some(probe) => probe,
+        None => python::probe(&venv_python)?,
+    };
     step("Installing warp's WSGI server support", || {
         crate::extension::install(&venv_probe.platlib)
     })?;

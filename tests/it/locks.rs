@@ -602,6 +602,10 @@ fn wheels_from_a_lock_then_an_offline_build() {
         ))
         .unwrap();
         assert!(err.contains("from uv.lock"), "{err}");
+        assert!(
+            !err.contains("with uv sync"),
+            "uv sync ignores the wheelhouse"
+        );
         assert_eq!(installed(app.path(), "flask"), "2.3.3");
         // The index credential is nowhere in the log, the record or the venv.
         assert!(!err.contains("s3cret"));

@@ -42,6 +42,7 @@ mod locks;
 mod locks_entry_points;
 mod locks_image;
 mod locks_sources;
+mod locks_uv_sync;
 mod manifests;
 mod metrics;
 mod newest_cpythons;
