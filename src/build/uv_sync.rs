@@ -13,8 +13,11 @@
 //! [--group G] [--extra E] --no-editable [--no-install-project]
 //! [--reinstall-package P] --python <interpreter> --offline`, and without
 //! `--offline` when uv's cache lacks something (as the two-step install
-//! does). `--locked` never writes uv.lock and fails if uv finds it stale;
-//! uv checks every file against the lock's hashes.
+//! does). `--locked` never writes uv.lock and fails if uv finds it stale —
+//! uv's check is wider than warp's (`[tool.uv]` constraints or overrides
+//! changed since the lock, for one), so such a lock, which the two-step
+//! install takes, fails here, after the app root was set aside (and is put
+//! back); uv checks every file against the lock's hashes.
 //!
 //! The project (a package) and the workspace members it depends on are
 //! installed non-editable, as the two-step install does, and rebuilt
@@ -160,7 +163,7 @@ pub fn sync(
                     "installing the packages of {} failed (uv exit code {code})",
                     file.name()
                 ),
-                "uv's last lines of output are above; fix the dependency, or the index settings (PIP_INDEX_URL, WARP_PIP_NO_INDEX)",
+                "uv's last lines of output are above; fix the dependency, or run `uv lock` if uv finds uv.lock out of date",
             )
         })?;
     }

@@ -2,7 +2,7 @@
 //! and installs the locked set (the step line says so; no `uv venv` step),
 //! uv.lock is not rewritten, the groups are warp's selection and not uv's
 //! `default-groups`, a tampered hash is still refused with the previous venv
-//! kept, and a `pre-build` hook (which runs with the venv made) keeps the
+//! kept (so is a lock only uv's own check finds stale), and a `pre-build` hook (which runs with the venv made) keeps the
 //! two-step install.
 use crate::build_support::*;
 use crate::support::*;
@@ -100,6 +100,19 @@ fn one_uv_sync_makes_the_venv_and_installs_the_lock() {
         tampered
     );
     app.write("uv.lock", &lock);
+
+    // A constraint added since the lock: stale by uv's own check (`--locked`),
+    // which warp's rule does not cover; the previous venv is put back.
+    let pyproject = std::fs::read_to_string(app.path().join("pyproject.toml")).unwrap();
+    app.write(
+        "pyproject.toml",
+        &format!("{pyproject}constraint-dependencies = [\"flask<2.3\"]\n"),
+    );
+    let out = build(&app, &[("WARP_GROUPS", "docs")]).unwrap();
+    assert_fails_with(&out, "installing the packages of uv.lock failed");
+    assert!(stderr(&out).contains("run `uv lock`"), "{}", stderr(&out));
+    assert_eq!(record(app.path()), record_before);
+    app.write("pyproject.toml", &pyproject);
 
     // A pre-build hook runs with the venv made: `uv venv`, then the install.
     app.write_exec(
