@@ -166,10 +166,11 @@ for setting in $settings; do
     if [ -n "${PROFILE:-}" ]; then
       profile="$bench/perf-$server-$app-$setting.data"
       perf record -q -F 999 -g -o "$profile" -p "$(tree_pids "$pid" | paste -sd,)" -- sleep "$duration" >/dev/null 2>&1 &
+      perf_pid=$!
     fi
     out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${duration}s" --latency "${script[@]}" "$url" 2>&1)
     if [ -n "$profile" ]; then
-      wait
+      wait "$perf_pid" || true   # perf's status when its target exits first is not ours to fail on
       { echo "# $server, $app, $setting: share of the server's samples by binary, then by function (self)"
         perf report -i "$profile" --stdio --no-children --sort dso 2>/dev/null | grep -E '^ +[0-9.]+%' | head -8
         echo

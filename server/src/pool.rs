@@ -4,8 +4,10 @@
 //!
 //! The pool starts `threads` threads and may grow to `max_threads`. When a
 //! job waits with every thread busy, a grower thread looks at how much CPU
-//! the Python threads asked for over a few milliseconds — time on a CPU plus
-//! time waiting for one, from the kernel's per-thread `schedstat`. Python
+//! the Python threads asked for over a few milliseconds — time on a CPU (each
+//! thread's CPU clock) plus time waiting for one (the kernel's per-thread
+//! `schedstat`; its CPU time is only brought up to date at the scheduler's
+//! tick, too coarse for a window of milliseconds). Python
 //! code runs one thread at a time (the GIL), so threads running Python ask
 //! for a whole CPU between them; threads waiting for the GIL ask for none.
 //! Well under a CPU means the busy threads are waiting outside the GIL (on a
@@ -34,10 +36,11 @@ use std::time::{Duration, Instant};
 pub const GROWN_IDLE: Duration = Duration::from_secs(30);
 /// The window over which the grower measures the Python threads' demand for
 /// a CPU (a job queued behind a fast request is taken within it).
-const WINDOW: Duration = Duration::from_millis(5);
+const WINDOW: Duration = Duration::from_millis(10);
 /// Below this share of one CPU over the window the GIL was mostly free.
-/// Measured on the bench's 20 ms view: 0.45 of a CPU at 32 threads and
-/// 1,500 req/s; a CPU-bound Django view: 0.95–1.0.
+/// Seen on the 2-CPU development VM: a CPU-bound Django view's threads ask
+/// for 1.0–9.6 CPUs (the holder runs or waits for the CPU; woken waiters
+/// wait for it too), the 20 ms view's 0–2.4 while they grow to 32.
 const GIL_FREE_SHARE: f64 = 0.75;
 /// After a window that found the GIL busy, the grower looks again this much
 /// later (its reading of /proc costs a few microseconds per thread).
@@ -53,8 +56,9 @@ pub struct Pool {
     handles: Mutex<Vec<JoinHandle<()>>>,
     started: AtomicUsize,
     closed: AtomicBool,
-    /// The kernel's ids of the running Python threads (for their schedstat).
-    tids: Mutex<Vec<libc::pid_t>>,
+    /// The running Python threads: the kernel's id (for the schedstat) and
+    /// the CPU clock of each.
+    tids: Mutex<Vec<(libc::pid_t, libc::clockid_t)>>,
 }
 
 impl Pool {
@@ -143,11 +147,21 @@ impl Pool {
     fn demand(&self) -> Vec<(libc::pid_t, u64)> {
         let tids = self.tids.lock().unwrap().clone();
         tids.into_iter()
-            .filter_map(|tid| {
+            .filter_map(|(tid, clock)| {
+                let mut now = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                };
+                // SAFETY: the clock of a thread still in `tids` (it removes
+                // itself before it ends), written into a timespec we own.
+                if unsafe { libc::clock_gettime(clock, &mut now) } != 0 {
+                    return None;
+                }
+                let on_cpu = now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64;
                 let text =
                     std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
-                let mut fields = text.split_whitespace().map(|f| f.parse::<u64>().ok());
-                Some((tid, fields.next()?? + fields.next()??))
+                let waited = text.split_whitespace().nth(1)?.parse::<u64>().ok()?;
+                Some((tid, on_cpu + waited))
             })
             .collect()
     }
@@ -213,7 +227,11 @@ fn python_thread(pool: Arc<Pool>) {
     crate::scheduling::apply(shared.config.cpu_scheduling);
     // SAFETY: gettid has no arguments and cannot fail.
     let tid = unsafe { libc::gettid() };
-    pool.tids.lock().unwrap().push(tid);
+    let mut clock: libc::clockid_t = 0;
+    // SAFETY: this thread's own handle, and a clockid we own.
+    if unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clock) } == 0 {
+        pool.tids.lock().unwrap().push((tid, clock));
+    }
     // The previous job's busy time, counted (busy_threads down) only once
     // the next job is taken or the GIL let go: an I/O thread that sees no
     // busy thread may run a request inline, and must not then wait for
@@ -276,7 +294,7 @@ fn python_thread(pool: Arc<Pool>) {
         finished = Some(took);
     });
     done(&mut finished);
-    pool.tids.lock().unwrap().retain(|&t| t != tid);
+    pool.tids.lock().unwrap().retain(|&(t, _)| t != tid);
 }
 
 /// At most as many requests as there are threads run at once, an inline call that outgrew the
