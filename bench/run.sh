@@ -172,9 +172,10 @@ for setting in $settings; do
     if [ -n "$profile" ]; then
       wait "$perf_pid" || true   # perf's status when its target exits first is not ours to fail on
       { echo "# $server, $app, $setting: share of the server's samples by binary, then by function (self)"
-        perf report -i "$profile" --stdio --no-children --sort dso 2>/dev/null | grep -E '^ +[0-9.]+%' | head -8
+        # awk reads to the end: a `head` would end perf with SIGPIPE, which pipefail makes fatal.
+        perf report -i "$profile" --stdio --no-children --sort dso 2>/dev/null | awk '/^ +[0-9.]+%/ && n++ < 8'
         echo
-        perf report -i "$profile" --stdio --no-children --sort dso,sym -g none 2>/dev/null | grep -E '^ +[0-9.]+%' | head -25
+        perf report -i "$profile" --stdio --no-children --sort dso,sym -g none 2>/dev/null | awk '/^ +[0-9.]+%/ && n++ < 25'
       } >"$bench/profile-$server-$app-$setting.txt"
       rm -f "$profile"
     fi

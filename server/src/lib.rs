@@ -11,12 +11,14 @@
 //! `wsgi/` the Python side (environ, start_response, input,
 //! response iteration), `pool` the Python threads that take jobs from the
 //! bounded queue and run them through `wsgi`. `events` and `app_error` sit
-//! below `wsgi`; `config`, `context`, `watchdog` and `scheduling` below all.
+//! below `wsgi`; `config`, `context`, `watchdog`, `scheduling` and `malloc`
+//! below all.
 pub mod app_error;
 pub mod config;
 pub mod context;
 pub mod events;
 pub mod http;
+pub mod malloc;
 pub mod pool;
 pub mod request;
 pub mod scheduling;
@@ -60,6 +62,7 @@ fn serve(
     status_fd: Option<i32>,
 ) -> PyResult<String> {
     let config = config::Config::from_json(config_json).map_err(PyValueError::new_err)?;
+    malloc::tune();
     let shared = Arc::new(context::Shared::new(config, status_fd));
     if SHARED.set(shared.clone()).is_err() {
         return Err(PyValueError::new_err(
@@ -138,6 +141,7 @@ fn request_metrics(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("busy_threads", m.busy_threads.load(Ordering::Relaxed))?;
     d.set_item("threads", threads)?;
     d.set_item("max_threads", shared.config.max_threads)?;
+    d.set_item("malloc_tuned", malloc::tuned())?;
     d.set_item("sample_period", elapsed)?;
     d.set_item(
         "capacity_utilization",

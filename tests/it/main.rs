@@ -54,6 +54,7 @@ mod server;
 mod server_growth;
 mod server_inline;
 mod server_limits;
+mod server_memory;
 mod server_runwarp;
 mod soak_regressions;
 mod start;
