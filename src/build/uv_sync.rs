@@ -52,16 +52,6 @@ use anyhow::Result;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-/// The environment variables naming an index for the build.
-const INDEX_VARS: [&str; 6] = [
-    "PIP_INDEX_URL",
-    "PIP_EXTRA_INDEX_URL",
-    "UV_INDEX_URL",
-    "UV_DEFAULT_INDEX",
-    "UV_INDEX",
-    "UV_EXTRA_INDEX_URL",
-];
-
 /// Whether this build makes its venv and installs its lock with `uv sync`.
 pub fn applies(
     tool: Tool,
@@ -84,7 +74,9 @@ pub fn applies(
             .packages
             .iter()
             .all(|p| !matches!(p.source, Source::Registry { index: Some(_), .. }))
-        && INDEX_VARS.iter().all(|k| vars.get(k).is_none())
+        && lock::index::INDEX_VARS
+            .iter()
+            .all(|k| vars.get(k).is_none())
         && install::wheelhouse(&paths.src_root).is_none()
         && !vars.flag("WARP_PIP_NO_INDEX")
         && !vars.flag("WARPDRIVE_PIP_NO_INDEX")

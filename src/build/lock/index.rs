@@ -195,6 +195,16 @@ fn with_credentials(index: &Index, vars: &AppVars) -> Result<Use> {
     })
 }
 
+/// The environment variables that name an index for pip or uv.
+pub const INDEX_VARS: [&str; 6] = [
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "UV_INDEX_URL",
+    "UV_DEFAULT_INDEX",
+    "UV_EXTRA_INDEX_URL",
+    "UV_INDEX",
+];
+
 /// An index variable of the environment naming the same URL with
 /// credentials: that URL (PIP_INDEX_URL=https://u:p@host/simple gives its
 /// credentials to a lock that names https://host/simple).
@@ -208,22 +218,15 @@ fn from_environment(url: &str, vars: &AppVars) -> Option<String> {
             && strip_userinfo(candidate).trim_end_matches('/') == url.trim_end_matches('/'))
         .then(|| candidate.to_string())
     };
-    [
-        "PIP_INDEX_URL",
-        "PIP_EXTRA_INDEX_URL",
-        "UV_INDEX_URL",
-        "UV_DEFAULT_INDEX",
-        "UV_EXTRA_INDEX_URL",
-        "UV_INDEX",
-    ]
-    .iter()
-    .filter_map(|k| vars.get(k))
-    .flat_map(|v| {
-        v.split_whitespace()
-            .map(String::from)
-            .collect::<Vec<String>>()
-    })
-    .find_map(|c| same(&c))
+    INDEX_VARS
+        .iter()
+        .filter_map(|k| vars.get(k))
+        .flat_map(|v| {
+            v.split_whitespace()
+                .map(String::from)
+                .collect::<Vec<String>>()
+        })
+        .find_map(|c| same(&c))
 }
 
 /// uv's variable part of an index name: `private-one` → `PRIVATE_ONE`.
