@@ -79,23 +79,26 @@ impl Shared {
         }
     }
 
-    /// A job went into the queue, which now holds `queued`: when every
-    /// thread is running a request and the pool may grow, wake the grower
-    /// (once until it has looked). Only then: a CPU-bound app's threads
-    /// mostly wait for the GIL, uncounted as busy, and waking the grower on
-    /// every queued job cost a context switch per request (hello world:
-    /// 0.09 → 0.53 per request, 17 % fewer req/s).
+    /// Jobs wait (`queued` of them), every thread is running a request, and
+    /// the pool may grow: the grower's reason to look (`pool`).
+    pub fn may_grow(&self, queued: usize) -> bool {
+        let m = &self.metrics;
+        let threads = m.threads.load(Ordering::Relaxed);
+        queued > 0
+            && threads < self.config.max_threads as u64
+            && m.busy_threads.load(Ordering::Relaxed) >= threads
+    }
+
+    /// A job went into the queue, which now holds `queued`: when the pool
+    /// may grow, wake the grower (once until it has looked). Only then: a
+    /// CPU-bound app's threads mostly wait for the GIL, uncounted as busy,
+    /// and waking the grower on every queued job cost a context switch per
+    /// request (hello world: 0.09 → 0.53 per request, 17 % fewer req/s).
     pub fn job_queued(&self, queued: usize) {
         let Some(grower) = self.grower.get() else {
             return;
         };
-        let m = &self.metrics;
-        let threads = m.threads.load(Ordering::Relaxed);
-        if queued > 0
-            && threads < self.config.max_threads as u64
-            && m.busy_threads.load(Ordering::Relaxed) >= threads
-            && !self.grow_pending.swap(true, Ordering::Relaxed)
-        {
+        if self.may_grow(queued) && !self.grow_pending.swap(true, Ordering::Relaxed) {
             grower.unpark();
         }
     }

@@ -19,7 +19,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Both thresholds, in bytes.
-pub const THRESHOLD: i32 = 16 << 20;
+const THRESHOLD: i32 = 16 << 20;
 
 static TUNED: AtomicBool = AtomicBool::new(false);
 
@@ -29,8 +29,7 @@ pub fn tuned() -> bool {
 }
 
 /// Set the thresholds for this process unless the environment sets malloc's.
-/// Returns whether it did.
-pub fn tune() -> bool {
+pub fn tune() {
     let chosen = [
         "GLIBC_TUNABLES",
         "MALLOC_MMAP_THRESHOLD_",
@@ -38,9 +37,7 @@ pub fn tune() -> bool {
     ]
     .iter()
     .any(|name| std::env::var_os(name).is_some());
-    let tuned = !chosen && set_thresholds();
-    TUNED.store(tuned, Ordering::Relaxed);
-    tuned
+    TUNED.store(!chosen && set_thresholds(), Ordering::Relaxed);
 }
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]

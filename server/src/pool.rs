@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 /// A thread above the base ends after this long without a job (granian's
 /// idle timeout for its blocking threads).
-pub const GROWN_IDLE: Duration = Duration::from_secs(30);
+const GROWN_IDLE: Duration = Duration::from_secs(30);
 /// The window over which the grower measures the Python threads' demand for
 /// a CPU (a job queued behind a fast request is taken within it).
 const WINDOW: Duration = Duration::from_millis(10);
@@ -119,11 +119,7 @@ impl Pool {
 
     /// A job waits, every thread is busy, and the pool may grow.
     fn wanted(&self) -> bool {
-        let m = &self.shared.metrics;
-        let threads = m.threads.load(Ordering::Relaxed) as usize;
-        threads < self.shared.config.max_threads
-            && !self.jobs.is_empty()
-            && m.busy_threads.load(Ordering::Relaxed) as usize >= threads
+        self.shared.may_grow(self.jobs.len())
     }
 
     /// Wait for a job with the GIL let go; `None` when the queue is closed,
