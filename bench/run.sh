@@ -27,6 +27,7 @@
 #                                        change's before and after, interleaved)
 #   SETTINGS="t1 t2 t3 t5" SERVERS=warp  warp with N threads (tN), the others at
 #                                        their defaults: how the default was chosen
+#   SETTINGS="g2 g5" SERVERS=warp        the same, each growing to 32 (gN)
 #   PROFILE=1 ROUNDS=1 APPS=hello ...    also record each measured run with
 #                                        `perf record` (999 Hz) and write where the
 #                                        server's CPU went, by binary and by function,
@@ -80,6 +81,7 @@ start_server() { # server setting target port -> pid of the process group leader
   case "$setting" in
     1x1) warp_threads=(--threads 1); granian_threads=(--blocking-threads 1); gunicorn_threads=(--threads 1) ;;
     t[0-9]*) warp_threads=(--threads "${setting#t}") ;;  # warp with N threads, the others at their defaults
+    g[0-9]*) warp_threads=(--threads "${setting#g}" --max-threads 32) ;;  # N threads growing to 32
   esac
   case "$server" in
     warp) (unset WARP_APP_ROOT; exec setsid taskset -c 0 "$warp" start "$target" --src "$root/bench/apps" \

@@ -11,7 +11,9 @@
 //! code runs one thread at a time (the GIL), so threads running Python ask
 //! for a whole CPU between them; threads waiting for the GIL ask for none.
 //! Well under a CPU means the busy threads are waiting outside the GIL (on a
-//! database, a socket, a sleep): one more thread will run the waiting job. A
+//! database, a socket, a sleep): a thread more for each waiting job will run
+//! it, as many at once as keep that demand, grown in proportion, under the
+//! budget ([`more_threads`]). A
 //! whole CPU means they are running Python, and one more would only queue
 //! for the GIL and stretch the tail (README, "Default threads per process").
 //! So a view that waits gets a thread per request in flight, as granian gives
@@ -188,14 +190,33 @@ fn grow(pool: Arc<Pool>) {
                 break;
             }
             let share = cpu_share(&before, &pool.demand(), from.elapsed());
-            if share.is_some_and(|share| share < GIL_FREE_SHARE) {
-                pool.spawn();
+            if let Some(share) = share.filter(|share| *share < GIL_FREE_SHARE) {
+                let config = &shared.config;
+                let threads = shared.metrics.threads.load(Ordering::Relaxed) as usize;
+                let room = config.max_threads.saturating_sub(threads);
+                for _ in 0..more_threads(share, threads, pool.jobs.len(), room) {
+                    pool.spawn();
+                }
             } else {
                 std::thread::sleep(GIL_BUSY_BACKOFF);
             }
         }
         shared.grow_pending.store(false, Ordering::Relaxed);
     }
+}
+
+/// How many threads to add at once when `threads` busy threads asked for
+/// `share` of a CPU and `queued` jobs wait: one per waiting job (a burst of
+/// requests to a view that waits is served at once, not one thread per
+/// window), as long as the threads' demand, grown in proportion, stays
+/// under [`GIL_FREE_SHARE`]; at least one, at most `room`.
+fn more_threads(share: f64, threads: usize, queued: usize, room: usize) -> usize {
+    let by_demand = if share > 0.0 {
+        (threads as f64 * (GIL_FREE_SHARE / share - 1.0)).floor() as usize
+    } else {
+        usize::MAX
+    };
+    queued.min(by_demand).max(1).min(room)
 }
 
 /// The CPUs the threads asked for between two readings of their demand
@@ -356,6 +377,20 @@ mod tests {
         // 4 ms + 1 ms asked over 5 ms; thread 3 started in between.
         assert_eq!(cpu_share(&before, &after, ms(5)), Some(1.0));
         assert_eq!(cpu_share(&before, &[], ms(5)), None);
+    }
+
+    #[test]
+    fn a_burst_of_waiting_jobs_grows_the_pool_at_once_within_the_gil_budget() {
+        // Threads waiting outside the GIL: one thread per waiting job.
+        assert_eq!(more_threads(0.0, 2, 30, 30), 30);
+        assert_eq!(more_threads(0.05, 2, 10, 30), 10);
+        // Never past max_threads.
+        assert_eq!(more_threads(0.0, 30, 10, 2), 2);
+        // 4 threads asking for half a CPU: 2 more would reach 0.75.
+        assert_eq!(more_threads(0.5, 4, 10, 28), 2);
+        // Close to the budget: still the one the window found room for.
+        assert_eq!(more_threads(0.7, 2, 10, 28), 1);
+        assert_eq!(more_threads(0.1, 2, 0, 28), 1);
     }
 
     #[test]

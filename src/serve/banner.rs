@@ -181,7 +181,7 @@ mod tests {
         );
         for needle in [
             "Server URL         : http://127.0.0.1:8080/",
-            "Request Capacity   : 10 (2 processes * 5 threads)",
+            "Request Capacity   : 4 (2 processes * 2 threads)",
             "Thread Growth      : up to 32 threads per process while requests wait and the GIL is free",
             "Request Timeout    : 60 (seconds)",
             "Startup Timeout    : 15 (seconds)",

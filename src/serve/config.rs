@@ -8,8 +8,12 @@ use std::time::Duration;
 
 pub use warp_protocol::CpuScheduling;
 
-/// mod_wsgi-express's per-process thread count, warp's default too.
-pub const DEFAULT_THREADS: u32 = 5;
+/// The Python threads a worker starts with (README, "Default threads per
+/// process"): measured, a CPU-bound view's p99 grows with every thread
+/// sharing the GIL (2 threads: 0.75× granian's; 5, mod_wsgi-express's
+/// count: 1.3×), while a view that waits is served by the pool's growth
+/// towards [`DEFAULT_MAX_THREADS`], not by the base.
+pub const DEFAULT_THREADS: u32 = 2;
 /// The most threads a worker grows to when `--threads` is not given (see
 /// `--max-threads`): a view that waits 20 ms then serves 32 connections at
 /// once, as granian's thread per request in flight does.

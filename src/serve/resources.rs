@@ -5,17 +5,19 @@
 //! Formula (README "Production settings"): with C = the CPUs (quota rounded
 //! up, at least 1) and M = the memory limit,
 //!   processes = clamp(min(C, M / 128 MiB), 1, 12)
-//!   threads   = clamp(ceil(5 × C / processes), 1, 20)
+//!   threads   = 2, growing to 32 per process
 //! One process per CPU, not s2i-python-container's two, because each warp
-//! worker runs 5 Python threads and does its network I/O outside the GIL; when
-//! memory caps the processes, the threads make up the request capacity.
+//! worker does its network I/O outside the GIL and grows its Python threads
+//! while requests wait outside the GIL (on a database): when memory caps the
+//! processes, that growth makes up the request capacity a waiting view needs,
+//! and a CPU-bound view, which one process can only give one CPU's worth
+//! whatever its threads, keeps the 2 threads that give it the shortest tail.
 use std::path::{Path, PathBuf};
 
 /// Memory budgeted per worker process when a limit caps their number.
 pub const MEMORY_PER_PROCESS: u64 = 128 << 20;
 /// The most worker processes the defaults ever choose (as s2i's WEB_CONCURRENCY).
 pub const MAX_PROCESSES: u32 = 12;
-const MAX_THREADS: u32 = 20;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Resources {
@@ -42,8 +44,7 @@ pub fn tuned_concurrency(r: &Resources) -> Concurrency {
     let processes = by_memory
         .map_or(cpus, |m| m.min(cpus))
         .clamp(1, MAX_PROCESSES);
-    let capacity = crate::serve::config::DEFAULT_THREADS * cpus;
-    let threads = capacity.div_ceil(processes).clamp(1, MAX_THREADS);
+    let threads = crate::serve::config::DEFAULT_THREADS;
     let memory = r.memory_bytes.map_or("no memory limit".to_string(), |m| {
         format!("{} memory", crate::ui::human_size(m))
     });
@@ -190,25 +191,25 @@ mod tests {
     }
 
     #[test]
-    fn one_process_per_cpu_with_five_threads() {
-        assert_eq!(tuned(1.0, None), (1, 5));
-        assert_eq!(tuned(2.0, None), (2, 5));
-        assert_eq!(tuned(4.0, Some(8192)), (4, 5));
+    fn one_process_per_cpu_with_two_threads() {
+        assert_eq!(tuned(1.0, None), (1, 2));
+        assert_eq!(tuned(2.0, None), (2, 2));
+        assert_eq!(tuned(4.0, Some(8192)), (4, 2));
     }
 
     #[test]
     fn fractional_quota_rounds_up_and_processes_are_capped_at_twelve() {
-        assert_eq!(tuned(0.5, None), (1, 5));
-        assert_eq!(tuned(1.5, None), (2, 5));
-        assert_eq!(tuned(64.0, None), (12, 20));
+        assert_eq!(tuned(0.5, None), (1, 2));
+        assert_eq!(tuned(1.5, None), (2, 2));
+        assert_eq!(tuned(64.0, None), (12, 2));
     }
 
     #[test]
-    fn memory_caps_processes_and_threads_make_up_capacity() {
-        // 4 CPUs but 256 MiB: 2 processes of 10 threads.
-        assert_eq!(tuned(4.0, Some(256)), (2, 10));
+    fn memory_caps_processes_and_growth_makes_up_capacity() {
+        // 4 CPUs but 256 MiB: 2 processes (of 2 threads growing to 32).
+        assert_eq!(tuned(4.0, Some(256)), (2, 2));
         // Less than one process' budget still gives one process.
-        assert_eq!(tuned(2.0, Some(64)), (1, 10));
+        assert_eq!(tuned(2.0, Some(64)), (1, 2));
     }
 
     #[test]

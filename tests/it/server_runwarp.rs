@@ -55,13 +55,13 @@ fn django_runwarp_serves_a_real_project_and_its_static_files() {
     let Some(site) = django_site() else {
         return;
     };
-    let (mut server, port) = runwarp(&site, &["--threads", "2"]);
+    let (mut server, port) = runwarp(&site, &["--threads", "3"]);
     server.wait_for(false, ") ready in", 1, Duration::from_secs(30));
     // runwarp became `warp start`: its banner, with what Django's settings say.
     assert_eq!(banner_row(&server, "Application"), "site_.wsgi:application");
     // --threads is warp's; the processes are warp start's tuned default.
     assert!(
-        banner_row(&server, "Request Capacity").contains(" * 2 threads) [tuned for "),
+        banner_row(&server, "Request Capacity").contains(" * 3 threads) [tuned for "),
         "{}",
         server.output()
     );

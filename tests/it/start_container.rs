@@ -49,11 +49,16 @@ fn defaults_follow_the_container_cgroup_limits() {
         .output()
         .expect("running podman");
     let text = stdout(&out);
-    // 2 CPUs but 200 MiB: one process (128 MiB each), 10 threads for the 2 CPUs' capacity.
+    // 2 CPUs but 200 MiB: one process (128 MiB each) of 2 threads, growing.
     assert!(
         text.contains(
-            "Request Capacity   : 10 (1 process * 10 threads) [tuned for 2 CPU, 200 MiB memory]"
+            "Request Capacity   : 2 (1 process * 2 threads) [tuned for 2 CPU, 200 MiB memory]"
         ),
+        "{text}\n{}",
+        support::stderr(&out)
+    );
+    assert!(
+        text.contains("Thread Growth      : up to 32 threads per process"),
         "{text}\n{}",
         support::stderr(&out)
     );
