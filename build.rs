@@ -26,24 +26,44 @@ fn main() {
     println!("cargo:rerun-if-env-changed=WARP_SERVER_EXT");
 
     let so = match env::var_os("WARP_SERVER_EXT") {
-        Some(prebuilt) => PathBuf::from(prebuilt),
+        Some(prebuilt) => {
+            // Its content names the package's copy (see `digest`).
+            println!("cargo:rerun-if-changed={}", Path::new(&prebuilt).display());
+            PathBuf::from(prebuilt)
+        }
         None => build_extension(&manifest_dir, &server),
     };
     if !so.is_file() {
         panic!("warp: the server extension {} does not exist", so.display());
     }
     println!("cargo:rustc-env=WARPSERVER_SO={}", so.display());
-    write_python_manifest(&server.join("python"));
+    let python = write_python_manifest(&server.join("python"));
+    println!("cargo:rustc-env=WARPSERVER_DIGEST={}", digest(&so, &python));
+}
+
+/// A name for the package's content (the extension and the Python files):
+/// the key of the copy a local build keeps to hard-link into venvs. A hash
+/// that changes with Rust's release only changes the name of that copy.
+fn digest(so: &Path, python: &[(String, String)]) -> String {
+    use std::hash::{DefaultHasher, Hasher};
+    let mut hasher = DefaultHasher::new();
+    hasher.write(&std::fs::read(so).unwrap());
+    for (rel, abs) in python {
+        hasher.write(rel.as_bytes());
+        hasher.write(&std::fs::read(abs).unwrap());
+    }
+    format!("{:016x}", hasher.finish())
 }
 
 /// Generate `$OUT_DIR/python_files.rs`: every file of the pure-Python package
-/// `server/python/`, as `(relative path, bytes)`, for `serve::extension`.
-fn write_python_manifest(python_dir: &Path) {
+/// `server/python/`, as `(relative path, bytes)`, for `extension`; returns
+/// the files (relative and absolute paths).
+fn write_python_manifest(python_dir: &Path) -> Vec<(String, String)> {
     let mut files = Vec::new();
     collect(python_dir, python_dir, &mut files);
     files.sort();
     let mut out = String::from("&[\n");
-    for (rel, abs) in files {
+    for (rel, abs) in &files {
         out.push_str(&format!(
             "    ({rel:?}, include_bytes!({abs:?}) as &[u8]),\n"
         ));
@@ -51,6 +71,7 @@ fn write_python_manifest(python_dir: &Path) {
     out.push_str("]\n");
     let dest = PathBuf::from(env::var("OUT_DIR").unwrap()).join("python_files.rs");
     std::fs::write(dest, out).unwrap();
+    files
 }
 
 fn collect(root: &Path, dir: &Path, files: &mut Vec<(String, String)>) {

@@ -9,7 +9,8 @@
 //! 2. the `pre-build` hook, then `build-env` sourced with its exports kept;
 //! 3. dependencies by layout ([`detect`], [`install`]): a lock file's exact
 //!    set ([`lock`]) when the app has one;
-//! 4. warp's server package ([`crate::extension::install`]);
+//! 4. warp's server package ([`crate::extension::install`], linked from a
+//!    copy in the user's cache for `warp build`);
 //! 5. the `build` hook;
 //! 6. Django's collectstatic ([`django`]), or the files it collected last time
 //!    when nothing they are made from changed ([`static_reuse`]);
@@ -86,6 +87,10 @@ pub struct BuildOptions {
     /// [`probe_cache`]; `warp build` sets it to the user's cache; None asks
     /// the interpreter every time).
     pub probes: Option<std::path::PathBuf>,
+    /// Where the copy of warp's server package is kept to be hard-linked
+    /// into each venv (see [`crate::extension::install_linked`]; `warp build`
+    /// sets it to the user's cache; None writes the files).
+    pub server_copies: Option<std::path::PathBuf>,
 }
 
 /// What a build would do, worked out without changing anything.
@@ -242,7 +247,7 @@ pub fn build(paths: &AppPaths, options: &BuildOptions) -> Result<BuildRecord> {
         &base,
         kept_venv,
         inputs_hash,
-        options.static_stamps.as_deref(),
+        options,
     );
     match (&result, aside) {
         (Ok(_), Some(aside)) => aside.discard()?,
@@ -270,7 +275,7 @@ fn build_steps(
     base: &python::Probe,
     kept_venv: Option<python::Probe>,
     inputs_hash: String,
-    static_stamps: Option<&std::path::Path>,
+    options: &BuildOptions,
 ) -> Result<BuildRecord> {
     let app_root = &paths.app_root;
     let layout = &deps.layout;
@@ -375,7 +380,10 @@ fn build_steps(
         None => python::probe(&venv_python)?,
     };
     step("Installing warp's WSGI server support", || {
-        crate::extension::install(&venv_probe.platlib)
+        match &options.server_copies {
+            Some(copies) => crate::extension::install_linked(&venv_probe.platlib, copies, app_root),
+            None => crate::extension::install(&venv_probe.platlib),
+        }
     })?;
     if hooks::find(paths, "build").is_some() {
         step("Running the build hook", || {
@@ -398,7 +406,7 @@ fn build_steps(
                 &key_inputs,
                 vars,
                 &venv_python,
-                static_stamps,
+                options.static_stamps.as_deref(),
             )?)
         }
         Some(module) => Some(step(

@@ -53,6 +53,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<i32> {
             installer: args.installer.into(),
             static_stamps: build_cache.as_ref().map(|dir| dir.join("static-stamps")),
             probes: build_cache.as_ref().map(|dir| dir.join("python-probes")),
+            server_copies: build_cache.as_ref().map(|dir| dir.join("warpserver")),
         },
     )?;
     eprintln!(

@@ -26,6 +26,7 @@ mod support;
 mod build;
 mod build_bad_input;
 mod build_hooks;
+mod build_server_package;
 mod conformance;
 mod debugger;
 mod faults;
