@@ -47,6 +47,8 @@ const GIL_FREE_SHARE: f64 = 0.75;
 /// After a window that found the GIL busy, the grower looks again this much
 /// later (its reading of /proc costs a few microseconds per thread).
 const GIL_BUSY_BACKOFF: Duration = Duration::from_millis(50);
+/// The longest a worker's start waits for its base threads to be set up.
+const BASE_THREADS_WAIT: Duration = Duration::from_secs(10);
 /// Between nudges the grower looks on its own this often.
 const GROWER_TICK: Duration = Duration::from_millis(100);
 
@@ -61,6 +63,8 @@ pub struct Pool {
     /// The running Python threads: the kernel's id (for the schedstat) and
     /// the CPU clock of each.
     tids: Mutex<Vec<(libc::pid_t, libc::clockid_t)>>,
+    /// Threads that have applied their scheduling policy.
+    set_up: AtomicUsize,
 }
 
 impl Pool {
@@ -75,10 +79,12 @@ impl Pool {
             started: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             tids: Mutex::new(Vec::new()),
+            set_up: AtomicUsize::new(0),
         });
         for _ in 0..pool.shared.config.threads {
             pool.spawn();
         }
+        pool.wait_for_base_threads();
         if pool.shared.config.max_threads > pool.shared.config.threads {
             let grower = pool.clone();
             let handle = std::thread::Builder::new()
@@ -89,6 +95,21 @@ impl Pool {
             pool.handles.lock().unwrap().push(handle);
         }
         pool
+    }
+
+    /// Return once every base thread runs under its scheduling policy and is
+    /// counted in the demand readings (each does so before it asks for the
+    /// GIL, so the caller may hold it): a worker is ready with its threads
+    /// set up, not with some still inheriting the starting thread's policy
+    /// (seen under a loaded test run: the first request found one of the two
+    /// threads not yet SCHED_BATCH). Bounded, in case a thread never runs.
+    fn wait_for_base_threads(&self) {
+        let deadline = Instant::now() + BASE_THREADS_WAIT;
+        while self.set_up.load(Ordering::Acquire) < self.shared.config.threads
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_micros(200));
+        }
     }
 
     /// One more Python thread.
@@ -249,6 +270,7 @@ fn python_thread(pool: Arc<Pool>) {
     if unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clock) } == 0 {
         pool.tids.lock().unwrap().push((tid, clock));
     }
+    pool.set_up.fetch_add(1, Ordering::Release);
     // The previous job's busy time, counted (busy_threads down) only once
     // the next job is taken or the GIL let go: an I/O thread that sees no
     // busy thread may run a request inline, and must not then wait for
