@@ -41,12 +41,14 @@ pub const INSTALLED_BY_FILE: &str = "installed-by-warp";
 /// Files already identical are left alone; changed ones are replaced by rename,
 /// so a worker that has the old copy mapped keeps running.
 pub fn install(site_packages: &Path) -> Result<()> {
-    let package = site_packages.join("warpserver");
-    fs::create_dir_all(&package).with_context(|| format!("creating {}", package.display()))?;
-    write_if_changed(&package.join(CORE_FILE), CORE_SO)?;
-    for (rel, bytes) in PYTHON_FILES {
+    for (rel, bytes) in package_files() {
         write_if_changed(&site_packages.join(rel), bytes)?;
     }
+    write_installed_by(&site_packages.join("warpserver"))
+}
+
+/// Write the file naming this binary into the package directory.
+fn write_installed_by(package: &Path) -> Result<()> {
     if let Ok(exe) = std::env::current_exe() {
         let line = format!("{}\n", exe.display());
         write_if_changed(&package.join(INSTALLED_BY_FILE), line.as_bytes())?;
@@ -111,12 +113,7 @@ fn link_files(copy: &Path, package: &Path) -> io::Result<()> {
         }
         link_file(&copy.join(&rel), &dest)?;
     }
-    if let Ok(exe) = std::env::current_exe() {
-        let line = format!("{}\n", exe.display());
-        write_if_changed(&package.join(INSTALLED_BY_FILE), line.as_bytes())
-            .map_err(io::Error::other)?;
-    }
-    Ok(())
+    write_installed_by(package).map_err(io::Error::other)
 }
 
 /// Make `dest` a link of `src`: left alone when it already is one, else
@@ -154,9 +151,7 @@ fn copy_in(copies: &Path) -> io::Result<PathBuf> {
     let mut listing = String::new();
     for (rel, bytes) in package_files() {
         let path = tmp.path().join(&rel);
-        fs::create_dir_all(path.parent().expect("a file inside a package"))?;
-        fs::write(&path, bytes)?;
-        fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
+        write_if_changed(&path, bytes).map_err(io::Error::other)?;
         listing.push_str(&format!("{} {rel}\n", stamp(&fs::metadata(&path)?)));
     }
     fs::write(tmp.path().join(COPY_FILES), listing)?;
